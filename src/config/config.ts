@@ -1,0 +1,273 @@
+/**
+ * One typed, validated Config from environment variables. Every mistake becomes a ConfigError that
+ * names the variable and what was wrong, so `serve` can stop with one line and exit code 2.
+ * This room reads no files of trust material: it only says where they come from.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import type { LevelWithSilent } from 'pino';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+/** Where a piece of trust material comes from. */
+export type Source =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'secretsmanager'; readonly secretId: string }
+  | { readonly kind: 'https'; readonly url: string }
+  | { readonly kind: 's3'; readonly bucket: string; readonly key: string };
+
+export type VerifyMode = 'strict' | 'explain';
+export type IdentityHeaderFormat = 'gateway' | 'xfcc' | 'alb' | 'rfc9440';
+export const IDENTITY_HEADER_FORMATS: readonly IdentityHeaderFormat[] = ['gateway', 'xfcc', 'alb', 'rfc9440'];
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Config {
+  readonly production: boolean;
+  readonly listen: ListenAddress;
+  readonly adminListen: ListenAddress;
+  readonly serverCert: Source;
+  readonly serverKey: Source;
+  readonly caBundle: Source;
+  readonly crls: readonly Source[];
+  readonly upstream: URL;
+  readonly configFile: string | undefined;
+  readonly trustRefreshSeconds: number;
+  readonly crlGraceSeconds: number;
+  readonly crlRequired: boolean;
+  readonly verifyMode: VerifyMode;
+  readonly identityHeaders: readonly IdentityHeaderFormat[];
+  readonly proxyProtocol: 'off' | 'v2';
+  readonly drainSeconds: number;
+  readonly maxHeaderBytes: number;
+  readonly maxHeaders: number;
+  readonly logLevel: LevelWithSilent;
+  readonly handshakeTimeoutSeconds: number;
+  readonly upstreamConnectTimeoutSeconds: number;
+  readonly upstreamTimeoutSeconds: number;
+}
+
+/** Development defaults (design.md); production requires every source to be named explicitly. */
+export const DEV_DEFAULTS = {
+  GATEWAY_LISTEN: '0.0.0.0:8443',
+  GATEWAY_ADMIN_LISTEN: '127.0.0.1:9090',
+  GATEWAY_SERVER_CERT: 'certs-dev/server.pem',
+  GATEWAY_SERVER_KEY: 'certs-dev/server-key.pem',
+  GATEWAY_CA_BUNDLE: 'certs-dev/ca-bundle.pem',
+  GATEWAY_CRLS: 'certs-dev/crl.pem',
+  GATEWAY_UPSTREAM: 'http://127.0.0.1:8081',
+} as const;
+
+const REQUIRED_IN_PRODUCTION = [
+  'GATEWAY_SERVER_CERT',
+  'GATEWAY_SERVER_KEY',
+  'GATEWAY_CA_BUNDLE',
+  'GATEWAY_CRLS',
+  'GATEWAY_UPSTREAM',
+] as const;
+
+const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parseListen(variable: string, value: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError(variable, `'${value}' is not host:port (e.g. 0.0.0.0:8443 or [::]:8443)`);
+  }
+  return { host: m[1] ?? m[2]!, port };
+}
+
+function parseSource(variable: string, value: string, cwd: string, allowRemote: boolean): Source {
+  const text = value.trim();
+  if (text === '')
+    throw new ConfigError(variable, 'is empty; give a file path or secretsmanager:<name or ARN>');
+  if (text.startsWith('secretsmanager:')) {
+    const secretId = text.slice('secretsmanager:'.length);
+    if (secretId === '')
+      throw new ConfigError(variable, "'secretsmanager:' needs a secret name or ARN after it");
+    return { kind: 'secretsmanager', secretId };
+  }
+  if (/^https:\/\//i.test(text) || /^s3:\/\//i.test(text)) {
+    if (!allowRemote)
+      throw new ConfigError(variable, `'${text}': https:// and s3:// sources are for CRLs only`);
+    if (text.toLowerCase().startsWith('https://')) {
+      try {
+        return { kind: 'https', url: new URL(text).toString() };
+      } catch {
+        throw new ConfigError(variable, `'${text}' is not a valid URL`);
+      }
+    }
+    const m = /^s3:\/\/([^/]+)\/(.+)$/i.exec(text);
+    if (!m) throw new ConfigError(variable, `'${text}' is not s3://bucket/key`);
+    return { kind: 's3', bucket: m[1]!, key: m[2]! };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new ConfigError(
+      variable,
+      `'${text}': unsupported scheme (use a path, secretsmanager:, https:// or s3://)`,
+    );
+  }
+  return { kind: 'file', path: isAbsolute(text) ? text : resolve(cwd, text) };
+}
+
+function parseNumber(variable: string, value: string, min: number, max: number, integer = true): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    throw new ConfigError(
+      variable,
+      `'${value}' is not ${integer ? 'a whole number' : 'a number'} between ${min} and ${max}`,
+    );
+  }
+  return n;
+}
+
+function parseBoolean(variable: string, value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ConfigError(variable, `'${value}' must be true or false`);
+}
+
+function parseEnum<T extends string>(variable: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(variable, `'${value}' must be one of ${allowed.join(', ')}`);
+}
+
+/**
+ * Builds the Config from `env`. Unknown GATEWAY_* variables are refused too: a typo such as
+ * GATEWAY_CRL_REQUIERD=true must not silently leave a security control off.
+ */
+export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+  const production = env.NODE_ENV === 'production';
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('GATEWAY_') && !KNOWN_VARIABLES.has(name)) {
+      throw new ConfigError(name, 'is not a known setting (see the configuration table in README.md)');
+    }
+  }
+  const get = (name: string, fallback: string): string => env[name] ?? fallback;
+  if (production) {
+    for (const name of REQUIRED_IN_PRODUCTION) {
+      if (env[name] === undefined || env[name] === '') {
+        throw new ConfigError(
+          name,
+          'is required when NODE_ENV=production (development defaults are refused)',
+        );
+      }
+    }
+  }
+  const source = (name: keyof typeof DEV_DEFAULTS): Source => {
+    const s = parseSource(name, get(name, DEV_DEFAULTS[name]), cwd, false);
+    if (production && s.kind === 'file' && /(^|[/\\])certs-dev([/\\]|$)/.test(s.path)) {
+      throw new ConfigError(name, `'${s.path}' is development material, refused when NODE_ENV=production`);
+    }
+    return s;
+  };
+
+  const crlText = get('GATEWAY_CRLS', DEV_DEFAULTS.GATEWAY_CRLS).trim();
+  const crls =
+    crlText === 'none'
+      ? []
+      : crlText.split(',').map((part) => {
+          const s = parseSource('GATEWAY_CRLS', part, cwd, true);
+          if (production && s.kind === 'file' && /(^|[/\\])certs-dev([/\\]|$)/.test(s.path)) {
+            throw new ConfigError(
+              'GATEWAY_CRLS',
+              `'${s.path}' is development material, refused in production`,
+            );
+          }
+          return s;
+        });
+
+  const upstreamText = get('GATEWAY_UPSTREAM', DEV_DEFAULTS.GATEWAY_UPSTREAM);
+  let upstream: URL;
+  try {
+    upstream = new URL(upstreamText);
+  } catch {
+    throw new ConfigError('GATEWAY_UPSTREAM', `'${upstreamText}' is not a URL (e.g. http://10.0.1.5:8080)`);
+  }
+  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
+    throw new ConfigError('GATEWAY_UPSTREAM', `'${upstreamText}' must be http:// or https://`);
+  }
+  if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username) {
+    throw new ConfigError(
+      'GATEWAY_UPSTREAM',
+      `'${upstreamText}' must be an origin only (scheme://host:port)`,
+    );
+  }
+
+  const formatsText = get('GATEWAY_IDENTITY_HEADERS', 'gateway');
+  const identityHeaders = [
+    ...new Set(
+      formatsText
+        .split(',')
+        .map((f) => parseEnum('GATEWAY_IDENTITY_HEADERS', f.trim(), IDENTITY_HEADER_FORMATS)),
+    ),
+  ];
+
+  const configFile = env.GATEWAY_CONFIG ? resolve(cwd, env.GATEWAY_CONFIG) : undefined;
+  const num = (name: string, fallback: number, min: number, max: number): number =>
+    env[name] === undefined ? fallback : parseNumber(name, env[name]!, min, max);
+
+  return {
+    production,
+    listen: parseListen('GATEWAY_LISTEN', get('GATEWAY_LISTEN', DEV_DEFAULTS.GATEWAY_LISTEN)),
+    adminListen: parseListen(
+      'GATEWAY_ADMIN_LISTEN',
+      get('GATEWAY_ADMIN_LISTEN', DEV_DEFAULTS.GATEWAY_ADMIN_LISTEN),
+    ),
+    serverCert: source('GATEWAY_SERVER_CERT'),
+    serverKey: source('GATEWAY_SERVER_KEY'),
+    caBundle: source('GATEWAY_CA_BUNDLE'),
+    crls,
+    upstream,
+    configFile,
+    trustRefreshSeconds: num('GATEWAY_TRUST_REFRESH_SECONDS', 30, 1, 86_400),
+    crlGraceSeconds: num('GATEWAY_CRL_GRACE_SECONDS', 0, 0, 30 * 86_400),
+    crlRequired: parseBoolean('GATEWAY_CRL_REQUIRED', get('GATEWAY_CRL_REQUIRED', 'false')),
+    verifyMode: parseEnum('GATEWAY_VERIFY_MODE', get('GATEWAY_VERIFY_MODE', 'strict'), ['strict', 'explain']),
+    identityHeaders,
+    proxyProtocol: parseEnum('GATEWAY_PROXY_PROTOCOL', get('GATEWAY_PROXY_PROTOCOL', 'off'), ['off', 'v2']),
+    drainSeconds: num('GATEWAY_DRAIN_SECONDS', 20, 0, 3600),
+    maxHeaderBytes: num('GATEWAY_MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
+    maxHeaders: num('GATEWAY_MAX_HEADERS', 100, 1, 10_000),
+    logLevel: parseEnum('GATEWAY_LOG_LEVEL', get('GATEWAY_LOG_LEVEL', 'info'), LOG_LEVELS),
+    handshakeTimeoutSeconds: num('GATEWAY_HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300),
+    upstreamConnectTimeoutSeconds: num('GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS', 5, 1, 300),
+    upstreamTimeoutSeconds: num('GATEWAY_UPSTREAM_TIMEOUT_SECONDS', 30, 1, 3600),
+  };
+}
+
+const KNOWN_VARIABLES = new Set([
+  'GATEWAY_LISTEN',
+  'GATEWAY_ADMIN_LISTEN',
+  'GATEWAY_SERVER_CERT',
+  'GATEWAY_SERVER_KEY',
+  'GATEWAY_CA_BUNDLE',
+  'GATEWAY_CRLS',
+  'GATEWAY_UPSTREAM',
+  'GATEWAY_CONFIG',
+  'GATEWAY_TRUST_REFRESH_SECONDS',
+  'GATEWAY_CRL_GRACE_SECONDS',
+  'GATEWAY_CRL_REQUIRED',
+  'GATEWAY_VERIFY_MODE',
+  'GATEWAY_IDENTITY_HEADERS',
+  'GATEWAY_PROXY_PROTOCOL',
+  'GATEWAY_DRAIN_SECONDS',
+  'GATEWAY_MAX_HEADER_BYTES',
+  'GATEWAY_MAX_HEADERS',
+  'GATEWAY_LOG_LEVEL',
+  'GATEWAY_HANDSHAKE_TIMEOUT_SECONDS',
+  'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS',
+  'GATEWAY_UPSTREAM_TIMEOUT_SECONDS',
+]);

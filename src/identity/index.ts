@@ -1,0 +1,18 @@
+// identity/: turns a verified peer certificate into a ClientIdentity once per connection, and that
+// identity into the header sets sent upstream, plus the names of headers clients may not send.
+// Pure functions only (no I/O), so a header value can never depend on anything but the verified DER.
+export { type ClientIdentity, clientIdentityFromDer } from './client-identity.js';
+export {
+  defaultPartnerId,
+  HEADER_FORMATS,
+  type HeaderFormat,
+  type HeaderPair,
+  headerList,
+  headerText,
+  identityHeaders,
+  isoSeconds,
+  pemOf,
+  urlEncodedPem,
+  xfccValue,
+} from './headers.js';
+export { HOP_BY_HOP, hopByHopNames, isHopByHop, isIdentityHeader } from './strip.js';

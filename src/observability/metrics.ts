@@ -1,0 +1,113 @@
+/**
+ * Every metric the gateway exports, defined once (prefix mtls_gateway_). Label values come from
+ * closed sets (handshake reasons, trust kinds, route names), so cardinality stays bounded.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export type TrustKind = 'ca_bundle' | 'crl' | 'server_cert';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly handshakes: Counter<'result' | 'reason'>;
+  readonly handshakeDuration: Histogram<'result'>;
+  readonly activeConnections: Gauge;
+  readonly requests: Counter<'route' | 'code'>;
+  readonly requestDuration: Histogram<'route'>;
+  readonly upstreamErrors: Counter<'route' | 'kind'>;
+  readonly trustReloads: Counter<'kind' | 'result'>;
+  readonly trustLastSuccess: Gauge<'kind'>;
+  readonly caNotAfter: Gauge<'subject'>;
+  readonly crlNextUpdate: Gauge<'issuer'>;
+  readonly crlEntries: Gauge<'issuer'>;
+  readonly crlNearExpiry: Gauge<'issuer'>;
+  readonly crlRejected: Counter<'reason'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  const p = 'mtls_gateway_';
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: p });
+  const registers = [registry];
+  return {
+    registry,
+    handshakes: new Counter({
+      name: `${p}handshakes_total`,
+      help: 'TLS handshakes by result (success|failure) and refusal reason',
+      labelNames: ['result', 'reason'],
+      registers,
+    }),
+    handshakeDuration: new Histogram({
+      name: `${p}handshake_duration_seconds`,
+      help: 'Time from TCP accept to a verified (or refused) TLS session',
+      labelNames: ['result'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    }),
+    activeConnections: new Gauge({
+      name: `${p}active_connections`,
+      help: 'Open client TLS connections',
+      registers,
+    }),
+    requests: new Counter({
+      name: `${p}requests_total`,
+      help: 'Requests answered, by route and HTTP status code',
+      labelNames: ['route', 'code'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: `${p}request_duration_seconds`,
+      help: 'Time from request headers to the end of the response, by route',
+      labelNames: ['route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: `${p}upstream_errors_total`,
+      help: 'Failures talking to an upstream, by route and kind (connect, timeout, reset, other)',
+      labelNames: ['route', 'kind'],
+      registers,
+    }),
+    trustReloads: new Counter({
+      name: `${p}trust_reloads_total`,
+      help: 'Attempts to load trust material, by kind (ca_bundle|crl|server_cert) and result',
+      labelNames: ['kind', 'result'],
+      registers,
+    }),
+    trustLastSuccess: new Gauge({
+      name: `${p}trust_last_success_timestamp_seconds`,
+      help: 'When each kind of trust material was last loaded or confirmed unchanged',
+      labelNames: ['kind'],
+      registers,
+    }),
+    caNotAfter: new Gauge({
+      name: `${p}ca_cert_not_after_timestamp_seconds`,
+      help: 'Expiry of each trusted client CA',
+      labelNames: ['subject'],
+      registers,
+    }),
+    crlNextUpdate: new Gauge({
+      name: `${p}crl_next_update_timestamp_seconds`,
+      help: 'nextUpdate of the CRL in force for each issuer',
+      labelNames: ['issuer'],
+      registers,
+    }),
+    crlEntries: new Gauge({
+      name: `${p}crl_entries`,
+      help: 'Revoked serials in the CRL in force for each issuer',
+      labelNames: ['issuer'],
+      registers,
+    }),
+    crlNearExpiry: new Gauge({
+      name: `${p}crl_near_expiry`,
+      help: '1 when the CRL in force is in the last 25% of its validity window (or past nextUpdate)',
+      labelNames: ['issuer'],
+      registers,
+    }),
+    crlRejected: new Counter({
+      name: `${p}crl_rejected_total`,
+      help: 'CRLs refused at load time (bad signature, unknown issuer, malformed, older than the one in force)',
+      labelNames: ['reason'],
+      registers,
+    }),
+  };
+}

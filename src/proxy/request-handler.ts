@@ -1,0 +1,132 @@
+/**
+ * The per-request path: ask the connection's current verdict (re-checked after trust changes),
+ * refuse or explain, apply limits, then forward with our identity headers. A request reaches
+ * `Upstream.forward` only with identity headers from a verified connection; every other outcome
+ * is answered here, logged (`event: "request"`) and counted.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger, Metrics } from '../observability/index.js';
+import { type ErrorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './errors.js';
+import { type Upstream, UpstreamFailure } from './forward.js';
+import { requestIdFrom, upstreamHeaders } from './upstream-headers.js';
+
+export type ConnectionDecision =
+  | {
+      readonly ok: true;
+      readonly identityHeaders: readonly (readonly [string, string])[];
+      readonly partnerId: string;
+      readonly clientAddress: string;
+    }
+  | {
+      readonly ok: false;
+      /** Close without answering (strict mode) or answer with a JSON refusal (explain mode). */
+      readonly close: boolean;
+      readonly status: number;
+      readonly error: string;
+      readonly message: string;
+      readonly details: Readonly<Record<string, string>>;
+      readonly partnerId?: string;
+    };
+
+export interface RequestHandlerOptions {
+  readonly decide: (req: IncomingMessage) => ConnectionDecision;
+  readonly upstream: Upstream;
+  readonly maxHeaders: number;
+  readonly isDraining: () => boolean;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+const ROUTE = 'default';
+
+export function createRequestHandler(
+  opts: RequestHandlerOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const { metrics, logger } = opts;
+  return (req, res) => {
+    const started = performance.now();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    const decision = opts.decide(req);
+    const partnerId = decision.partnerId;
+    let upstreamMs: number | undefined;
+    let bytesOut = 0;
+    let reason: string | undefined;
+
+    const finish = (status: number): void => {
+      metrics.requests.inc({ route: ROUTE, code: String(status) });
+      metrics.requestDuration.observe({ route: ROUTE }, (performance.now() - started) / 1000);
+      logger.info({
+        event: 'request',
+        request_id: requestId,
+        partner_id: partnerId,
+        client: decision.ok ? decision.clientAddress : req.socket.remoteAddress,
+        method: req.method,
+        path: req.url,
+        route: ROUTE,
+        status,
+        reason,
+        upstream_ms: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 1000) / 1000,
+        bytes_in: Number(req.headers['content-length'] ?? 0) || undefined,
+        bytes_out: bytesOut,
+      });
+    };
+    const answer = (code: GatewayErrorCode, detail?: string): void => {
+      const e = GATEWAY_ERRORS[code];
+      reason = detail ?? code;
+      const close: Record<string, string> =
+        opts.isDraining() || code === 'bad_request' ? { connection: 'close' } : {};
+      sendJsonError(res, e.status, { error: code, message: e.message, request_id: requestId }, close);
+      finish(e.status);
+    };
+
+    if (!decision.ok) {
+      reason = decision.error;
+      if (decision.close) {
+        req.socket.destroy();
+        finish(0);
+        return;
+      }
+      const body: ErrorBody = {
+        error: decision.error,
+        message: decision.message,
+        request_id: requestId,
+        ...decision.details,
+      };
+      sendJsonError(res, decision.status, body);
+      finish(decision.status);
+      return;
+    }
+    if (req.rawHeaders.length / 2 > opts.maxHeaders) return answer('too_many_headers');
+    const path = req.url ?? '';
+    // Origin-form only: absolute-form and authority-form targets are a proxying/smuggling vector.
+    if (!path.startsWith('/')) return answer('bad_request');
+
+    const headers = upstreamHeaders(
+      req.rawHeaders,
+      req.headers.connection,
+      decision.identityHeaders,
+      decision.clientAddress,
+      requestId,
+    );
+    const responseHeaders = (): Record<string, string> =>
+      opts.isDraining() ? { 'x-request-id': requestId, connection: 'close' } : { 'x-request-id': requestId };
+    opts.upstream.forward(req, res, headers, path, responseHeaders).then(
+      (result) => {
+        upstreamMs = result.upstreamMs;
+        bytesOut = result.bytesOut;
+        finish(result.status);
+      },
+      (err: unknown) => {
+        const failure =
+          err instanceof UpstreamFailure ? err : new UpstreamFailure('other', 'internal_error', String(err));
+        if (failure.causeCode === 'client_aborted') {
+          reason = 'client_aborted';
+          finish(499);
+          return;
+        }
+        metrics.upstreamErrors.inc({ route: ROUTE, kind: failure.kind });
+        answer(failure.code, `${failure.code}: ${failure.causeCode}`);
+      },
+    );
+  };
+}

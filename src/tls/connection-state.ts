@@ -1,0 +1,69 @@
+/**
+ * Per-connection state: the gate's verdict, the snapshot it was decided against and the identity
+ * headers computed once at handshake time. `current()` re-decides only when the trust snapshot
+ * changed (O(1) otherwise), and refuses a connection whose chain has since expired.
+ */
+import type { Socket } from 'node:net';
+import type { TrustSnapshot } from '../trust/snapshot.js';
+import { type RevocationPolicy, recheckConnection, type Verdict } from './connection-gate.js';
+
+export class ConnectionState {
+  private verdict: Verdict;
+  private checkedAgainst: TrustSnapshot | undefined;
+  private readonly expiresAt: number;
+
+  constructor(
+    verdict: Verdict,
+    snapshot: TrustSnapshot | undefined,
+    /** Client address (from PROXY protocol when enabled). */
+    readonly remoteAddress: string,
+    /** Identity headers for upstream requests; present only on a verified connection. */
+    readonly identityHeaders: readonly (readonly [string, string])[],
+    /** The partner id the policy resolved (X-Client-Id). */
+    readonly partnerId: string | undefined,
+  ) {
+    this.verdict = verdict;
+    this.checkedAgainst = snapshot;
+    this.expiresAt = verdict.ok ? Math.min(...verdict.chain.map((c) => c.notAfter)) : 0;
+  }
+
+  /** The verdict under the current snapshot; re-checks after any trust change. */
+  current(snapshot: TrustSnapshot | undefined, policy: RevocationPolicy, now: number = Date.now()): Verdict {
+    const v = this.verdict;
+    if (!v.ok) return v;
+    if (!snapshot)
+      return this.settle({ ok: false, reason: 'other', presented: {}, detail: 'trust unloaded' });
+    if (now > this.expiresAt) {
+      return this.settle({
+        ok: false,
+        reason: 'expired',
+        presented: { subject: v.identity.subject, serial: v.identity.serial, issuer: v.identity.issuer },
+        detail: 'a certificate of the chain expired while connected',
+      });
+    }
+    if (snapshot === this.checkedAgainst || !this.checkedAgainst) return v;
+    const next = recheckConnection(v, this.checkedAgainst, snapshot, policy, now);
+    this.checkedAgainst = snapshot;
+    return this.settle(next);
+  }
+
+  get initialVerdict(): Verdict {
+    return this.verdict;
+  }
+
+  /** Once refused, a connection stays refused. */
+  private settle(v: Verdict): Verdict {
+    this.verdict = v;
+    return v;
+  }
+}
+
+const states = new WeakMap<Socket, ConnectionState>();
+
+export function attachState(socket: Socket, state: ConnectionState): void {
+  states.set(socket, state);
+}
+
+export function stateOf(socket: Socket): ConnectionState | undefined {
+  return states.get(socket);
+}

@@ -1,0 +1,93 @@
+/**
+ * The closed set of reasons a client connection is refused, with the status and the sentence a
+ * partner engineer reads, and the classification of OpenSSL/Node errors into that set. Logs,
+ * metrics, refusal bodies and tests all use these codes; an unknown error maps to `other`, never
+ * to acceptance.
+ */
+
+export const REFUSAL_REASONS = [
+  'no_certificate',
+  'unknown_ca',
+  'expired',
+  'not_yet_valid',
+  'revoked',
+  'crl_expired',
+  'crl_missing',
+  'bad_certificate',
+  'protocol',
+  'timeout',
+  'other',
+] as const;
+
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export const REFUSAL_MESSAGES: Readonly<Record<RefusalReason, string>> = {
+  no_certificate:
+    'No client certificate was presented; configure your client to send its certificate and key.',
+  unknown_ca:
+    'The client certificate is not issued by a CA this gateway trusts; send the full chain or ask us to add your CA.',
+  expired: 'The client certificate (or a CA in its chain) has expired; renew it.',
+  not_yet_valid:
+    'The client certificate (or a CA in its chain) is not valid yet; check its notBefore and your clock.',
+  revoked: 'The client certificate (or a CA in its chain) has been revoked by its issuer.',
+  crl_expired:
+    "The issuer's revocation list is out of date, so certificates from this issuer are refused for now.",
+  crl_missing: 'No revocation list is loaded for the issuer of this certificate, and one is required.',
+  bad_certificate:
+    'The client certificate cannot be used for client authentication (wrong key usage or purpose, or malformed).',
+  protocol: 'The TLS handshake failed (protocol version, cipher or malformed handshake).',
+  timeout: 'The TLS handshake did not complete in time.',
+  other: 'The client certificate could not be verified.',
+};
+
+/** HTTP status for an explained refusal: 401 when we do not know who you are, 403 otherwise. */
+export function refusalStatus(reason: RefusalReason): 401 | 403 {
+  return reason === 'no_certificate' || reason === 'unknown_ca' ? 401 : 403;
+}
+
+/** OpenSSL verify error codes (as Node names them in `authorizationError`) → our reasons. */
+const VERIFY_ERRORS: Readonly<Record<string, RefusalReason>> = {
+  UNABLE_TO_GET_ISSUER_CERT: 'unknown_ca',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown_ca',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown_ca',
+  SELF_SIGNED_CERT_IN_CHAIN: 'unknown_ca',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown_ca',
+  CERT_UNTRUSTED: 'unknown_ca',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not_yet_valid',
+  CERT_REVOKED: 'revoked',
+  INVALID_PURPOSE: 'bad_certificate',
+  INVALID_CA: 'bad_certificate',
+  PATH_LENGTH_EXCEEDED: 'bad_certificate',
+  CERT_SIGNATURE_FAILURE: 'bad_certificate',
+  CERT_REJECTED: 'bad_certificate',
+  ERROR_IN_CERT_NOT_BEFORE_FIELD: 'bad_certificate',
+  ERROR_IN_CERT_NOT_AFTER_FIELD: 'bad_certificate',
+  UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: 'bad_certificate',
+  CERT_CHAIN_TOO_LONG: 'bad_certificate',
+  HOSTNAME_MISMATCH: 'bad_certificate',
+  EE_KEY_TOO_SMALL: 'bad_certificate',
+  CA_KEY_TOO_SMALL: 'bad_certificate',
+  CA_MD_TOO_WEAK: 'bad_certificate',
+};
+
+export function classifyVerifyError(code: string | Error | undefined | null): RefusalReason {
+  if (code === undefined || code === null) return 'other';
+  const text = typeof code === 'string' ? code : ((code as NodeJS.ErrnoException).code ?? code.message);
+  return VERIFY_ERRORS[text] ?? 'other';
+}
+
+/** A `tlsClientError` (the handshake itself failed) → our reason. */
+export function classifyHandshakeError(err: Error): RefusalReason {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'other';
+  const text = `${code} ${err.message}`.toLowerCase();
+  if (text.includes('peer did not return a certificate') || text.includes('certificate required')) {
+    return 'no_certificate';
+  }
+  if (code.startsWith('ERR_SSL_') || text.includes('ssl routines') || text.includes('wrong version number')) {
+    return 'protocol';
+  }
+  return 'other';
+}

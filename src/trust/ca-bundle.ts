@@ -1,0 +1,101 @@
+/**
+ * CA bundle validation. A bundle is accepted whole or not at all: every PEM block must be a
+ * certificate, at least one must be present, each must be a CA (basicConstraints CA:TRUE) and
+ * within its validity. Exact duplicates are dropped with a warning. In production, material issued
+ * under the development root (O=mtls-gateway development) is refused.
+ */
+import { X509Certificate } from 'node:crypto';
+import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
+import { formatRfc2253, OID_O, parseName } from '../asn1/name.js';
+import { type PemError, splitPem } from './pem.js';
+
+export const DEV_ORGANIZATION = 'mtls-gateway development';
+
+export class TrustMaterialError extends Error {
+  override readonly name = 'TrustMaterialError';
+}
+
+export interface TrustedCa {
+  readonly x509: X509Certificate;
+  readonly parsed: ParsedCertificate;
+  readonly subject: string;
+  readonly fingerprint256: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export interface CaBundle {
+  /** Re-encoded PEM of the accepted CAs, handed to OpenSSL as the `ca` option. */
+  readonly pem: string;
+  readonly cas: readonly TrustedCa[];
+  readonly byFingerprint: ReadonlySet<string>;
+  readonly warnings: readonly string[];
+}
+
+export function isDevelopmentMaterial(parsed: ParsedCertificate): boolean {
+  const dev = (der: Uint8Array): boolean =>
+    parseName(der).some((a) => a.oid === OID_O && a.value === DEV_ORGANIZATION);
+  return dev(parsed.subjectDer) || dev(parsed.issuerDer);
+}
+
+export function fingerprintHex(x509: X509Certificate): string {
+  return x509.fingerprint256.replaceAll(':', '').toLowerCase();
+}
+
+export function parseCaBundle(bytes: Uint8Array, opts: { now: number; production: boolean }): CaBundle {
+  let blocks: ReturnType<typeof splitPem>;
+  try {
+    blocks = splitPem(Buffer.from(bytes).toString('latin1'));
+  } catch (err) {
+    throw new TrustMaterialError(`CA bundle: ${(err as PemError).message}`);
+  }
+  const warnings: string[] = [];
+  if (blocks.strayText) warnings.push('text outside PEM blocks was ignored');
+  if (blocks.blocks.length === 0) throw new TrustMaterialError('CA bundle: no certificate found');
+  const cas: TrustedCa[] = [];
+  const seen = new Set<string>();
+  blocks.blocks.forEach((block, i) => {
+    const where = `CA bundle block ${i + 1}`;
+    if (block.label !== 'CERTIFICATE')
+      throw new TrustMaterialError(`${where}: ${block.label} is not a CERTIFICATE`);
+    let x509: X509Certificate;
+    let parsed: ParsedCertificate;
+    try {
+      x509 = new X509Certificate(block.der);
+      parsed = parseCertificate(block.der);
+    } catch (err) {
+      throw new TrustMaterialError(`${where}: not a valid certificate (${(err as Error).message})`);
+    }
+    const subject = formatRfc2253(parsed.subjectDer);
+    if (!parsed.isCa)
+      throw new TrustMaterialError(`${where} (${subject}): not a CA (basicConstraints CA:TRUE missing)`);
+    if (parsed.notAfter < opts.now) {
+      throw new TrustMaterialError(
+        `${where} (${subject}): expired ${new Date(parsed.notAfter).toISOString()}`,
+      );
+    }
+    if (parsed.notBefore > opts.now) {
+      throw new TrustMaterialError(
+        `${where} (${subject}): not valid before ${new Date(parsed.notBefore).toISOString()}`,
+      );
+    }
+    if (opts.production && isDevelopmentMaterial(parsed)) {
+      throw new TrustMaterialError(`${where} (${subject}): development CA refused in production`);
+    }
+    const fingerprint256 = fingerprintHex(x509);
+    if (seen.has(fingerprint256)) {
+      warnings.push(`duplicate CA dropped: ${subject}`);
+      return;
+    }
+    seen.add(fingerprint256);
+    cas.push({
+      x509,
+      parsed,
+      subject,
+      fingerprint256,
+      notBefore: parsed.notBefore,
+      notAfter: parsed.notAfter,
+    });
+  });
+  return { pem: cas.map((c) => c.x509.toString()).join(''), cas, byFingerprint: seen, warnings };
+}

@@ -1,0 +1,164 @@
+/**
+ * Parses and verifies CRLs off the event loop, so a CRL of a million entries never stalls the
+ * serving path: this file is both the worker (when started with our workerData mark) and the API
+ * the trust store calls (`parseAndVerifyCrlsOffThread`).
+ *
+ * Security property (fail closed): the worker only ever answers with CRLs that verifyParsedCrl
+ * accepted; if the worker fails, exits, or times out, every CRL of the input is reported rejected
+ * (code CRL_INTERNAL) and nothing from it is used.
+ *
+ * Results cross the thread boundary as a few ArrayBuffers per CRL (the RevokedSet's packed serial
+ * pool, offsets, dates, reasons and hash table are transferred, not copied), so the main thread
+ * does O(1) work per CRL to receive them, whatever their size.
+ *
+ * Inline fallback: inputs below `inlineLimit` (256 KiB) are handled on the calling thread, and so
+ * is everything when this module runs from its `.ts` source (under vitest there is no compiled
+ * worker to start); run from `dist/` the worker is this same file, resolved via import.meta.url.
+ */
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { type IssuingDistributionPoint, RevokedSet, type RevokedSetData } from './parse-crl.js';
+import {
+  type CrlLoadResult,
+  certificatesFromPem,
+  type RejectedCrl,
+  type VerifiedCrl,
+  verifiedCrlsFrom,
+} from './verify-crl.js';
+
+const WORKER_MARK = 'mtls-gateway/crl-worker';
+export const INLINE_LIMIT_BYTES = 256 * 1024;
+
+interface WireCrl {
+  readonly version: 1 | 2;
+  readonly issuerDer: Uint8Array;
+  readonly issuer: string;
+  readonly thisUpdate: number;
+  readonly nextUpdate: number | undefined;
+  readonly crlNumber: bigint | undefined;
+  readonly authorityKeyId: Uint8Array | undefined;
+  readonly issuingDistributionPoint: IssuingDistributionPoint | undefined;
+  readonly signedBy: { readonly subject: string; readonly fingerprint256: string };
+  readonly revoked: RevokedSetData;
+}
+
+interface WireRequest {
+  readonly input: Uint8Array;
+  readonly caPems: readonly string[];
+}
+
+interface WireResponse {
+  readonly accepted: WireCrl[];
+  readonly rejected: RejectedCrl[];
+}
+
+/** Runs on whichever thread: parse + verify every CRL of the input against the PEM CAs. */
+export function parseAndVerifyCrlsInline(input: Uint8Array, caPems: readonly string[]): CrlLoadResult {
+  return verifiedCrlsFrom(input, certificatesFromPem(caPems));
+}
+
+function toWire(crl: VerifiedCrl): WireCrl {
+  const { revoked, ...rest } = crl;
+  return { ...rest, revoked: revoked.data };
+}
+
+function fromWire(crl: WireCrl): VerifiedCrl {
+  const { revoked, ...rest } = crl;
+  return { ...rest, revoked: new RevokedSet(revoked) };
+}
+
+function failAll(reason: string): CrlLoadResult {
+  return { accepted: [], rejected: [{ code: 'CRL_INTERNAL', reason: `CRL worker: ${reason}` }] };
+}
+
+export interface OffThreadOptions {
+  /** Inputs smaller than this are handled inline (default 256 KiB). */
+  readonly inlineLimit?: number;
+  /** Give up (and reject everything) after this long (default 120 s). */
+  readonly timeoutMs?: number;
+  /** Transfer `input`'s buffer to the worker instead of copying it (the caller must not use it after). */
+  readonly transferInput?: boolean;
+  /** Force the worker even for small inputs (tests); ignored when running from .ts sources. */
+  readonly forceWorker?: boolean;
+}
+
+/** Whether a worker can be started from this module (false when running from TypeScript source). */
+export const workerAvailable = !import.meta.url.endsWith('.ts');
+
+/**
+ * Parses and verifies every CRL in `input` against the CAs in `caPems` (PEM bundles) without
+ * blocking the event loop for large inputs. Never rejects: failures are in `rejected`.
+ */
+export async function parseAndVerifyCrlsOffThread(
+  input: Uint8Array,
+  caPems: readonly string[],
+  options: OffThreadOptions = {},
+): Promise<CrlLoadResult> {
+  const inlineLimit = options.inlineLimit ?? INLINE_LIMIT_BYTES;
+  if (!workerAvailable || (!options.forceWorker && input.byteLength < inlineLimit)) {
+    return parseAndVerifyCrlsInline(input, caPems);
+  }
+  const inputMb = Math.ceil(input.byteLength / (1024 * 1024));
+  const owned =
+    options.transferInput === true &&
+    input.byteOffset === 0 &&
+    input.byteLength === input.buffer.byteLength &&
+    input.buffer instanceof ArrayBuffer;
+  // postMessage would structured-clone (copy twice, ~90 ms for 40 MB, all on this thread): instead
+  // transfer an owned buffer, or copy into shared memory in slices, yielding between them.
+  const payload = owned ? input : await copyToShared(input);
+  return new Promise<CrlLoadResult>((resolve) => {
+    let settled = false;
+    const worker = new Worker(new URL(import.meta.url), {
+      workerData: { mark: WORKER_MARK },
+      // Bounded: the parser allocates in proportion to its input; this caps any surprise.
+      resourceLimits: { maxOldGenerationSizeMb: 256 + 8 * inputMb },
+    });
+    const finish = (result: CrlLoadResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void worker.terminate();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish(failAll('timed out')), options.timeoutMs ?? 120_000);
+    worker.once('message', (msg: WireResponse) => {
+      try {
+        finish({ accepted: msg.accepted.map(fromWire), rejected: msg.rejected });
+      } catch (err) {
+        finish(failAll(err instanceof Error ? err.message : String(err)));
+      }
+    });
+    worker.once('error', (err) => finish(failAll(err.message)));
+    worker.once('exit', (code) => finish(failAll(`exited with code ${code} before answering`)));
+    const request: WireRequest = { input: payload, caPems };
+    worker.postMessage(request, owned ? [input.buffer as ArrayBuffer] : []);
+  });
+}
+
+const COPY_SLICE_BYTES = 4 * 1024 * 1024;
+
+/** Copies `input` into a SharedArrayBuffer a slice at a time, so no single step blocks for long. */
+async function copyToShared(input: Uint8Array): Promise<Uint8Array> {
+  const shared = new Uint8Array(new SharedArrayBuffer(input.byteLength));
+  for (let at = 0; at < input.byteLength; at += COPY_SLICE_BYTES) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    shared.set(input.subarray(at, Math.min(input.byteLength, at + COPY_SLICE_BYTES)), at);
+  }
+  return shared;
+}
+
+// ---- worker side ---------------------------------------------------------------------------------
+const data = workerData as { mark?: unknown } | null | undefined;
+if (!isMainThread && parentPort && data?.mark === WORKER_MARK) {
+  const port = parentPort;
+  port.once('message', (request: WireRequest) => {
+    // A private copy: nothing parsed from it may alias memory the main thread can still write.
+    const input =
+      request.input.buffer instanceof SharedArrayBuffer ? new Uint8Array(request.input) : request.input;
+    const result = parseAndVerifyCrlsInline(input, request.caPems);
+    const accepted = result.accepted.map(toWire);
+    const transfer = result.accepted.flatMap((crl) => crl.revoked.transferables());
+    const response: WireResponse = { accepted, rejected: result.rejected };
+    port.postMessage(response, transfer);
+  });
+}

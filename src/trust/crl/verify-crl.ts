@@ -1,0 +1,363 @@
+/**
+ * Turns CRL bytes (PEM with any number of `X509 CRL` blocks, or one or more concatenated DER CRLs)
+ * into CRLs whose signatures were verified against their issuing CA from the bundle.
+ *
+ * Security property (fail closed): a CRL is accepted only if it parses completely, its issuer Name
+ * is byte-for-byte the subject of a CA in the bundle (and its authority key id, when both sides
+ * carry one, matches that CA's subject key id), the CA may sign CRLs (keyUsage cRLSign when the
+ * extension is present), the signature algorithm is one we know (no SHA-1), and the signature
+ * verifies. Every other CRL is reported in `rejected` with a stable code; nothing in it is used.
+ * Expired CRLs are still accepted: expiry is a policy decision of the revocation index.
+ */
+import { constants, verify as cryptoVerify, type KeyObject, X509Certificate } from 'node:crypto';
+import { type ParsedCertificate, parseCertificate } from '../../asn1/certificate.js';
+import { DerError, DerReader, decodeOid, smallInteger, Tag } from '../../asn1/der.js';
+import { formatRfc2253 } from '../../asn1/name.js';
+import {
+  CrlError,
+  type CrlErrorCode,
+  type CrlInfo,
+  type ParsedCrl,
+  parseCrl,
+  splitDer,
+} from './parse-crl.js';
+
+/** A CRL whose signature was verified against `signedBy`; all fields are trustworthy. */
+export interface VerifiedCrl extends CrlInfo {
+  readonly signedBy: { readonly subject: string; readonly fingerprint256: string };
+}
+
+export interface RejectedCrl {
+  readonly reason: string;
+  readonly code: CrlErrorCode | string;
+  /** The CRL's issuer (RFC 2253), when it got far enough to have one. */
+  readonly issuer?: string;
+}
+
+export interface CrlLoadResult {
+  readonly accepted: VerifiedCrl[];
+  readonly rejected: RejectedCrl[];
+}
+
+interface SignatureScheme {
+  /** Digest name for crypto.verify, or null for Ed25519. */
+  readonly digest: string | null;
+  /** Acceptable `KeyObject.asymmetricKeyType`s. */
+  readonly keyTypes: readonly string[];
+  readonly pssSaltLength?: number;
+}
+
+const ECDSA: Readonly<Record<string, string>> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+};
+const RSA_PKCS1: Readonly<Record<string, string>> = {
+  '1.2.840.113549.1.1.11': 'sha256',
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+};
+const HASHES: Readonly<Record<string, string>> = {
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+const OID_RSASSA_PSS = '1.2.840.113549.1.1.10';
+const OID_MGF1 = '1.2.840.113549.1.1.8';
+const OID_ED25519 = '1.3.101.112';
+
+function isNull(params: Uint8Array): boolean {
+  return params.length === 2 && params[0] === Tag.NULL && params[1] === 0;
+}
+
+/** A hash AlgorithmIdentifier (parameters absent or NULL) → digest name. */
+function hashOf(r: DerReader, what: string): string {
+  const alg = r.inside(r.expect(Tag.SEQUENCE, what));
+  const oid = decodeOid(r.buf, alg.expect(Tag.OID, what));
+  if (!alg.done) alg.expect(Tag.NULL, `${what} parameters`);
+  alg.finish(what);
+  const digest = HASHES[oid];
+  if (!digest)
+    throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', `unsupported hash ${oid} in RSASSA-PSS parameters`);
+  return digest;
+}
+
+function pssScheme(params: Uint8Array | undefined): SignatureScheme {
+  if (!params)
+    throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', 'RSASSA-PSS without parameters (SHA-1) is not accepted');
+  try {
+    const top = DerReader.of(params);
+    const seq = top.inside(top.expect(Tag.SEQUENCE, 'RSASSA-PSS-params'));
+    top.finish('RSASSA-PSS-params');
+    const hashTlv = seq.optional(0xa0);
+    if (!hashTlv) throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', 'RSASSA-PSS with SHA-1 is not accepted');
+    const h = seq.inside(hashTlv);
+    const digest = hashOf(h, 'hashAlgorithm');
+    h.finish('hashAlgorithm');
+    const mgfTlv = seq.optional(0xa1);
+    if (!mgfTlv)
+      throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', 'RSASSA-PSS with MGF1-SHA-1 is not accepted');
+    const m = seq.inside(mgfTlv);
+    const mgf = m.inside(m.expect(Tag.SEQUENCE, 'maskGenAlgorithm'));
+    m.finish('maskGenAlgorithm');
+    const mgfOid = decodeOid(params, mgf.expect(Tag.OID, 'maskGenAlgorithm'));
+    if (mgfOid !== OID_MGF1)
+      throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', `unsupported mask generation ${mgfOid}`);
+    const mgfDigest = hashOf(mgf, 'MGF1 hash');
+    mgf.finish('maskGenAlgorithm');
+    if (mgfDigest !== digest) {
+      throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', 'RSASSA-PSS with an MGF1 hash unlike the message hash');
+    }
+    let saltLength = 20;
+    const saltTlv = seq.optional(0xa2);
+    if (saltTlv) {
+      const s = seq.inside(saltTlv);
+      saltLength = smallInteger(params, s.expect(Tag.INTEGER, 'saltLength'));
+      s.finish('saltLength');
+    }
+    const trailerTlv = seq.optional(0xa3);
+    if (trailerTlv) {
+      const t = seq.inside(trailerTlv);
+      if (smallInteger(params, t.expect(Tag.INTEGER, 'trailerField')) !== 1) {
+        throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', 'RSASSA-PSS trailerField other than 1');
+      }
+      t.finish('trailerField');
+    }
+    seq.finish('RSASSA-PSS-params');
+    return { digest, keyTypes: ['rsa', 'rsa-pss'], pssSaltLength: saltLength };
+  } catch (err) {
+    if (err instanceof DerError) throw new CrlError('CRL_MALFORMED', `RSASSA-PSS parameters: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Maps the CRL's signature AlgorithmIdentifier to crypto.verify parameters; unknown → CrlError. */
+export function signatureScheme(oid: string, params: Uint8Array | undefined): SignatureScheme {
+  const ecdsa = ECDSA[oid];
+  if (ecdsa) {
+    if (params) throw new CrlError('CRL_MALFORMED', 'ECDSA signature algorithm with parameters');
+    return { digest: ecdsa, keyTypes: ['ec'] };
+  }
+  const rsa = RSA_PKCS1[oid];
+  if (rsa) {
+    if (params && !isNull(params))
+      throw new CrlError('CRL_MALFORMED', 'RSA signature algorithm with parameters');
+    return { digest: rsa, keyTypes: ['rsa'] };
+  }
+  if (oid === OID_RSASSA_PSS) return pssScheme(params);
+  if (oid === OID_ED25519) {
+    if (params) throw new CrlError('CRL_MALFORMED', 'Ed25519 signature algorithm with parameters');
+    return { digest: null, keyTypes: ['ed25519'] };
+  }
+  throw new CrlError('CRL_UNSUPPORTED_ALGORITHM', `unsupported signature algorithm ${oid}`);
+}
+
+/** A CA of the bundle, with what CRL matching needs read once. */
+export interface CaCandidate {
+  readonly cert: X509Certificate;
+  readonly parsed: ParsedCertificate;
+  readonly subjectKey: string;
+  readonly mayIssueCrls: boolean;
+  readonly fingerprint256: string;
+  readonly subject: string;
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** keyUsage (2.5.29.15) allows cRLSign, or the extension is absent. */
+function allowsCrlSign(der: Uint8Array): boolean {
+  const top = DerReader.of(der);
+  const cert = top.inside(top.expect(Tag.SEQUENCE, 'Certificate'));
+  const tbs = cert.inside(cert.expect(Tag.SEQUENCE, 'TBSCertificate'));
+  while (!tbs.done) {
+    const tlv = tbs.next();
+    if (tlv.tag !== 0xa3) continue;
+    const wrapper = tbs.inside(tlv);
+    const exts = wrapper.inside(wrapper.expect(Tag.SEQUENCE, 'Extensions'));
+    while (!exts.done) {
+      const ext = exts.inside(exts.expect(Tag.SEQUENCE, 'Extension'));
+      const oid = decodeOid(der, ext.expect(Tag.OID, 'extnID'));
+      ext.optional(Tag.BOOLEAN);
+      const value = ext.expect(Tag.OCTET_STRING, 'extnValue');
+      if (oid !== '2.5.29.15') continue;
+      const v = new DerReader(der, value.contentStart, value.end);
+      const bits = v.expect(Tag.BIT_STRING, 'KeyUsage');
+      // First content octet is the unused-bit count; cRLSign is bit 6 (0x02 of the first byte).
+      return bits.end - bits.contentStart >= 2 && (der[bits.contentStart + 1]! & 0x02) !== 0;
+    }
+  }
+  return true;
+}
+
+export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
+  const out: CaCandidate[] = [];
+  for (const cert of cas) {
+    let parsed: ParsedCertificate;
+    let mayIssueCrls: boolean;
+    try {
+      parsed = parseCertificate(cert.raw);
+      mayIssueCrls = allowsCrlSign(cert.raw);
+    } catch {
+      continue; // a CA we cannot read cannot vouch for a CRL
+    }
+    out.push({
+      cert,
+      parsed,
+      subjectKey: hex(parsed.subjectDer),
+      mayIssueCrls: mayIssueCrls && cert.ca,
+      fingerprint256: cert.fingerprint256,
+      subject: formatRfc2253(parsed.subjectDer),
+    });
+  }
+  return out;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function verifyWith(crl: ParsedCrl, scheme: SignatureScheme, key: KeyObject): boolean {
+  if (!key.asymmetricKeyType || !scheme.keyTypes.includes(key.asymmetricKeyType)) return false;
+  try {
+    if (scheme.pssSaltLength !== undefined) {
+      return cryptoVerify(
+        scheme.digest,
+        crl.tbsDer,
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: scheme.pssSaltLength },
+        crl.signature,
+      );
+    }
+    return cryptoVerify(scheme.digest, crl.tbsDer, key, crl.signature);
+  } catch {
+    return false; // malformed signature encodings are simply not valid signatures
+  }
+}
+
+/** Verifies one parsed CRL against the bundle; throws CrlError when it cannot be accepted. */
+export function verifyParsedCrl(crl: ParsedCrl, cas: readonly CaCandidate[]): VerifiedCrl {
+  const scheme = signatureScheme(crl.signatureAlgorithmOid, crl.signatureAlgorithmParams);
+  const issuerKey = hex(crl.issuerDer);
+  const named = cas.filter((ca) => ca.subjectKey === issuerKey);
+  if (named.length === 0)
+    throw new CrlError('CRL_UNKNOWN_ISSUER', `no CA in the bundle is named ${crl.issuer}`);
+  const keyed = named.filter(
+    (ca) =>
+      !crl.authorityKeyId ||
+      !ca.parsed.subjectKeyId ||
+      bytesEqual(crl.authorityKeyId, ca.parsed.subjectKeyId),
+  );
+  if (keyed.length === 0) {
+    throw new CrlError('CRL_UNKNOWN_ISSUER', `the CRL's authority key id matches no CA named ${crl.issuer}`);
+  }
+  const signers = keyed.filter((ca) => ca.mayIssueCrls);
+  if (signers.length === 0) {
+    throw new CrlError(
+      'CRL_UNKNOWN_ISSUER',
+      `the CA named ${crl.issuer} may not sign CRLs (not a CA, or no cRLSign)`,
+    );
+  }
+  for (const ca of signers) {
+    if (verifyWith(crl, scheme, ca.cert.publicKey)) {
+      const {
+        tbsDer: _t,
+        signature: _s,
+        signatureAlgorithmOid: _o,
+        signatureAlgorithmParams: _p,
+        ...info
+      } = crl;
+      // issuerDer is copied so that a verified CRL never pins the (possibly huge) input buffer.
+      return {
+        ...info,
+        issuerDer: crl.issuerDer.slice(),
+        signedBy: { subject: ca.subject, fingerprint256: ca.fingerprint256 },
+      };
+    }
+  }
+  throw new CrlError('CRL_BAD_SIGNATURE', `signature does not verify with the key of ${crl.issuer}`);
+}
+
+const PEM_BLOCK = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/g;
+const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;
+
+/** Splits input into DER CRLs; unreadable parts become rejections. */
+function splitInput(input: Uint8Array): { ders: Uint8Array[]; rejected: RejectedCrl[] } {
+  let i = 0;
+  while (
+    i < input.length &&
+    (input[i] === 0x20 || input[i] === 0x09 || input[i] === 0x0a || input[i] === 0x0d)
+  )
+    i++;
+  if (i === input.length) {
+    return { ders: [], rejected: [{ code: 'CRL_MALFORMED', reason: 'no CRL in the input (empty)' }] };
+  }
+  if (input[i] === Tag.SEQUENCE) {
+    try {
+      return { ders: splitDer(input.subarray(i)), rejected: [] };
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      return { ders: [], rejected: [{ code: 'CRL_MALFORMED', reason: `DER input: ${reason}` }] };
+    }
+  }
+  const text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('latin1');
+  const ders: Uint8Array[] = [];
+  const rejected: RejectedCrl[] = [];
+  let blocks = 0;
+  for (const m of text.matchAll(PEM_BLOCK)) {
+    blocks++;
+    const body = m[1] ?? '';
+    if (!BASE64_BODY.test(body)) {
+      rejected.push({ code: 'CRL_MALFORMED', reason: `PEM block ${blocks}: not base64` });
+      continue;
+    }
+    ders.push(new Uint8Array(Buffer.from(body, 'base64')));
+  }
+  const begins = text.split('-----BEGIN X509 CRL-----').length - 1;
+  if (begins > blocks) {
+    rejected.push({ code: 'CRL_MALFORMED', reason: `${begins - blocks} PEM block(s) without an END line` });
+  }
+  if (begins === 0) rejected.push({ code: 'CRL_MALFORMED', reason: 'no X509 CRL PEM block and not DER' });
+  return { ders, rejected };
+}
+
+/**
+ * Every CRL in `input` (PEM: every `X509 CRL` block; DER: each concatenated CRL), verified against
+ * the CA among `cas` whose subject is the CRL's issuer. Never throws for bad input.
+ */
+export function verifiedCrlsFrom(input: Uint8Array, cas: readonly X509Certificate[]): CrlLoadResult {
+  const candidates = caCandidates(cas);
+  const { ders, rejected } = splitInput(input);
+  const accepted: VerifiedCrl[] = [];
+  for (const der of ders) {
+    let parsed: ParsedCrl | undefined;
+    try {
+      parsed = parseCrl(der);
+      accepted.push(verifyParsedCrl(parsed, candidates));
+    } catch (err) {
+      const code = err instanceof CrlError ? err.code : 'CRL_INTERNAL';
+      const reason = err instanceof Error ? err.message : String(err);
+      rejected.push(parsed ? { code, reason, issuer: parsed.issuer } : { code, reason });
+    }
+  }
+  return { accepted, rejected };
+}
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** The certificates of one or more PEM bundles (unparsable blocks are skipped: they vouch for nothing). */
+export function certificatesFromPem(pems: readonly string[]): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  for (const pem of pems) {
+    for (const m of pem.matchAll(CERT_BLOCK)) {
+      try {
+        out.push(new X509Certificate(m[0]));
+      } catch {
+        // skipped
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,194 @@
+/**
+ * A real gateway on ephemeral loopback ports with a real echo upstream, a JSON log capture and
+ * helpers for real clients (undici with client certificates, curl, openssl s_client).
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
+import { Agent, type Dispatcher, request } from 'undici';
+import { loadConfig } from '../../src/config/config.js';
+import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
+import { Gateway } from '../../src/gateway.js';
+import { createLogger, createMetrics } from '../../src/observability/index.js';
+import type { TestPki } from './pki.js';
+
+export const execFileAsync = promisify(execFile);
+
+export type LogLine = Record<string, unknown> & { event?: string };
+
+export class LogCapture extends Writable {
+  readonly lines: LogLine[] = [];
+  private waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const text of chunk.toString('utf8').split('\n')) {
+      if (!text.trim()) continue;
+      const line = JSON.parse(text) as LogLine;
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(line)) return true;
+        w.resolve(line);
+        return false;
+      });
+    }
+    done();
+  }
+
+  /** Resolves with the first line (already logged or future) that matches. */
+  waitFor(match: (l: LogLine) => boolean): Promise<LogLine> {
+    const found = this.lines.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+  }
+
+  events(event: string): LogLine[] {
+    return this.lines.filter((l) => l.event === event);
+  }
+}
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly upstream: EchoUpstream;
+  readonly logs: LogCapture;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  readonly adminUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(
+  pki: TestPki,
+  env: Record<string, string> = {},
+  options: { upstream?: EchoUpstream } = {},
+): Promise<TestGateway> {
+  const upstream = options.upstream ?? (await startEchoUpstream('127.0.0.1', 0));
+  const config = loadConfig({
+    GATEWAY_LISTEN: '127.0.0.1:0',
+    GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
+    GATEWAY_SERVER_CERT: pki.path('server.pem'),
+    GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
+    GATEWAY_CA_BUNDLE: pki.path('ca-bundle.pem'),
+    GATEWAY_CRLS: pki.path('crl.pem'),
+    GATEWAY_UPSTREAM: `http://127.0.0.1:${upstream.port}`,
+    GATEWAY_LOG_LEVEL: 'debug',
+    ...env,
+  });
+  const logs = new LogCapture();
+  const gateway = await Gateway.start(config, {
+    logger: createLogger(config.logLevel, logs),
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
+  const address = gateway.tlsAddress ?? (await gateway.whenListening());
+  const port = address.port;
+  const adminPort = gateway.adminAddress!.port;
+  return {
+    gateway,
+    upstream,
+    logs,
+    port,
+    adminPort,
+    url: `https://localhost:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    close: async () => {
+      await gateway.stop();
+      if (!options.upstream) await upstream.close();
+    },
+  };
+}
+
+/** An undici Agent presenting client `name` of the test PKI (or no certificate). */
+export function clientAgent(
+  pki: TestPki,
+  name: string | undefined,
+  tls: { maxVersion?: 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1.2' | 'TLSv1.3' } = {},
+): Agent {
+  return new Agent({
+    connect: {
+      ca: readFileSync(pki.path('root-ca.pem')),
+      servername: 'localhost',
+      ...(name
+        ? { cert: readFileSync(pki.path(`${name}.pem`)), key: readFileSync(pki.path(`${name}-key.pem`)) }
+        : {}),
+      ...tls,
+    },
+  });
+}
+
+export interface SimpleResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  json<T = unknown>(): T;
+}
+
+export async function get(
+  url: string,
+  dispatcher: Dispatcher,
+  opts: { method?: string; headers?: Record<string, string> | string[]; body?: string } = {},
+): Promise<SimpleResponse> {
+  const res = await request(url, {
+    dispatcher,
+    method: (opts.method ?? 'GET') as 'GET',
+    headers: opts.headers,
+    body: opts.body,
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
+}
+
+/** Runs curl; returns status code and body (never throws on HTTP errors). */
+export async function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync('curl', ['-sS', '--max-time', '10', ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+export async function openssl(args: string[], input?: string): Promise<string> {
+  const child = execFileAsync('openssl', args, { encoding: 'utf8' });
+  if (input !== undefined) child.child.stdin?.end(input);
+  const { stdout } = await child;
+  return stdout;
+}
+
+/** Value of one sample in Prometheus text, or undefined. */
+export function metricValue(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const ok = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
+    if (ok) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+/**
+ * Sends raw bytes over a client-certificate TLS connection and returns everything the gateway
+ * answered until it closed (for hop-by-hop and malformed-request tests that HTTP clients refuse
+ * to produce). The request should carry `Connection: close`.
+ */
+export function rawExchange(pki: TestPki, name: string, port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: readFileSync(pki.path('root-ca.pem')),
+      cert: readFileSync(pki.path(`${name}.pem`)),
+      key: readFileSync(pki.path(`${name}-key.pem`)),
+    });
+    let out = '';
+    socket.setEncoding('utf8');
+    socket.on('secureConnect', () => socket.write(bytes));
+    socket.on('data', (d: string) => {
+      out += d;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(out));
+  });
+}

@@ -1,0 +1,103 @@
+/**
+ * The strip lists: every identity header name of every format is recognised (after lower-casing,
+ * as the proxy does), look-alikes are not, and hop-by-hop names include what Connection lists.
+ */
+import { describe, expect, it } from 'vitest';
+import { HOP_BY_HOP, hopByHopNames, isHopByHop, isIdentityHeader } from '../../src/identity/strip.js';
+
+const IDENTITY = [
+  'X-Client-Verify',
+  'X-Client-Subject',
+  'X-Client-Issuer',
+  'X-Client-Serial',
+  'X-Client-Fingerprint-SHA256',
+  'X-Client-SAN-DNS',
+  'X-Client-SAN-URI',
+  'X-Client-SAN-Email',
+  'X-Client-Not-After',
+  'X-Client-Id',
+  'X-Client-Cert',
+  'x-client-anything-new',
+  'X-Forwarded-Client-Cert',
+  'X-Amzn-Mtls-Clientcert-Serial-Number',
+  'X-Amzn-Mtls-Clientcert-Issuer',
+  'X-Amzn-Mtls-Clientcert-Subject',
+  'X-Amzn-Mtls-Clientcert-Validity',
+  'X-Amzn-Mtls-Clientcert-Leaf',
+  'X-AMZN-MTLS-CLIENTCERT',
+  'Client-Cert',
+  'Client-Cert-Chain',
+  'X-Forwarded-Tls-Client-Cert',
+  'X-Forwarded-Tls-Client-Cert-Info',
+  'X-SSL-Client-Cert',
+  'x-ssl-client-s-dn',
+];
+
+const NOT_IDENTITY = [
+  'x-clientele',
+  'x-client',
+  'x-clients-id',
+  'client-certs',
+  'client-cert-chains',
+  'client',
+  'x-forwarded-client-cert-extra',
+  'x-forwarded-client',
+  'x-forwarded-for',
+  'x-forwarded-tls',
+  'x-amzn-mtls',
+  'x-amzn-trace-id',
+  'x-ssl-client',
+  'x-ssl-cipher',
+  'xx-client-id',
+  'x_client_id',
+  'authorization',
+  'content-type',
+  '',
+  'x',
+  'x-',
+];
+
+describe('isIdentityHeader', () => {
+  it('recognises every header of every format, whatever case the client used', () => {
+    for (const name of IDENTITY)
+      expect({ name, strip: isIdentityHeader(name.toLowerCase()) }).toEqual({ name, strip: true });
+  });
+
+  it('leaves look-alikes alone', () => {
+    for (const name of NOT_IDENTITY)
+      expect({ name, strip: isIdentityHeader(name) }).toEqual({ name, strip: false });
+  });
+
+  it('is fast enough to run for every header of every request', () => {
+    const names = [...IDENTITY.map((n) => n.toLowerCase()), ...NOT_IDENTITY];
+    const start = process.hrtime.bigint();
+    let hits = 0;
+    for (let i = 0; i < 20_000; i++) for (const n of names) if (isIdentityHeader(n)) hits++;
+    const perCallNs = Number(process.hrtime.bigint() - start) / (20_000 * names.length);
+    expect(hits).toBe(20_000 * IDENTITY.length);
+    expect(perCallNs).toBeLessThan(1_000);
+  });
+});
+
+describe('hop-by-hop', () => {
+  it('has the fixed set and adds what Connection lists, lower-cased and trimmed', () => {
+    for (const n of ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']) {
+      expect(HOP_BY_HOP.has(n)).toBe(true);
+    }
+    const names = hopByHopNames(' Keep-Alive , X-Secret-Thing,,close ');
+    expect(names.has('x-secret-thing')).toBe(true);
+    expect(names.has('close')).toBe(true);
+    expect(names.has('te')).toBe(true);
+    expect(names.has('')).toBe(false);
+    expect(hopByHopNames(undefined)).toBe(HOP_BY_HOP);
+    expect(HOP_BY_HOP.has('x-secret-thing')).toBe(false);
+  });
+
+  it('treats every proxy-* header as hop-by-hop', () => {
+    expect(isHopByHop('proxy-authorization')).toBe(true);
+    expect(isHopByHop('proxy-anything')).toBe(true);
+    expect(isHopByHop('x-secret', hopByHopNames('x-secret'))).toBe(true);
+    expect(isHopByHop('proxyish')).toBe(false);
+    expect(isHopByHop('content-type')).toBe(false);
+  });
+});

@@ -1,0 +1,336 @@
+/**
+ * CRLs built byte by byte (crl-builder.ts) and signed with real CA keys: the shapes no CA tool
+ * emits (algorithm mismatch, unknown critical extensions, delta/indirect CRLs, foreign signers,
+ * partitions) and the index's replacement and policy rules.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ParsedCertificate } from '../../src/asn1/certificate.js';
+import { CrlError, parseCrl } from '../../src/trust/crl/parse-crl.js';
+import { type VerifiedCrl, verifiedCrlsFrom } from '../../src/trust/crl/verify-crl.js';
+import { RevocationIndex } from '../../src/trust/revocation-index.js';
+import {
+  akiExt,
+  algorithmIdentifier,
+  buildCrl,
+  type CrlSpec,
+  cdpValue,
+  crlNumberExt,
+  extension,
+  idpExt,
+  int,
+  name,
+  nul,
+  octet,
+  oid,
+  seq,
+} from './crl-builder.js';
+import { OpensslCa, removeTempDirs, tempDir } from './openssl-pki.js';
+
+afterAll(removeTempDirs);
+
+let ec: OpensslCa;
+let rsa: OpensslCa;
+let ed: OpensslCa;
+
+beforeAll(() => {
+  const dir = tempDir('crl-synth-');
+  ec = OpensslCa.root(join(dir, 'ec'), '/O=Synth/CN=EC CA', 'ec');
+  rsa = OpensslCa.root(join(dir, 'rsa'), '/O=Synth/CN=RSA CA', 'rsa');
+  ed = OpensslCa.root(join(dir, 'ed'), '/O=Synth/CN=Ed25519 CA', 'ed25519');
+});
+
+const cas = () => [ec.cert.x509, rsa.cert.x509, ed.cert.x509];
+
+function ecSpec(extra: Partial<CrlSpec> = {}): CrlSpec {
+  return {
+    issuerDer: ec.cert.parsed.subjectDer,
+    alg: 'ecdsa-sha256',
+    key: ec.key,
+    entries: [{ serialHex: '0A1B', reason: 1 }],
+    extensions: [akiExt(ec.cert.parsed.subjectKeyId!), crlNumberExt(1)],
+    ...extra,
+  };
+}
+
+function one(der: Uint8Array): { accepted: VerifiedCrl[]; codes: string[] } {
+  const r = verifiedCrlsFrom(der, cas());
+  return { accepted: r.accepted, codes: r.rejected.map((x) => x.code) };
+}
+
+function parseCode(der: Uint8Array): string {
+  try {
+    parseCrl(der);
+    return 'ok';
+  } catch (err) {
+    expect(err).toBeInstanceOf(CrlError);
+    return (err as CrlError).code;
+  }
+}
+
+let serialCounter = 0x100;
+function fakeCert(opts: {
+  issuerDer: Uint8Array;
+  serialHex?: string;
+  isCa?: boolean;
+  cdp?: string[];
+  subjectDer?: Uint8Array;
+}): ParsedCertificate {
+  return {
+    serialHex: opts.serialHex ?? (serialCounter++).toString(16).toUpperCase().padStart(4, '0'),
+    issuerDer: opts.issuerDer,
+    subjectDer: opts.subjectDer ?? name(`leaf-${serialCounter}`),
+    notBefore: 0,
+    notAfter: Date.now() + 86_400_000,
+    subjectPublicKeyInfoDer: new Uint8Array(0),
+    san: { dns: [], uri: [], email: [], ip: [] },
+    extKeyUsage: undefined,
+    isCa: opts.isCa ?? false,
+    authorityKeyId: undefined,
+    subjectKeyId: undefined,
+    crlDistributionPointsDer: opts.cdp ? cdpValue(opts.cdp) : undefined,
+  };
+}
+
+const STRICT = { graceSeconds: 0, crlRequired: true };
+
+describe('signature algorithms', () => {
+  it('accepts ECDSA SHA-256/384, RSA SHA-512, RSASSA-PSS and Ed25519 CRLs', () => {
+    const variants: CrlSpec[] = [
+      ecSpec(),
+      ecSpec({ alg: 'ecdsa-sha384' }),
+      {
+        issuerDer: rsa.cert.parsed.subjectDer,
+        alg: 'rsa-sha512',
+        key: rsa.key,
+        entries: [{ serialHex: '01' }],
+      },
+      {
+        issuerDer: rsa.cert.parsed.subjectDer,
+        alg: 'rsa-pss-sha256',
+        key: rsa.key,
+        entries: [{ serialHex: '01' }],
+      },
+      { issuerDer: ed.cert.parsed.subjectDer, alg: 'ed25519', key: ed.key, entries: [{ serialHex: '01' }] },
+    ];
+    for (const spec of variants) {
+      const r = one(buildCrl(spec));
+      expect(r.codes, spec.alg).toEqual([]);
+      expect(r.accepted).toHaveLength(1);
+    }
+  });
+
+  it('rejects an unknown (or SHA-1) algorithm and a key type that does not fit', () => {
+    const sha1 = seq(oid('1.2.840.113549.1.1.5'), nul());
+    expect(one(buildCrl(ecSpec({ algorithm: sha1 }))).codes).toEqual(['CRL_UNSUPPORTED_ALGORITHM']);
+    const unknown = seq(oid('1.2.3.4.5'));
+    expect(one(buildCrl(ecSpec({ algorithm: unknown }))).codes).toEqual(['CRL_UNSUPPORTED_ALGORITHM']);
+    // An ECDSA signature presented as RSA, under the RSA CA's name: the RSA key cannot verify it.
+    const asRsa = buildCrl({
+      ...ecSpec(),
+      issuerDer: rsa.cert.parsed.subjectDer,
+      extensions: [],
+      algorithm: algorithmIdentifier('rsa-sha256'),
+    });
+    expect(one(asRsa).codes).toEqual(['CRL_BAD_SIGNATURE']);
+    // An ECDSA CA's key cannot verify a CRL claiming Ed25519.
+    expect(one(buildCrl(ecSpec({ algorithm: algorithmIdentifier('ed25519') }))).codes).toEqual([
+      'CRL_BAD_SIGNATURE',
+    ]);
+  });
+
+  it('rejects a TBS algorithm that differs from the outer one', () => {
+    const der = buildCrl(ecSpec({ tbsAlgorithm: algorithmIdentifier('ecdsa-sha384') }));
+    expect(parseCode(der)).toBe('CRL_ALGORITHM_MISMATCH');
+    expect(one(der).codes).toEqual(['CRL_ALGORITHM_MISMATCH']);
+  });
+});
+
+describe('extensions', () => {
+  it('rejects unknown critical CRL and entry extensions, ignores unknown non-critical ones', () => {
+    const unknown = (critical: boolean) =>
+      extension('1.3.6.1.4.1.99999.1', critical, octet(Buffer.from('x')));
+    expect(one(buildCrl(ecSpec({ extensions: [crlNumberExt(1), unknown(true)] }))).codes).toEqual([
+      'CRL_UNKNOWN_CRITICAL_EXTENSION',
+    ]);
+    expect(one(buildCrl(ecSpec({ extensions: [crlNumberExt(1), unknown(false)] }))).accepted).toHaveLength(1);
+    const entry = (critical: boolean) => ({ serialHex: '05', extensions: [unknown(critical)] });
+    expect(one(buildCrl(ecSpec({ entries: [entry(true)] }))).codes).toEqual([
+      'CRL_UNKNOWN_CRITICAL_EXTENSION',
+    ]);
+    expect(one(buildCrl(ecSpec({ entries: [entry(false)] }))).accepted).toHaveLength(1);
+  });
+
+  it('rejects delta CRLs and indirect CRLs as unsupported', () => {
+    const delta = extension('2.5.29.27', true, int('01'));
+    expect(parseCode(buildCrl(ecSpec({ extensions: [crlNumberExt(2), delta] })))).toBe('CRL_UNSUPPORTED');
+    const certIssuer = extension('2.5.29.29', true, seq());
+    expect(parseCode(buildCrl(ecSpec({ entries: [{ serialHex: '07', extensions: [certIssuer] }] })))).toBe(
+      'CRL_UNSUPPORTED',
+    );
+  });
+
+  it('accepts a v1 CRL (no version, no extensions) and an empty CRL without nextUpdate', () => {
+    const v1 = one(buildCrl(ecSpec({ v1: true, extensions: [], entries: [{ serialHex: '09' }] })));
+    expect(v1.accepted[0]!.version).toBe(1);
+    expect(v1.accepted[0]!.revoked.has('09')).toBe(true);
+    const noNext = one(buildCrl(ecSpec({ nextUpdate: null, entries: [] })));
+    expect(noNext.accepted[0]!.nextUpdate).toBeUndefined();
+    expect(noNext.accepted[0]!.revoked.count).toBe(0);
+    // v1 with an entry extension is malformed.
+    expect(parseCode(buildCrl(ecSpec({ v1: true, extensions: [] })))).toBe('CRL_MALFORMED');
+  });
+});
+
+describe('issuer and signer', () => {
+  it('rejects a CRL signed by a different key under the CA name', () => {
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    expect(one(buildCrl(ecSpec({ key: other, extensions: [crlNumberExt(1)] }))).codes).toEqual([
+      'CRL_BAD_SIGNATURE',
+    ]);
+    // With an authority key id naming another key, no CA matches at all.
+    expect(
+      one(buildCrl(ecSpec({ key: other, extensions: [akiExt(Buffer.from('0102', 'hex'))] }))).codes,
+    ).toEqual(['CRL_UNKNOWN_ISSUER']);
+  });
+
+  it('rejects a CRL whose issuer is not in the CA list', () => {
+    const der = buildCrl(ecSpec({ issuerDer: name('Somebody Else'), extensions: [] }));
+    const r = verifiedCrlsFrom(der, cas());
+    expect(r.accepted).toEqual([]);
+    expect(r.rejected).toEqual([
+      expect.objectContaining({ code: 'CRL_UNKNOWN_ISSUER', issuer: 'CN=Somebody Else' }),
+    ]);
+  });
+
+  it('reads every CRL of concatenated DER and of PEM, reporting bad blocks separately', () => {
+    const a = buildCrl(ecSpec());
+    const b = buildCrl({ issuerDer: ed.cert.parsed.subjectDer, alg: 'ed25519', key: ed.key });
+    expect(one(Buffer.concat([a, b])).accepted).toHaveLength(2);
+    const pem = (d: Uint8Array) =>
+      `-----BEGIN X509 CRL-----\n${Buffer.from(d).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END X509 CRL-----\n`;
+    const text = `${pem(a)}-----BEGIN X509 CRL-----\n!!!!\n-----END X509 CRL-----\n${pem(b)}`;
+    const r = verifiedCrlsFrom(Buffer.from(text), cas());
+    expect(r.accepted).toHaveLength(2);
+    expect(r.rejected.map((x) => x.code)).toEqual(['CRL_MALFORMED']);
+    expect(verifiedCrlsFrom(Buffer.from(''), cas()).rejected[0]!.code).toBe('CRL_MALFORMED');
+    expect(verifiedCrlsFrom(Buffer.from('-----BEGIN CERTIFICATE-----\n'), cas()).accepted).toEqual([]);
+  });
+});
+
+describe('RevocationIndex', () => {
+  const crl = (spec: Partial<CrlSpec>): VerifiedCrl => {
+    const r = one(buildCrl(ecSpec(spec)));
+    expect(r.codes).toEqual([]);
+    return r.accepted[0]!;
+  };
+
+  it('an older CRL never replaces a newer one (CRL number, else thisUpdate)', () => {
+    const leafA = fakeCert({ issuerDer: ec.cert.parsed.subjectDer, serialHex: 'AA' });
+    const leafB = fakeCert({ issuerDer: ec.cert.parsed.subjectDer, serialHex: 'BB' });
+    const n5 = crl({ entries: [{ serialHex: 'AA' }], extensions: [crlNumberExt(5)] });
+    const n4 = crl({ entries: [{ serialHex: 'BB' }], extensions: [crlNumberExt(4)], thisUpdate: Date.now() });
+    const first = RevocationIndex.build([n5]).index;
+    const offered = first.withOffered([n4]);
+    expect(offered.superseded).toEqual([n4]);
+    expect(offered.index.check([leafA], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(offered.index.check([leafB], Date.now(), STRICT).ok).toBe(true);
+    // The newer one does replace.
+    const n6 = crl({ entries: [{ serialHex: 'BB' }], extensions: [crlNumberExt(6)] });
+    const replaced = offered.index.withOffered([n6]).index;
+    expect(replaced.check([leafA], Date.now(), STRICT).ok).toBe(true);
+    expect(replaced.check([leafB], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    // Without CRL numbers, thisUpdate decides.
+    const old = crl({ entries: [{ serialHex: 'AA' }], extensions: [], thisUpdate: Date.now() - 7_200_000 });
+    const recent = crl({ entries: [{ serialHex: 'BB' }], extensions: [], thisUpdate: Date.now() - 60_000 });
+    const byTime = RevocationIndex.build([recent]).index.withOffered([old]).index;
+    expect(byTime.check([leafA], Date.now(), STRICT).ok).toBe(true);
+    expect(byTime.check([leafB], Date.now(), STRICT).ok).toBe(false);
+  });
+
+  it('a rejected CRL leaves the loaded good CRL in force', () => {
+    const good = RevocationIndex.build([crl({ entries: [{ serialHex: 'AA' }] })]).index;
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const bad = verifiedCrlsFrom(
+      buildCrl(ecSpec({ key: other, entries: [], extensions: [crlNumberExt(99)] })),
+      cas(),
+    );
+    expect(bad.accepted).toEqual([]);
+    const after = good.withOffered(bad.accepted).index;
+    const leafA = fakeCert({ issuerDer: ec.cert.parsed.subjectDer, serialHex: 'AA' });
+    expect(after.check([leafA], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+  });
+
+  it('crl_missing only for the leaf issuer; expiry and grace', () => {
+    const root = fakeCert({ issuerDer: name('Root'), subjectDer: name('Root'), isCa: true });
+    const inter = fakeCert({ issuerDer: name('Root'), subjectDer: ec.cert.parsed.subjectDer, isCa: true });
+    const leaf = fakeCert({ issuerDer: ec.cert.parsed.subjectDer });
+    const chain = [leaf, inter, root];
+    expect(RevocationIndex.EMPTY.check(chain, Date.now(), STRICT)).toMatchObject({ reason: 'crl_missing' });
+    expect(RevocationIndex.EMPTY.check(chain, Date.now(), { graceSeconds: 0, crlRequired: false }).ok).toBe(
+      true,
+    );
+    const loaded = crl({ entries: [], nextUpdate: Date.now() + 1000 });
+    const next = loaded.nextUpdate!;
+    const index = RevocationIndex.build([loaded]).index;
+    expect(index.check(chain, next, STRICT).ok).toBe(true);
+    expect(index.check(chain, next + 1, STRICT)).toMatchObject({ ok: false, reason: 'crl_expired' });
+    expect(index.check(chain, next + 10_000, { graceSeconds: 10, crlRequired: true }).ok).toBe(true);
+    expect(index.check(chain, next + 10_001, { graceSeconds: 10, crlRequired: true }).ok).toBe(false);
+  });
+
+  it('partitioned CRLs apply only to certificates of their distribution point', () => {
+    const p1 = 'http://crl.example/p1.crl';
+    const p2 = 'http://crl.example/p2.crl';
+    const part = crl({ entries: [{ serialHex: 'C1' }], extensions: [crlNumberExt(1), idpExt([p1])] });
+    expect(part.issuingDistributionPoint?.uris).toEqual([p1]);
+    const index = RevocationIndex.build([part]).index;
+    const issuerDer = ec.cert.parsed.subjectDer;
+    const inP1 = fakeCert({ issuerDer, serialHex: 'C1', cdp: [p1] });
+    const inP2 = fakeCert({ issuerDer, serialHex: 'C1', cdp: [p2] });
+    const goodP1 = fakeCert({ issuerDer, serialHex: 'C2', cdp: [p1] });
+    expect(index.check([inP1], Date.now(), STRICT)).toMatchObject({
+      ok: false,
+      reason: 'revoked',
+      serial: 'C1',
+    });
+    expect(index.check([goodP1], Date.now(), STRICT).ok).toBe(true);
+    expect(index.check([inP2], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'crl_missing' });
+    expect(index.check([inP2], Date.now(), { graceSeconds: 0, crlRequired: false }).ok).toBe(true);
+    // onlyContainsCACerts: does not cover leaves.
+    const caOnly = crl({ entries: [{ serialHex: 'C1' }], extensions: [idpExt([], { ca: true })] });
+    const caIndex = RevocationIndex.build([caOnly]).index;
+    expect(caIndex.check([inP1], Date.now(), STRICT)).toMatchObject({ reason: 'crl_missing' });
+    expect(
+      caIndex.check([fakeCert({ issuerDer, serialHex: 'C1', isCa: true })], Date.now(), STRICT),
+    ).toMatchObject({
+      reason: 'revoked',
+    });
+    // Two partitions of one issuer coexist (different scope: neither replaces the other).
+    const part2 = crl({ entries: [{ serialHex: 'D2' }], extensions: [crlNumberExt(9), idpExt([p2])] });
+    const both = RevocationIndex.build([part, part2]).index;
+    expect(both.crls).toHaveLength(2);
+    expect(both.check([inP1], Date.now(), STRICT).ok).toBe(false);
+    expect(both.check([fakeCert({ issuerDer, serialHex: 'D2', cdp: [p2] })], Date.now(), STRICT).ok).toBe(
+      false,
+    );
+  });
+
+  it('summarises each CRL for /trust and metrics', () => {
+    const c = crl({ extensions: [crlNumberExt(12345678901234567890n)] });
+    const [s] = RevocationIndex.build([c]).index.summary();
+    expect(s).toEqual({
+      issuer: 'CN=EC CA,O=Synth',
+      thisUpdate: c.thisUpdate,
+      nextUpdate: c.nextUpdate,
+      entries: 1,
+      crlNumber: '12345678901234567890',
+      distributionPoints: [],
+      signedBy: 'CN=EC CA,O=Synth',
+    });
+    const index = RevocationIndex.build([c]).index;
+    expect(index.refreshDue(c.thisUpdate)).toEqual([]);
+    expect(index.refreshDue(c.nextUpdate! - 1000)).toEqual([c]);
+  });
+});
