@@ -10,8 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253 } from '../asn1/name.js';
 import { type ClientIdentity, clientIdentityFromDer } from '../identity/client-identity.js';
-import { fingerprintHex } from '../trust/ca-bundle.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
+import { buildClientChain, type ChainElement } from './client-chain.js';
 import { classifyVerifyError, type RefusalReason } from './refusal.js';
 
 export interface PresentedCertificate {
@@ -40,19 +40,17 @@ export type Verdict =
       readonly detail: string;
     };
 
-const MAX_CHAIN = 10;
-
-/** Leaf first, following Node's issuerCertificate links (completed from the CA store). */
-function peerChain(leaf: X509Certificate): X509Certificate[] {
-  const chain = [leaf];
+/** The certificates the client sent after its leaf, following Node's issuerCertificate links. */
+function sentChain(leaf: X509Certificate): X509Certificate[] {
+  const sent: X509Certificate[] = [];
   let current = leaf;
-  while (chain.length < MAX_CHAIN) {
+  while (sent.length < 10) {
     const next = current.issuerCertificate;
     if (!next || next.fingerprint256 === current.fingerprint256) break;
-    chain.push(next);
+    sent.push(next);
     current = next;
   }
-  return chain;
+  return sent;
 }
 
 function presentedOf(parsed: ParsedCertificate | undefined): PresentedCertificate {
@@ -80,26 +78,33 @@ export function verifyNewConnection(
 ): Verdict {
   const leaf = socket.getPeerX509Certificate();
   if (!leaf) return refuse('no_certificate', {}, 'no client certificate');
-  const x509Chain = peerChain(leaf);
-  let chain: ParsedCertificate[];
+  const sent = sentChain(leaf);
+  let parsedLeaf: ParsedCertificate;
   try {
-    chain = x509Chain.map((c) => parseCertificate(c.raw));
+    parsedLeaf = parseCertificate(leaf.raw);
   } catch (err) {
     return refuse('bad_certificate', {}, `unparsable certificate: ${(err as Error).message}`);
   }
-  const presented = presentedOf(chain[0]);
+  const presented = presentedOf(parsedLeaf);
   if (!snapshot) return refuse('other', presented, 'trust material not loaded');
   if (!socket.authorized) {
     const code = String(socket.authorizationError ?? 'unknown');
     return refuse(classifyVerifyError(code), presented, code);
   }
+  let elements: ChainElement[];
+  try {
+    elements = buildClientChain(leaf, sent, snapshot.caBundle);
+  } catch (err) {
+    return refuse('bad_certificate', presented, `unparsable certificate in chain: ${(err as Error).message}`);
+  }
+  const chain = elements.map((e) => e.parsed);
   const verdict = checkRevocation(chain, snapshot, policy, now);
   if (verdict) return refuse(verdict.reason, presented, verdict.detail);
   const identity = clientIdentityFromDer(
     leaf.raw,
-    x509Chain.slice(1).map((c) => c.raw),
+    sent.map((c) => c.raw),
   );
-  return { ok: true, identity, chain, chainFingerprints: x509Chain.map(fingerprintHex) };
+  return { ok: true, identity, chain, chainFingerprints: elements.map((e) => e.fingerprint256) };
 }
 
 function checkRevocation(

@@ -29,6 +29,8 @@ export interface CaBundle {
   readonly pem: string;
   readonly cas: readonly TrustedCa[];
   readonly byFingerprint: ReadonlySet<string>;
+  /** CAs by subject Name DER (hex): the candidates when building a client's chain. */
+  readonly bySubject: ReadonlyMap<string, readonly TrustedCa[]>;
   readonly warnings: readonly string[];
 }
 
@@ -36,6 +38,11 @@ export function isDevelopmentMaterial(parsed: ParsedCertificate): boolean {
   const dev = (der: Uint8Array): boolean =>
     parseName(der).some((a) => a.oid === OID_O && a.value === DEV_ORGANIZATION);
   return dev(parsed.subjectDer) || dev(parsed.issuerDer);
+}
+
+/** The map key for a Name: its DER bytes, hex. Names are compared byte for byte. */
+export function nameKey(der: Uint8Array): string {
+  return Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('hex');
 }
 
 export function fingerprintHex(x509: X509Certificate): string {
@@ -97,5 +104,10 @@ export function parseCaBundle(bytes: Uint8Array, opts: { now: number; production
       notAfter: parsed.notAfter,
     });
   });
-  return { pem: cas.map((c) => c.x509.toString()).join(''), cas, byFingerprint: seen, warnings };
+  const bySubject = new Map<string, TrustedCa[]>();
+  for (const ca of cas) {
+    const key = nameKey(ca.parsed.subjectDer);
+    bySubject.set(key, [...(bySubject.get(key) ?? []), ca]);
+  }
+  return { pem: cas.map((c) => c.x509.toString()).join(''), cas, byFingerprint: seen, bySubject, warnings };
 }
