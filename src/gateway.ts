@@ -113,6 +113,7 @@ export class Gateway {
     const formats = this.config.identityHeaders;
     const listener = new TlsListener(snapshot, {
       verifyMode: this.config.verifyMode,
+      proxyProtocol: this.config.proxyProtocol,
       revocationPolicy: this.policy,
       handshakeTimeoutSeconds: this.config.handshakeTimeoutSeconds,
       maxHeaderBytes: this.config.maxHeaderBytes,
@@ -228,6 +229,7 @@ export class Gateway {
     this.draining = true;
     this.logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight });
     this.trust.stop();
+    this.listener?.stopAccepting();
     const server = this.listener?.server;
     server?.close();
     server?.closeIdleConnections();
@@ -253,6 +255,7 @@ export class Gateway {
   async stop(): Promise<void> {
     this.draining = true;
     this.trust.stop();
+    this.listener?.stopAccepting();
     const server = this.listener?.server;
     server?.close();
     server?.closeAllConnections();

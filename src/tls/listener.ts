@@ -8,17 +8,25 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import { type RevocationPolicy, type Verdict, verifyNewConnection } from './connection-gate.js';
 import { attachState, ConnectionState } from './connection-state.js';
-import { classifyHandshakeError } from './refusal.js';
+import { mayStartWithProxyHeader, parseProxyHeader } from './proxy-protocol.js';
+import { classifyHandshakeError, type RefusalReason } from './refusal.js';
 import { secureContextOptions } from './secure-context.js';
 
 export interface ListenerOptions {
   readonly verifyMode: 'strict' | 'explain';
+  /** `v2`: every connection must start with a PROXY header (v2, or v1); `off`: one that does is refused. */
+  readonly proxyProtocol: 'off' | 'v2';
   readonly revocationPolicy: RevocationPolicy;
   readonly handshakeTimeoutSeconds: number;
   readonly maxHeaderBytes: number;
@@ -35,10 +43,20 @@ export interface ListenerOptions {
 
 type WithParent = TLSSocket & { _parent?: Socket };
 
+/** What we learned about a TCP connection before TLS started. */
+interface Accepted {
+  readonly at: bigint;
+  /** The client's address from the PROXY header (the socket's peer is then the load balancer). */
+  readonly clientAddress?: string;
+  readonly clientPort?: number;
+  readonly awsVpceId?: string;
+}
+
 export class TlsListener {
   readonly server: Server;
   private snapshot: TrustSnapshot;
-  private readonly acceptedAt = new WeakMap<Socket, bigint>();
+  private readonly accepted = new WeakMap<Socket, Accepted>();
+  private front: NetServer | undefined;
 
   constructor(
     initial: TrustSnapshot,
@@ -64,7 +82,6 @@ export class TlsListener {
     this.server.maxHeadersCount = opts.maxHeaders + 1;
     this.server.setTicketKeys(randomBytes(48));
     this.server.on('connection', (raw: Socket) => {
-      this.acceptedAt.set(raw, process.hrtime.bigint());
       opts.metrics.activeConnections.inc();
       raw.once('close', () => opts.metrics.activeConnections.dec());
     });
@@ -85,20 +102,114 @@ export class TlsListener {
     this.snapshot = snapshot;
   }
 
+  /**
+   * Listens through a plain TCP front that reads (or rules out) a PROXY header before any TLS
+   * byte, then hands the socket to the HTTPS server with the unread bytes put back.
+   */
   listen(host: string, port: number): Promise<AddressInfo> {
+    const front = createNetServer({ pauseOnConnect: true, noDelay: true }, (raw) => this.accept(raw));
+    this.front = front;
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+      front.once('error', reject);
+      front.listen({ host, port }, () => {
+        front.off('error', reject);
+        // The HTTPS server never listens itself; this starts its connection tracking
+        // (header/request timeouts, closeIdleConnections) as a real listen would.
+        this.server.emit('listening');
+        resolve(front.address() as AddressInfo);
       });
     });
   }
 
-  private elapsedSeconds(socket: TLSSocket): number {
+  /** Stops accepting new connections (open ones are the HTTPS server's to close). */
+  stopAccepting(): void {
+    this.front?.close();
+  }
+
+  private accept(raw: Socket): void {
+    const at = process.hrtime.bigint();
+    const mode = this.opts.proxyProtocol;
+    let buffered: Buffer = Buffer.alloc(0);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      raw.off('error', onError);
+    };
+    const refuse = (reason: RefusalReason, detail: string): void => {
+      cleanup();
+      this.refusedBeforeTls(raw, reason, detail, at);
+      raw.destroy();
+    };
+    const handOver = (consumed: number, info: Omit<Accepted, 'at'>): void => {
+      cleanup();
+      raw.pause();
+      const rest = buffered.subarray(consumed);
+      if (rest.length > 0) raw.unshift(rest);
+      this.accepted.set(raw, { at, ...info });
+      this.server.emit('connection', raw);
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      if (mode === 'v2') {
+        const r = parseProxyHeader(buffered);
+        if (r.kind === 'incomplete') return;
+        if (r.kind === 'invalid') return refuse('protocol', `PROXY protocol: ${r.reason}`);
+        const h = r.header;
+        return handOver(r.consumed, {
+          ...(h.sourceAddress === undefined ? {} : { clientAddress: h.sourceAddress }),
+          ...(h.sourcePort === undefined ? {} : { clientPort: h.sourcePort }),
+          ...(h.awsVpceId === undefined ? {} : { awsVpceId: h.awsVpceId }),
+        });
+      }
+      // Off: a PROXY header means the target group and the gateway disagree; say so loudly.
+      if (!mayStartWithProxyHeader(buffered)) return handOver(0, {});
+      if (buffered.length >= 12 || (buffered.length >= 6 && buffered[0] === 0x50)) {
+        return refuse('protocol', 'unexpected PROXY protocol header (GATEWAY_PROXY_PROTOCOL is off)');
+      }
+    };
+    const onError = (): void => cleanup();
+    const timer = setTimeout(
+      () => refuse('timeout', mode === 'v2' ? 'no PROXY header in time' : 'no data in time'),
+      this.opts.handshakeTimeoutSeconds * 1000,
+    );
+    raw.on('data', onData);
+    raw.on('error', onError);
+    raw.resume();
+  }
+
+  private refusedBeforeTls(raw: Socket, reason: RefusalReason, detail: string, at: bigint): void {
+    const duration = Number(process.hrtime.bigint() - at) / 1e9;
+    this.opts.metrics.handshakes.inc({ result: 'failure', reason });
+    this.opts.metrics.handshakeDuration.observe({ result: 'failure' }, duration);
+    this.opts.logger.warn({
+      event: 'handshake',
+      client: raw.remoteAddress,
+      client_port: raw.remotePort,
+      result: 'failure',
+      reason,
+      detail,
+      duration_ms: Math.round(duration * 1e6) / 1e3,
+    });
+  }
+
+  private acceptedOf(socket: TLSSocket): Accepted | undefined {
     const raw = (socket as WithParent)._parent;
-    const start = raw ? this.acceptedAt.get(raw) : undefined;
+    return raw ? this.accepted.get(raw) : undefined;
+  }
+
+  private elapsedSeconds(socket: TLSSocket): number {
+    const start = this.acceptedOf(socket)?.at;
     return start === undefined ? 0 : Number(process.hrtime.bigint() - start) / 1e9;
+  }
+
+  /** The client's address and port: from the PROXY header when there was one. */
+  private clientOf(socket: TLSSocket): { client: string; client_port: number | undefined; vpce?: string } {
+    const a = this.acceptedOf(socket);
+    return {
+      client: a?.clientAddress ?? socket.remoteAddress ?? '',
+      client_port: a?.clientPort ?? socket.remotePort,
+      ...(a?.awsVpceId ? { vpce: a.awsVpceId } : {}),
+    };
   }
 
   private gate(socket: TLSSocket): void {
@@ -106,16 +217,16 @@ export class TlsListener {
     const verdict = verifyNewConnection(socket, this.snapshot, revocationPolicy);
     const duration = this.elapsedSeconds(socket);
     const cipher = socket.getCipher();
+    const peer = this.clientOf(socket);
     const base = {
       event: 'handshake',
-      client: socket.remoteAddress,
-      client_port: socket.remotePort,
+      ...peer,
       tls_version: socket.getProtocol(),
       cipher: cipher?.standardName ?? cipher?.name,
       resumed: socket.isSessionReused(),
       duration_ms: Math.round(duration * 1e6) / 1e3,
     };
-    const remote = socket.remoteAddress ?? '';
+    const remote = peer.client;
     if (verdict.ok) {
       const { headers, partnerId } = this.opts.decorate(verdict);
       attachState(socket, new ConnectionState(verdict, this.snapshot, remote, headers, partnerId));
@@ -155,8 +266,7 @@ export class TlsListener {
     this.opts.metrics.handshakeDuration.observe({ result: 'failure' }, duration);
     this.opts.logger.warn({
       event: 'handshake',
-      client: socket.remoteAddress,
-      client_port: socket.remotePort,
+      ...this.clientOf(socket),
       result: 'failure',
       reason,
       detail: (err as NodeJS.ErrnoException).code ?? err.message.split('\n')[0],
