@@ -32,7 +32,7 @@ export interface IssueOptions {
   /** Subject in DER order, e.g. `O=Partner A, CN=partner-a` (printed by OpenSSL reversed). */
   readonly subject: string;
   readonly ca?: boolean;
-  /** Days relative to now; defaults: -1 and +825 (leaves) or +3650 (CAs). */
+  /** Days relative to now; defaults: -1 and +824 (leaves: 825 days in all, the CA/B limit testssl checks) or +3650 (CAs). */
   readonly notBeforeDays?: number;
   readonly notAfterDays?: number;
   /** Extended key usages; defaults to clientAuth for leaves, none for CAs. */
@@ -68,7 +68,7 @@ export async function issue(issuer: Issued | undefined, opts: IssueOptions): Pro
   const ca = opts.ca ?? false;
   const now = Date.now();
   const notBefore = new Date(now + (opts.notBeforeDays ?? -1) * DAY);
-  const notAfter = new Date(now + (opts.notAfterDays ?? (ca ? 3650 : 825)) * DAY);
+  const notAfter = new Date(now + (opts.notAfterDays ?? (ca ? 3650 : 824)) * DAY);
   const serialHex = opts.serialHex ?? randomSerial();
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(ca, undefined, true),
