@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/config.js';
+import { LOADTEST_USAGE, loadtestCommand, UsageError } from './loadtest-command.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { writeDevPki } from '../dev/pki.js';
 import { Gateway } from '../gateway.js';
@@ -17,6 +18,7 @@ commands:
   serve              run the gateway, configured by GATEWAY_* environment variables
   dev                development mode (npm start): dev PKI, demo upstream, gateway, admin
   dev-pki [--out D]  write the development PKI to D (default certs-dev)
+  loadtest URL …     load-test a gateway with client certificates (loadtest --help)
 `;
 
 function fail(message: string, code: number): never {
@@ -82,6 +84,20 @@ async function main(argv: string[]): Promise<void> {
       return serve(process.env);
     case 'dev':
       return dev();
+    case 'loadtest':
+      if (rest.includes('--help')) {
+        process.stdout.write(LOADTEST_USAGE);
+        return;
+      }
+      try {
+        process.exitCode = await loadtestCommand(rest);
+      } catch (err) {
+        if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+          fail(`loadtest: ${(err as Error).message}\n${LOADTEST_USAGE}`, 2);
+        }
+        throw err;
+      }
+      return;
     case 'dev-pki': {
       const { values } = parseArgs({
         args: rest,
