@@ -152,19 +152,21 @@ export class TlsListener {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       if (mode === 'v2') {
         const r = parseProxyHeader(buffered);
-        if (r.kind === 'incomplete') return;
-        if (r.kind === 'invalid') return refuse('protocol', `PROXY protocol: ${r.reason}`);
-        const h = r.header;
-        return handOver(r.consumed, {
-          ...(h.sourceAddress === undefined ? {} : { clientAddress: h.sourceAddress }),
-          ...(h.sourcePort === undefined ? {} : { clientPort: h.sourcePort }),
-          ...(h.awsVpceId === undefined ? {} : { awsVpceId: h.awsVpceId }),
-        });
+        if (r.kind === 'invalid') refuse('protocol', `PROXY protocol: ${r.reason}`);
+        else if (r.kind === 'ok') {
+          const h = r.header;
+          handOver(r.consumed, {
+            ...(h.sourceAddress === undefined ? {} : { clientAddress: h.sourceAddress }),
+            ...(h.sourcePort === undefined ? {} : { clientPort: h.sourcePort }),
+            ...(h.awsVpceId === undefined ? {} : { awsVpceId: h.awsVpceId }),
+          });
+        }
+        return;
       }
       // Off: a PROXY header means the target group and the gateway disagree; say so loudly.
-      if (!mayStartWithProxyHeader(buffered)) return handOver(0, {});
-      if (buffered.length >= 12 || (buffered.length >= 6 && buffered[0] === 0x50)) {
-        return refuse('protocol', 'unexpected PROXY protocol header (GATEWAY_PROXY_PROTOCOL is off)');
+      if (!mayStartWithProxyHeader(buffered)) handOver(0, {});
+      else if (buffered.length >= 12 || (buffered.length >= 6 && buffered[0] === 0x50)) {
+        refuse('protocol', 'unexpected PROXY protocol header (GATEWAY_PROXY_PROTOCOL is off)');
       }
     };
     const onError = (): void => cleanup();
