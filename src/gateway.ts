@@ -3,16 +3,29 @@
  * drain. Data flows one way: TrustStore → TlsListener (gate) → request handler → Upstream.
  */
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { ExpiryRadar } from './admin/expiry-radar.js';
 import { AdminServer } from './admin/index.js';
+import { formatRfc2253 } from './asn1/name.js';
 import type { Config } from './config/config.js';
-import { defaultPartnerId, identityHeaders } from './identity/index.js';
+import { readGatewayConfigFile } from './config/gateway-config-file.js';
+import { type ClientIdentity, type HeaderPair, identityHeaders } from './identity/index.js';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
+import {
+  ConnectionAuthorization,
+  isAmbiguousPath,
+  Policy,
+  WHOAMI_PATH,
+  type WhoamiChainElement,
+  whoamiBody,
+} from './policy/index.js';
 import { Upstream } from './proxy/forward.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
-import type { RevocationPolicy } from './tls/connection-gate.js';
+import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
 import { TlsListener } from './tls/listener.js';
 import { REFUSAL_MESSAGES, refusalStatus } from './tls/refusal.js';
+import { secureContextOptions } from './tls/secure-context.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
 import { TrustStore } from './trust/trust-store.js';
 
@@ -28,6 +41,18 @@ export class Gateway {
   private listener: TlsListener | undefined;
   private readonly admin: AdminServer;
   private readonly upstream: Upstream;
+  /** One undici Pool per distinct upstream origin, created when a policy first names it. */
+  private readonly upstreams = new Map<string, Upstream>();
+  /** The authorization policy in force (GATEWAY_CONFIG, or the one default route), swapped whole. */
+  private accessPolicy: Policy;
+  private accessPolicyText: string | undefined;
+  /** Per connection (keyed by its frozen identity): partner, cached route decisions, headers. */
+  private readonly authorizations = new WeakMap<
+    ClientIdentity,
+    { auth: ConnectionAuthorization; headers: readonly HeaderPair[] }
+  >();
+  readonly radar: ExpiryRadar;
+  private policyTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
@@ -51,15 +76,27 @@ export class Gateway {
       production: config.production,
       logger: this.logger,
       metrics: this.metrics,
+      maxRefusedPercent: config.rotationMaxRefusedPercent,
+      revocationPolicy: { graceSeconds: config.crlGraceSeconds, crlRequired: config.crlRequired },
+      // A trial context from the listener's own option builder: OpenSSL must accept it before swap.
+      checkSnapshot: (s) => createSecureContext(secureContextOptions(s.caBundle, s.server)),
     });
     this.upstream = new Upstream(config.upstream, {
       connectSeconds: config.upstreamConnectTimeoutSeconds,
       responseSeconds: config.upstreamTimeoutSeconds,
     });
+    this.upstreams.set(config.upstream.origin, this.upstream);
+    this.accessPolicy = config.policyFile
+      ? Policy.fromDocument(config.policyFile.document, config.upstream.origin)
+      : Policy.defaultOnly(config.upstream.origin);
+    this.accessPolicyText = config.policyFile?.text;
+    this.ensureUpstreams();
+    this.radar = new ExpiryRadar({ logger: this.logger, metrics: this.metrics });
     this.admin = new AdminServer({
       registry: this.metrics.registry,
       notReadyReason: () => this.notReadyReason(),
       trustStatus: () => this.trust.status(),
+      expiringClientCerts: () => this.radar.report(),
     });
     this.tlsListening = new Promise((resolve) => {
       this.resolveListening = resolve;
@@ -71,6 +108,12 @@ export class Gateway {
     await gw.trust.start();
     // Registered after the first load: that snapshot is installed below, later ones by swap.
     gw.trust.on('update', (snapshot: TrustSnapshot) => gw.onTrustUpdate(snapshot));
+    // The policy file is re-read with the trust refresh (a no-op when unchanged); the radar sweeps then too.
+    gw.policyTimer = setInterval(() => {
+      gw.reloadPolicy();
+      gw.radar.sweep();
+    }, config.trustRefreshSeconds * 1000);
+    gw.policyTimer.unref();
     gw.adminAddress = await gw.admin.listen(config.adminListen.host, config.adminListen.port);
     gw.logger.info({ event: 'lifecycle', msg: 'admin listening', address: gw.adminAddress });
     const snapshot = gw.trust.current;
@@ -110,7 +153,6 @@ export class Gateway {
   }
 
   private async startListener(snapshot: TrustSnapshot): Promise<void> {
-    const formats = this.config.identityHeaders;
     const listener = new TlsListener(snapshot, {
       verifyMode: this.config.verifyMode,
       proxyProtocol: this.config.proxyProtocol,
@@ -121,12 +163,20 @@ export class Gateway {
       logger: this.logger,
       metrics: this.metrics,
       decorate: (verdict) => {
-        const partnerId = defaultPartnerId(verdict.identity);
-        return { partnerId, headers: identityHeaders(verdict.identity, partnerId, formats) };
+        const { auth, headers } = this.authorizationFor(verdict.identity);
+        const id = verdict.identity;
+        this.radar.observe(id, auth.partner.id, auth.partnerLabel);
+        this.trust.recordVerifiedClient({
+          partnerId: auth.partner.id,
+          fingerprint256: id.fingerprint256,
+          leafDer: id.leafDer,
+          sentDer: id.chainDer,
+        });
+        return { partnerId: auth.partner.id, headers };
       },
       onRequest: this.trackInFlight(
         createRequestHandler({
-          decide: (req) => this.decide(req.socket),
+          decide: (req) => this.decide(req),
           upstream: this.upstream,
           maxHeaders: this.config.maxHeaders,
           isDraining: () => this.draining,
@@ -168,7 +218,179 @@ export class Gateway {
     this.resolveListening(this.tlsAddressValue);
   }
 
-  private decide(socket: import('node:net').Socket): ConnectionDecision {
+  /** Partner match and identity headers for a connection under the policy in force, computed once each. */
+  private authorizationFor(identity: ClientIdentity): {
+    auth: ConnectionAuthorization;
+    headers: readonly HeaderPair[];
+  } {
+    const known = this.authorizations.get(identity);
+    if (known && known.auth.policy === this.accessPolicy) return known;
+    const auth = new ConnectionAuthorization(this.accessPolicy, identity);
+    // After a reload the partner id (X-Client-Id) may change: then the headers are rebuilt too.
+    const headers =
+      known && known.auth.partner.id === auth.partner.id
+        ? known.headers
+        : identityHeaders(identity, auth.partner.id, this.config.identityHeaders);
+    const entry = { auth, headers };
+    this.authorizations.set(identity, entry);
+    return entry;
+  }
+
+  /** Route selection and authorization for one request on a verified connection. */
+  private authorize(
+    req: import('node:http').IncomingMessage,
+    verdict: Verdict & { ok: true },
+    clientAddress: string,
+  ): ConnectionDecision {
+    const { auth, headers } = this.authorizationFor(verdict.identity);
+    const policy = auth.policy;
+    const who = { partnerId: auth.partner.id, partnerLabel: auth.partnerLabel };
+    const method = req.method ?? 'GET';
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const refuse = (
+      status: number,
+      error: string,
+      message: string,
+      details: Record<string, string>,
+      route?: string,
+    ) =>
+      ({
+        ok: false,
+        close: false,
+        status,
+        error,
+        message,
+        details,
+        ...who,
+        ...(route ? { route } : {}),
+      }) as const;
+    if (path === WHOAMI_PATH && (policy.whoami ?? this.config.devMode)) {
+      return {
+        ok: true,
+        identityHeaders: [],
+        clientAddress,
+        route: 'whoami',
+        ...who,
+        local: (requestId) => whoamiBody(verdict.identity, auth, this.whoamiChain(verdict), requestId),
+      };
+    }
+    // Not origin-form: the request handler answers 400 before anything is forwarded.
+    if (!path.startsWith('/')) return { ok: true, identityHeaders: headers, clientAddress, ...who };
+    if (policy.fromFile && isAmbiguousPath(path)) {
+      return refuse(
+        400,
+        'bad_request',
+        'The request path has dot segments, empty segments or encoded separators; send it normalised.',
+        {},
+      );
+    }
+    const selected = policy.select(method, path);
+    if (!selected) return refuse(403, 'not_authorized', 'No route accepts this request path.', {});
+    const route = selected.route;
+    if (!selected.ok) {
+      return refuse(
+        403,
+        'not_authorized',
+        `Route '${route.name}' does not accept ${method} requests (refused by ${selected.rule}).`,
+        { route: route.name, rule: selected.rule },
+        route.name,
+      );
+    }
+    const decision = auth.authorize(route);
+    if (!decision.allowed) {
+      return refuse(
+        403,
+        'not_authorized',
+        decision.message,
+        { route: route.name, rule: decision.rule },
+        route.name,
+      );
+    }
+    const upstream = this.upstreams.get(route.upstream);
+    return {
+      ok: true,
+      identityHeaders: headers,
+      clientAddress,
+      route: route.name,
+      ...who,
+      ...(upstream ? { upstream } : {}),
+    };
+  }
+
+  /** The verified chain for whoami, with whether a loaded CRL of each element's issuer covers it. */
+  private whoamiChain(verdict: Verdict & { ok: true }): WhoamiChainElement[] {
+    const crlIssuers = new Set(this.trust.current?.revocation.summary().map((c) => c.issuer) ?? []);
+    return verdict.chain.map((c, i) => {
+      const subject = formatRfc2253(c.subjectDer);
+      const issuer = formatRfc2253(c.issuerDer);
+      const anchor = i > 0 && subject === issuer;
+      return {
+        subject,
+        issuer,
+        serial: c.serialHex,
+        fingerprint256: verdict.chainFingerprints[i] ?? '',
+        notAfter: c.notAfter,
+        revocation: anchor ? 'trust_anchor' : crlIssuers.has(issuer) ? 'checked' : 'no_crl',
+      };
+    });
+  }
+
+  /** Creates a Pool for every origin the policy names; closes those no policy names any more. */
+  private ensureUpstreams(): void {
+    const wanted = new Set(this.accessPolicy.routes.routes.map((r) => r.upstream));
+    wanted.add(this.config.upstream.origin);
+    for (const origin of wanted) {
+      if (!this.upstreams.has(origin)) {
+        this.upstreams.set(
+          origin,
+          new Upstream(new URL(origin), {
+            connectSeconds: this.config.upstreamConnectTimeoutSeconds,
+            responseSeconds: this.config.upstreamTimeoutSeconds,
+          }),
+        );
+      }
+    }
+    for (const [origin, upstream] of this.upstreams) {
+      if (wanted.has(origin)) continue;
+      this.upstreams.delete(origin);
+      void upstream.close().catch(() => undefined); // lets in-flight requests finish
+    }
+  }
+
+  /**
+   * Re-reads GATEWAY_CONFIG (SIGHUP and every trust refresh). A file that fails validation never
+   * replaces the policy in force: it is logged and counted, and the old policy keeps deciding.
+   */
+  reloadPolicy(): 'unchanged' | 'success' | 'failure' {
+    const file = this.config.configFile;
+    if (!file) return 'unchanged';
+    let result: 'unchanged' | 'success' | 'failure';
+    try {
+      const { document, text } = readGatewayConfigFile(file);
+      if (text === this.accessPolicyText) {
+        result = 'unchanged';
+      } else {
+        this.accessPolicy = Policy.fromDocument(document, this.config.upstream.origin);
+        this.accessPolicyText = text;
+        this.ensureUpstreams();
+        result = 'success';
+        this.logger.info({ event: 'policy', msg: 'GATEWAY_CONFIG reloaded', file });
+      }
+    } catch (err) {
+      result = 'failure';
+      this.logger.error({
+        event: 'policy',
+        msg: 'GATEWAY_CONFIG reload rejected; the policy in force is kept',
+        file,
+        error: (err as Error).message,
+      });
+    }
+    this.metrics.policyReloads.inc({ result });
+    return result;
+  }
+
+  private decide(req: import('node:http').IncomingMessage): ConnectionDecision {
+    const socket = req.socket;
     const state = stateOf(socket);
     if (!state) {
       return {
@@ -181,14 +403,7 @@ export class Gateway {
       };
     }
     const verdict = state.current(this.trust.current, this.policy);
-    if (verdict.ok) {
-      return {
-        ok: true,
-        identityHeaders: state.identityHeaders,
-        partnerId: state.partnerId ?? '',
-        clientAddress: state.remoteAddress,
-      };
-    }
+    if (verdict.ok) return this.authorize(req, verdict, state.remoteAddress);
     const details: Record<string, string> = {};
     for (const [k, v] of Object.entries(verdict.presented)) if (v !== undefined) details[k] = v;
     return {
@@ -196,7 +411,7 @@ export class Gateway {
       close: this.config.verifyMode === 'strict',
       status: refusalStatus(verdict.reason),
       error: verdict.reason,
-      message: REFUSAL_MESSAGES[verdict.reason],
+      message: verdict.message ?? REFUSAL_MESSAGES[verdict.reason],
       details,
       ...(state.partnerId === undefined ? {} : { partnerId: state.partnerId }),
     };
@@ -215,8 +430,9 @@ export class Gateway {
     };
   }
 
-  /** SIGHUP: reload every trust source now. */
+  /** SIGHUP: reload every trust source and the GATEWAY_CONFIG policy now. */
   reloadTrust(): Promise<void> {
+    this.reloadPolicy();
     return this.trust.refresh();
   }
 
@@ -245,7 +461,8 @@ export class Gateway {
     }
     const cut = this.inFlight;
     server?.closeAllConnections();
-    await this.upstream.close().catch(() => undefined);
+    clearInterval(this.policyTimer);
+    await Promise.all([...this.upstreams.values()].map((u) => u.close().catch(() => undefined)));
     await this.admin.close();
     this.logger.info({ event: 'lifecycle', msg: 'stopped', clean, cut_requests: cut });
     return clean;
@@ -259,7 +476,8 @@ export class Gateway {
     const server = this.listener?.server;
     server?.close();
     server?.closeAllConnections();
-    await this.upstream.destroy().catch(() => undefined);
+    clearInterval(this.policyTimer);
+    await Promise.all([...this.upstreams.values()].map((u) => u.destroy().catch(() => undefined)));
     await this.admin.close();
   }
 }

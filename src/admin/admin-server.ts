@@ -12,6 +12,8 @@ export interface AdminOptions {
   /** undefined when ready, else the reason for 503. */
   readonly notReadyReason: () => string | undefined;
   readonly trustStatus: () => unknown;
+  /** Client certificates expiring soon (the expiry radar), for GET /trust/expiring. */
+  readonly expiringClientCerts?: () => unknown;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -54,6 +56,9 @@ export class AdminServer {
       }
       case '/trust':
         return json(res, 200, this.opts.trustStatus());
+      case '/trust/expiring':
+        if (!this.opts.expiringClientCerts) return json(res, 404, { error: 'not_found' });
+        return json(res, 200, this.opts.expiringClientCerts());
       default:
         return json(res, 404, { error: 'not_found' });
     }

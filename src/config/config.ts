@@ -5,6 +5,8 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
+import type { PolicyDocument } from '../policy/index.js';
+import { GatewayConfigFileError, readGatewayConfigFile } from './gateway-config-file.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -42,7 +44,13 @@ export interface Config {
   readonly crls: readonly Source[];
   readonly upstream: URL;
   readonly configFile: string | undefined;
+  /** The validated GATEWAY_CONFIG file (routes, partners, whoami), read at start; undefined without one. */
+  readonly policyFile: { readonly document: PolicyDocument; readonly text: string } | undefined;
+  /** Not production and every trust source left at its development default (`npm start`). */
+  readonly devMode: boolean;
   readonly trustRefreshSeconds: number;
+  /** The lock-out guard: refuse a rotation that would cut off more than this % of recent partners. */
+  readonly rotationMaxRefusedPercent: number;
   readonly crlGraceSeconds: number;
   readonly crlRequired: boolean;
   readonly verifyMode: VerifyMode;
@@ -216,6 +224,18 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   ];
 
   const configFile = env.GATEWAY_CONFIG ? resolve(cwd, env.GATEWAY_CONFIG) : undefined;
+  let policyFile: Config['policyFile'];
+  try {
+    policyFile = configFile ? readGatewayConfigFile(configFile) : undefined;
+  } catch (err) {
+    if (!(err instanceof GatewayConfigFileError)) throw err;
+    throw new ConfigError('GATEWAY_CONFIG', `${err.message} (in ${configFile})`);
+  }
+  const devMode =
+    !production &&
+    (['GATEWAY_SERVER_CERT', 'GATEWAY_SERVER_KEY', 'GATEWAY_CA_BUNDLE'] as const).every(
+      (name) => env[name] === undefined,
+    );
   const num = (name: string, fallback: number, min: number, max: number): number =>
     env[name] === undefined ? fallback : parseNumber(name, env[name]!, min, max);
 
@@ -232,7 +252,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     crls,
     upstream,
     configFile,
+    policyFile,
+    devMode,
     trustRefreshSeconds: num('GATEWAY_TRUST_REFRESH_SECONDS', 30, 1, 86_400),
+    rotationMaxRefusedPercent: num('GATEWAY_ROTATION_MAX_REFUSED_PERCENT', 50, 0, 100),
     crlGraceSeconds: num('GATEWAY_CRL_GRACE_SECONDS', 0, 0, 30 * 86_400),
     crlRequired: parseBoolean('GATEWAY_CRL_REQUIRED', get('GATEWAY_CRL_REQUIRED', 'false')),
     verifyMode: parseEnum('GATEWAY_VERIFY_MODE', get('GATEWAY_VERIFY_MODE', 'strict'), ['strict', 'explain']),
@@ -270,4 +293,5 @@ const KNOWN_VARIABLES = new Set([
   'GATEWAY_HANDSHAKE_TIMEOUT_SECONDS',
   'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS',
   'GATEWAY_UPSTREAM_TIMEOUT_SECONDS',
+  'GATEWAY_ROTATION_MAX_REFUSED_PERCENT',
 ]);

@@ -21,6 +21,10 @@ export interface Metrics {
   readonly crlEntries: Gauge<'issuer'>;
   readonly crlNearExpiry: Gauge<'issuer'>;
   readonly crlRejected: Counter<'reason'>;
+  readonly trustGuardBlocked: Counter<'kind'>;
+  readonly partnerRequests: Counter<'partner' | 'route' | 'code'>;
+  readonly clientCertNotAfter: Gauge<'partner'>;
+  readonly policyReloads: Counter<'result'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -107,6 +111,31 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: `${p}crl_rejected_total`,
       help: 'CRLs refused at load time (bad signature, unknown issuer, malformed, older than the one in force)',
       labelNames: ['reason'],
+      registers,
+    }),
+    trustGuardBlocked: new Counter({
+      name: `${p}trust_guard_blocked_total`,
+      help: 'CA bundles or CRL sets held back because they would refuse too many recently active partners',
+      labelNames: ['kind'],
+      registers,
+    }),
+    // `partner` is a declared partner id or `undeclared`: bounded by the GATEWAY_CONFIG file, never a CN.
+    partnerRequests: new Counter({
+      name: `${p}partner_requests_total`,
+      help: 'Requests answered, by declared partner (or undeclared), route and HTTP status code',
+      labelNames: ['partner', 'route', 'code'],
+      registers,
+    }),
+    clientCertNotAfter: new Gauge({
+      name: `${p}client_cert_not_after_timestamp_seconds`,
+      help: 'Earliest notAfter among client certificates seen in the last 7 days, by partner',
+      labelNames: ['partner'],
+      registers,
+    }),
+    policyReloads: new Counter({
+      name: `${p}policy_reloads_total`,
+      help: 'Reloads of the GATEWAY_CONFIG file, by result (success|failure|unchanged)',
+      labelNames: ['result'],
       registers,
     }),
   };

@@ -16,6 +16,13 @@ export type ConnectionDecision =
       readonly identityHeaders: readonly (readonly [string, string])[];
       readonly partnerId: string;
       readonly clientAddress: string;
+      /** The route the policy selected (metrics, logs) and its upstream; default: 'default', opts.upstream. */
+      readonly route?: string;
+      readonly upstream?: Upstream;
+      /** Bounded partner label for mtls_gateway_partner_requests_total (declared id or `undeclared`). */
+      readonly partnerLabel?: string;
+      /** Answered by the gateway itself with this JSON (whoami), never forwarded. */
+      readonly local?: (requestId: string) => unknown;
     }
   | {
       readonly ok: false;
@@ -26,6 +33,8 @@ export type ConnectionDecision =
       readonly message: string;
       readonly details: Readonly<Record<string, string>>;
       readonly partnerId?: string;
+      readonly route?: string;
+      readonly partnerLabel?: string;
     };
 
 export interface RequestHandlerOptions {
@@ -48,13 +57,17 @@ export function createRequestHandler(
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const decision = opts.decide(req);
     const partnerId = decision.partnerId;
+    const route = decision.route ?? ROUTE;
     let upstreamMs: number | undefined;
     let bytesOut = 0;
     let reason: string | undefined;
 
     const finish = (status: number): void => {
-      metrics.requests.inc({ route: ROUTE, code: String(status) });
-      metrics.requestDuration.observe({ route: ROUTE }, (performance.now() - started) / 1000);
+      metrics.requests.inc({ route, code: String(status) });
+      metrics.requestDuration.observe({ route }, (performance.now() - started) / 1000);
+      if (decision.partnerLabel !== undefined) {
+        metrics.partnerRequests.inc({ partner: decision.partnerLabel, route, code: String(status) });
+      }
       logger.info({
         event: 'request',
         request_id: requestId,
@@ -62,7 +75,7 @@ export function createRequestHandler(
         client: decision.ok ? decision.clientAddress : req.socket.remoteAddress,
         method: req.method,
         path: req.url,
-        route: ROUTE,
+        route,
         status,
         reason,
         upstream_ms: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 1000) / 1000,
@@ -100,6 +113,18 @@ export function createRequestHandler(
     const path = req.url ?? '';
     // Origin-form only: absolute-form and authority-form targets are a proxying/smuggling vector.
     if (!path.startsWith('/')) return answer('bad_request');
+    if (decision.local) {
+      const payload = JSON.stringify(decision.local(requestId), null, 2);
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(payload),
+        'cache-control': 'no-store',
+        'x-request-id': requestId,
+      });
+      res.end(payload);
+      finish(200);
+      return;
+    }
 
     const headers = upstreamHeaders(
       req.rawHeaders,
@@ -110,7 +135,7 @@ export function createRequestHandler(
     );
     const responseHeaders = (): Record<string, string> =>
       opts.isDraining() ? { 'x-request-id': requestId, connection: 'close' } : { 'x-request-id': requestId };
-    opts.upstream.forward(req, res, headers, path, responseHeaders).then(
+    (decision.upstream ?? opts.upstream).forward(req, res, headers, path, responseHeaders).then(
       (result) => {
         upstreamMs = result.upstreamMs;
         bytesOut = result.bytesOut;
@@ -124,7 +149,7 @@ export function createRequestHandler(
           finish(499);
           return;
         }
-        metrics.upstreamErrors.inc({ route: ROUTE, kind: failure.kind });
+        metrics.upstreamErrors.inc({ route, kind: failure.kind });
         answer(failure.code, `${failure.code}: ${failure.causeCode}`);
       },
     );

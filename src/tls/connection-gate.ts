@@ -12,7 +12,7 @@ import { formatRfc2253 } from '../asn1/name.js';
 import { type ClientIdentity, clientIdentityFromDer } from '../identity/client-identity.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import { buildClientChain, type ChainElement } from './client-chain.js';
-import { classifyVerifyError, type RefusalReason } from './refusal.js';
+import { classifyVerifyError, type RefusalFacts, type RefusalReason, refusalMessage } from './refusal.js';
 
 export interface PresentedCertificate {
   readonly subject?: string;
@@ -38,6 +38,8 @@ export type Verdict =
       readonly reason: RefusalReason;
       readonly presented: PresentedCertificate;
       readonly detail: string;
+      /** One specific sentence for the partner engineer ("… expired at 2026-10-01T00:00:00Z …"). */
+      readonly message?: string;
     };
 
 /** The certificates the client sent after its leaf, following Node's issuerCertificate links. */
@@ -62,8 +64,32 @@ function presentedOf(parsed: ParsedCertificate | undefined): PresentedCertificat
   };
 }
 
-function refuse(reason: RefusalReason, presented: PresentedCertificate, detail: string): Verdict {
-  return { ok: false, reason, presented, detail };
+function refuse(
+  reason: RefusalReason,
+  presented: PresentedCertificate,
+  detail: string,
+  message?: string,
+): Verdict {
+  return message === undefined
+    ? { ok: false, reason, presented, detail }
+    : { ok: false, reason, presented, detail, message };
+}
+
+/** Validity of each presented certificate (unparsable ones skipped), for a sentence naming the one at fault. */
+function chainFacts(leaf: ParsedCertificate, sent: readonly X509Certificate[]): RefusalFacts['chain'] {
+  const out = [leaf];
+  for (const c of sent) {
+    try {
+      out.push(parseCertificate(c.raw));
+    } catch {
+      break;
+    }
+  }
+  return out.map((c) => ({
+    subject: formatRfc2253(c.subjectDer),
+    notBefore: c.notBefore,
+    notAfter: c.notAfter,
+  }));
 }
 
 /**
@@ -89,7 +115,9 @@ export function verifyNewConnection(
   if (!snapshot) return refuse('other', presented, 'trust material not loaded');
   if (!socket.authorized) {
     const code = String(socket.authorizationError ?? 'unknown');
-    return refuse(classifyVerifyError(code), presented, code);
+    const reason = classifyVerifyError(code);
+    const facts: RefusalFacts = { chain: chainFacts(parsedLeaf, sent), now, issuer: presented.issuer };
+    return refuse(reason, presented, code, refusalMessage(reason, facts));
   }
   let elements: ChainElement[];
   try {
@@ -99,7 +127,7 @@ export function verifyNewConnection(
   }
   const chain = elements.map((e) => e.parsed);
   const verdict = checkRevocation(chain, snapshot, policy, now);
-  if (verdict) return refuse(verdict.reason, presented, verdict.detail);
+  if (verdict) return refuse(verdict.reason, presented, verdict.detail, verdict.message);
   const identity = clientIdentityFromDer(
     leaf.raw,
     sent.map((c) => c.raw),
@@ -112,12 +140,13 @@ function checkRevocation(
   snapshot: TrustSnapshot,
   policy: RevocationPolicy,
   now: number,
-): { reason: RefusalReason; detail: string } | undefined {
+): { reason: RefusalReason; detail: string; message: string } | undefined {
   const result = snapshot.revocation.check(chain, now, policy);
   if (result.ok) return undefined;
   return {
     reason: result.reason,
     detail: `${result.reason}: serial ${result.serial} issued by ${result.issuer}`,
+    message: refusalMessage(result.reason, { serial: result.serial, issuer: result.issuer }),
   };
 }
 
@@ -144,6 +173,6 @@ export function recheckConnection(
     );
   if (!anchorKept || droppedCa) return refuse('unknown_ca', presented, 'issuing CA removed from the bundle');
   const revoked = checkRevocation(previous.chain, snapshot, policy, now);
-  if (revoked) return refuse(revoked.reason, presented, revoked.detail);
+  if (revoked) return refuse(revoked.reason, presented, revoked.detail, revoked.message);
   return previous;
 }

@@ -40,6 +40,68 @@ export const REFUSAL_MESSAGES: Readonly<Record<RefusalReason, string>> = {
   other: 'The client certificate could not be verified.',
 };
 
+/** What the gate knows about a refused chain, to say it in one specific sentence. */
+export interface RefusalFacts {
+  /** The presented chain, leaf first (validity in epoch ms, subject RFC 2253). */
+  readonly chain?: readonly {
+    readonly subject: string;
+    readonly notBefore: number;
+    readonly notAfter: number;
+  }[];
+  /** For revocation reasons: the refused certificate's serial and issuer. */
+  readonly serial?: string;
+  readonly issuer?: string;
+  readonly now?: number;
+}
+
+const iso = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
+
+/**
+ * The sentence a partner engineer reads for this refusal, with the specifics the gate knows
+ * (which certificate, which date, which issuer); the generic REFUSAL_MESSAGES line otherwise.
+ */
+export function refusalMessage(reason: RefusalReason, facts: RefusalFacts = {}): string {
+  const now = facts.now ?? Date.now();
+  const chain = facts.chain ?? [];
+  const which = (i: number): string =>
+    i === 0 ? 'The client certificate' : `The CA certificate ${chain[i]?.subject} in the client's chain`;
+  switch (reason) {
+    case 'expired': {
+      const i = chain.findIndex((c) => c.notAfter < now);
+      if (i >= 0) return `${which(i)} expired at ${iso(chain[i]!.notAfter)}; renew it.`;
+      break;
+    }
+    case 'not_yet_valid': {
+      const i = chain.findIndex((c) => c.notBefore > now);
+      if (i >= 0) {
+        return `${which(i)} is not valid until ${iso(chain[i]!.notBefore)} (gateway time ${iso(now)}); check its notBefore and your clock.`;
+      }
+      break;
+    }
+    case 'revoked':
+      if (facts.serial && facts.issuer) {
+        return `The certificate with serial ${facts.serial} in the client's chain has been revoked by its issuer ${facts.issuer}.`;
+      }
+      break;
+    case 'crl_expired':
+      if (facts.issuer) {
+        return `The revocation list of ${facts.issuer} is out of date, so certificates it issued are refused until a current one is loaded.`;
+      }
+      break;
+    case 'crl_missing':
+      if (facts.issuer) return `No revocation list is loaded for ${facts.issuer}, and one is required.`;
+      break;
+    case 'unknown_ca':
+      if (facts.issuer) {
+        return `The client certificate is issued by ${facts.issuer}, which this gateway does not trust; send the full chain or ask us to add your CA.`;
+      }
+      break;
+    default:
+      break;
+  }
+  return REFUSAL_MESSAGES[reason];
+}
+
 /** HTTP status for an explained refusal: 401 when we do not know who you are, 403 otherwise. */
 export function refusalStatus(reason: RefusalReason): 401 | 403 {
   return reason === 'no_certificate' || reason === 'unknown_ca' ? 401 : 403;

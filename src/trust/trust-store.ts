@@ -1,9 +1,14 @@
 /**
  * The TrustStore polls every source (CA bundle, CRLs, server certificate and key), validates what
- * changed, and publishes a whole new TrustSnapshot only from material that passed validation.
+ * changed, and publishes a whole new TrustSnapshot only from material that passed validation, the
+ * mass lock-out guard and a trial `tls.createSecureContext` (the `checkSnapshot` hook).
  * Failure never removes good material: the last good CA bundle, server credentials and CRLs stay
  * in force, the rejection is logged, counted and listed in /trust. A CRL never replaces a newer
  * one of the same issuer, and CRLs are re-verified whenever the CA bundle changes.
+ *
+ * Polls are cheap: each source is asked for "anything newer than the version I last read"; a
+ * version that was rejected or held back by the guard is not re-read on every poll (an explicit
+ * refresh, i.e. SIGHUP, re-reads and re-decides everything).
  */
 import { EventEmitter } from 'node:events';
 import type { Source } from '../config/config.js';
@@ -11,10 +16,17 @@ import type { Logger, Metrics, TrustKind } from '../observability/index.js';
 import { type CaBundle, parseCaBundle, TrustMaterialError } from './ca-bundle.js';
 import { parseAndVerifyCrlsOffThread } from './crl/crl-worker.js';
 import type { VerifiedCrl } from './crl/verify-crl.js';
-import { isNewerCrl, RevocationIndex } from './revocation-index.js';
+import { isNewerCrl, type RevocationCheckOptions, RevocationIndex } from './revocation-index.js';
+import {
+  evaluateGuard,
+  type GuardVerdict,
+  isForced,
+  RecentClients,
+  type VerifiedClient,
+} from './rotation-guard.js';
 import { parseServerCredentials, type ServerCredentials } from './server-credentials.js';
 import type { LoadedMaterial, TrustSnapshot } from './snapshot.js';
-import { describeSource, type Fetched, fetchSource } from './sources.js';
+import { describeSource, type FetchResult, fetchSource, isUnchanged, SourceError } from './sources/index.js';
 
 export interface TrustStoreOptions {
   readonly caBundle: Source;
@@ -25,6 +37,15 @@ export interface TrustStoreOptions {
   readonly production: boolean;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Refuse a candidate that would cut off more than this share of recently active partners. */
+  readonly maxRefusedPercent?: number;
+  /** The revocation rules the gateway applies, so the guard decides as the gate would. */
+  readonly revocationPolicy?: RevocationCheckOptions;
+  /**
+   * Throws when the snapshot cannot become a TLS context (the gateway passes a trial
+   * `tls.createSecureContext` with the listener's full option set). Called before publishing.
+   */
+  readonly checkSnapshot?: (snapshot: TrustSnapshot) => void;
 }
 
 export interface Rejection {
@@ -34,25 +55,71 @@ export interface Rejection {
   readonly reason: string;
 }
 
-interface CrlSourceState {
-  version: string;
-  bytes: Buffer;
+interface SourceBytes {
+  readonly version: string;
+  readonly bytes: Buffer;
+}
+
+/** A version we read and did not activate: not re-read on scheduled polls. */
+interface HeldBack {
+  readonly version: string;
+  readonly labels: string;
+  readonly why: 'invalid' | 'guard';
+}
+
+interface GuardStatus {
+  readonly source: string;
+  readonly blocked_version: string;
+  readonly at: string;
+  readonly active_partners: number;
+  readonly refused_percent: number;
+  readonly would_refuse: GuardVerdict['wouldRefuse'];
+}
+
+interface CaCandidate {
+  readonly bundle: CaBundle;
+  readonly info: LoadedMaterial;
+  readonly labels: string;
+  readonly forced: boolean;
+}
+
+interface CrlFetch {
+  readonly name: string;
+  readonly result: FetchResult;
+}
+
+/** The outcome of re-building the revocation index, applied only if the snapshot is published. */
+interface CrlStage {
+  readonly index: RevocationIndex;
+  readonly changed: boolean;
+  readonly forced: boolean;
+  readonly offeredBy: ReadonlyMap<string, { version: string; labels: string }>;
+  readonly apply: () => void;
 }
 
 const MAX_REJECTIONS = 20;
+const MAX_LISTED_REFUSALS = 50;
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+const errorCode = (err: Error): string | undefined => (err as { code?: string }).code;
 
 export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   private snapshot: TrustSnapshot | undefined;
   private ca: { bundle: CaBundle; info: LoadedMaterial } | undefined;
   private server: { creds: ServerCredentials; info: LoadedMaterial } | undefined;
   private index: RevocationIndex = RevocationIndex.EMPTY;
-  private readonly crlSources = new Map<string, CrlSourceState>();
+  /** Accepted CRL bytes per source, re-verified when the CA bundle changes. */
+  private readonly crlSources = new Map<string, SourceBytes>();
   private readonly crlOrigin = new WeakMap<VerifiedCrl, string>();
+  /** The last bytes read from each source, whatever became of them. */
+  private readonly seen = new Map<string, SourceBytes>();
+  private readonly held = new Map<string, HeldBack>();
+  private readonly guardBlocked = new Map<'ca_bundle' | 'crl', GuardStatus>();
   private readonly rejections: Rejection[] = [];
+  readonly recentClients = new RecentClients();
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
   private failures = 0;
   private lastError: string | undefined;
   private stopped = false;
@@ -72,7 +139,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
 
   /** First load, then polling; resolves after the first attempt whatever its outcome. */
   async start(): Promise<void> {
-    await this.refresh();
+    await this.run(true);
     this.schedule();
   }
 
@@ -81,63 +148,481 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     if (this.timer) clearTimeout(this.timer);
   }
 
+  /** Remembers a verified client for the lock-out guard (O(1), once per connection). */
+  recordVerifiedClient(client: VerifiedClient): void {
+    this.recentClients.record(client);
+  }
+
+  private get timeoutMs(): number {
+    // A poll never outlasts its period by much: a hung source cannot stall the next one.
+    return Math.min(10_000, Math.max(2_000, this.opts.refreshSeconds * 1000));
+  }
+
   private schedule(): void {
     if (this.stopped) return;
-    // Back off from 1 s while nothing is loaded or sources fail; the normal period otherwise.
+    // Nothing loaded yet: retry from 1 s up to the period. Loaded and a source failing: back off
+    // up to 4x the period (throttling, outages) while the material in force keeps serving.
     const period = this.opts.refreshSeconds * 1000;
-    const delay = this.failures > 0 ? Math.min(period, 1000 * 2 ** Math.min(this.failures - 1, 10)) : period;
+    const n = this.failures;
+    const delay =
+      n === 0
+        ? period
+        : this.snapshot
+          ? period * 2 ** Math.min(n - 1, 2)
+          : Math.min(period, 1000 * 2 ** Math.min(n - 1, 10));
     this.timer = setTimeout(() => {
-      this.refresh().finally(() => this.schedule());
+      this.run(false).finally(() => this.schedule());
     }, delay);
     this.timer.unref();
   }
 
-  /** Polls every source once (concurrent calls share one run). */
+  /**
+   * Re-reads every source now and re-decides versions held back before (SIGHUP, tests). Waits for
+   * a poll in progress and then runs its own, so what was published before the call is seen.
+   */
   refresh(): Promise<void> {
-    this.running ??= this.refreshOnce().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.run(true);
   }
 
-  private async refreshOnce(): Promise<void> {
-    let failed = false;
+  private run(explicit: boolean): Promise<void> {
+    if (!this.running) {
+      this.running = this.refreshOnce(explicit)
+        .catch((err: Error) => {
+          this.opts.logger.error({ event: 'trust', msg: 'trust refresh failed', error: err.message });
+        })
+        .finally(() => {
+          this.running = undefined;
+        });
+      return this.running;
+    }
+    if (!explicit) return this.running;
+    this.queued ??= this.running.then(() => {
+      this.queued = undefined;
+      return this.run(true);
+    });
+    return this.queued;
+  }
+
+  private async refreshOnce(explicit: boolean): Promise<void> {
+    let sourceFailed = false;
     const now = Date.now();
-    const caChanged = await this.refreshCaBundle(now).catch((err: Error) => {
-      failed = true;
-      this.reject('ca_bundle', describeSource(this.opts.caBundle), err);
-      return false;
-    });
-    const serverChanged = await this.refreshServer(now).catch((err: Error) => {
-      failed = true;
-      this.reject('server_cert', describeSource(this.opts.serverCert), err);
-      return false;
-    });
-    const crlChanged = this.ca ? await this.refreshCrls(caChanged) : false;
-    if (crlChanged === 'failed') failed = true;
-    this.failures = failed ? this.failures + 1 : 0;
+    const onSourceError = (kind: TrustKind, name: string, err: Error): undefined => {
+      if (err instanceof SourceError) sourceFailed = true;
+      this.reject(kind, name, err);
+      return undefined;
+    };
+
+    const caName = describeSource(this.opts.caBundle);
+    const serverName = describeSource(this.opts.serverCert);
+    // Sources are read concurrently: one hung source costs one timeout, not one per source.
+    let [caCand, serverCand, crlFetches] = await Promise.all([
+      this.caCandidate(now, explicit).catch((err: Error) => onSourceError('ca_bundle', caName, err)),
+      this.serverCandidate(now, explicit).catch((err: Error) =>
+        onSourceError('server_cert', serverName, err),
+      ),
+      this.fetchCrls(explicit, (name, err) => onSourceError('crl', name, err)),
+    ]);
+
+    let stage: CrlStage | undefined;
+    const bundle = caCand?.bundle ?? this.ca?.bundle;
+    if (bundle) stage = await this.crlStage(bundle, caCand !== undefined, crlFetches, explicit);
+
+    // The guard judges the bundle together with the CRLs verified against it.
+    if (caCand && this.ca && stage) {
+      const verdict = this.guard('ca_bundle', caName, caCand.info.version, caCand.forced, {
+        bundle: caCand.bundle,
+        index: stage.index,
+      });
+      if (verdict === 'blocked') {
+        this.held.set('ca_bundle', { version: caCand.info.version, labels: caCand.labels, why: 'guard' });
+        caCand = undefined;
+        stage = await this.crlStage(this.ca.bundle, false, crlFetches, explicit);
+      }
+    }
+    if (stage?.changed && this.ca && !caCand) {
+      const verdict = this.guard('crl', [...stage.offeredBy.keys()].join(','), '', stage.forced, {
+        bundle: this.ca.bundle,
+        index: stage.index,
+      });
+      if (verdict === 'blocked') {
+        for (const [name, v] of stage.offeredBy) this.held.set(name, { ...v, why: 'guard' });
+        stage = undefined;
+      }
+    }
+
+    const ca = caCand ?? this.ca;
+    const server = serverCand ?? this.server;
+    const index = stage?.changed ? stage.index : this.index;
+    const changed = caCand !== undefined || serverCand !== undefined || stage?.changed === true;
+    let next: TrustSnapshot | undefined;
+    if (ca && server && (changed || !this.snapshot)) {
+      next = {
+        generation: this.generation + 1,
+        caBundle: ca.bundle,
+        caBundleInfo: ca.info,
+        server: server.creds,
+        serverInfo: server.info,
+        revocation: index,
+      };
+      try {
+        this.opts.checkSnapshot?.(next);
+      } catch (err) {
+        // OpenSSL refused the combination (key type, curve, a CA it cannot load): keep everything.
+        const reason = new TrustMaterialError(`TLS context refused: ${(err as Error).message}`);
+        if (caCand) this.refuseCandidate('ca_bundle', caName, caCand.info.version, caCand.labels, reason);
+        if (serverCand) this.refuseCandidate('server_cert', serverName, serverCand.info.version, '', reason);
+        if (stage?.changed) {
+          for (const [name, v] of stage.offeredBy)
+            this.refuseCandidate('crl', name, v.version, v.labels, reason);
+        }
+        this.failures = sourceFailed ? this.failures + 1 : 0;
+        return;
+      }
+    }
+
+    if (caCand) this.commitCa(caCand);
+    if (serverCand) this.commitServer(serverCand);
+    stage?.apply();
+    this.failures = sourceFailed ? this.failures + 1 : 0;
     this.updateExpiryMetrics(now);
     if (!this.ca || !this.server) {
       this.lastError ??= 'trust material not loaded yet';
       return;
     }
-    if (!caChanged && !serverChanged && crlChanged !== true && this.snapshot) return;
-    this.snapshot = {
-      generation: ++this.generation,
-      caBundle: this.ca.bundle,
-      caBundleInfo: this.ca.info,
-      server: this.server.creds,
-      serverInfo: this.server.info,
-      revocation: this.index,
-    };
+    if (!next) return;
+    this.generation = next.generation;
+    this.snapshot = next;
     this.opts.logger.info({
       event: 'trust',
       msg: 'trust snapshot installed',
       generation: this.generation,
-      cas: this.ca.bundle.cas.length,
-      crls: this.index.crls.length,
+      ca_bundle_version: next.caBundleInfo.version,
+      server_cert_version: next.serverInfo.version,
+      cas: next.caBundle.cas.length,
+      crls: next.revocation.crls.length,
     });
-    this.emit('update', this.snapshot);
+    this.emit('update', next);
+  }
+
+  // ---- candidates ---------------------------------------------------------------------------
+
+  /** Reads a source: fresh bytes are remembered; "unchanged" answers with the bytes read before. */
+  private async read(
+    source: Source,
+    explicit: boolean,
+  ): Promise<{ version: string; bytes: Buffer; labels: string; fresh: boolean }> {
+    const name = describeSource(source);
+    const before = this.seen.get(name);
+    const result = await fetchSource(source, {
+      knownVersion: explicit ? undefined : before?.version,
+      timeoutMs: this.timeoutMs,
+    });
+    const labels = result.labels.join(',');
+    if (isUnchanged(result) && before?.version === result.version) {
+      return { version: result.version, bytes: before.bytes, labels, fresh: false };
+    }
+    if (isUnchanged(result)) throw new SourceError(name, 'INTERNAL', 'unchanged answer without a prior read');
+    this.seen.set(name, { version: result.version, bytes: result.bytes });
+    return { version: result.version, bytes: result.bytes, labels, fresh: true };
+  }
+
+  /** True when a version read before was rejected or held back and nothing about it changed. */
+  private stillHeld(key: string, version: string, labels: string, explicit: boolean): boolean {
+    const held = this.held.get(key);
+    if (!held || held.version !== version || explicit) return false;
+    // A guard-held version whose labels changed (the force label was added) is decided again.
+    return held.why === 'invalid' || held.labels === labels;
+  }
+
+  private async caCandidate(now: number, explicit: boolean): Promise<CaCandidate | undefined> {
+    const read = await this.read(this.opts.caBundle, explicit);
+    if (read.version === this.ca?.info.version) {
+      this.opts.metrics.trustLastSuccess.set({ kind: 'ca_bundle' }, Date.now() / 1000);
+      this.held.delete('ca_bundle');
+      this.guardBlocked.delete('ca_bundle');
+      return undefined;
+    }
+    if (this.stillHeld('ca_bundle', read.version, read.labels, explicit)) return undefined;
+    let bundle: CaBundle;
+    try {
+      bundle = parseCaBundle(read.bytes, { now, production: this.opts.production });
+    } catch (err) {
+      this.held.set('ca_bundle', { version: read.version, labels: read.labels, why: 'invalid' });
+      throw err;
+    }
+    const source = describeSource(this.opts.caBundle);
+    return {
+      bundle,
+      info: { source, version: read.version, loadedAt: now },
+      labels: read.labels,
+      forced: isForced(read.bytes, read.labels.split(',')),
+    };
+  }
+
+  private async serverCandidate(
+    now: number,
+    explicit: boolean,
+  ): Promise<{ creds: ServerCredentials; info: LoadedMaterial } | undefined> {
+    const [cert, key] = await Promise.all([
+      this.read(this.opts.serverCert, explicit),
+      this.read(this.opts.serverKey, explicit),
+    ]);
+    const version = `${cert.version}.${key.version}`;
+    if (version === this.server?.info.version) {
+      this.opts.metrics.trustLastSuccess.set({ kind: 'server_cert' }, Date.now() / 1000);
+      this.held.delete('server_cert');
+      return undefined;
+    }
+    if (this.stillHeld('server_cert', version, '', explicit)) return undefined;
+    try {
+      const creds = parseServerCredentials(cert.bytes, key.bytes, { now, production: this.opts.production });
+      return { creds, info: { source: describeSource(this.opts.serverCert), version, loadedAt: now } };
+    } catch (err) {
+      // A certificate and its key rotated as two secrets can be read between the two updates:
+      // the mismatch is refused here and the next poll (or refresh) picks up the pair.
+      this.held.set('server_cert', { version, labels: '', why: 'invalid' });
+      throw err;
+    }
+  }
+
+  private async fetchCrls(
+    explicit: boolean,
+    onError: (name: string, err: Error) => void,
+  ): Promise<CrlFetch[]> {
+    const all = await Promise.all(
+      this.opts.crls.map(async (source): Promise<CrlFetch | undefined> => {
+        const name = describeSource(source);
+        try {
+          const r = await this.read(source, explicit);
+          return {
+            name,
+            result: { version: r.version, bytes: r.bytes, labels: r.labels ? r.labels.split(',') : [] },
+          };
+        } catch (err) {
+          onError(name, err as Error);
+          return undefined;
+        }
+      }),
+    );
+    return all.filter((f): f is CrlFetch => f !== undefined);
+  }
+
+  /**
+   * Builds the revocation index `bundle` would have with the CRLs read. Pure until `apply()`:
+   * the guard or the TLS check may still discard it (and it is built again against the old bundle
+   * when a bundle candidate is held back).
+   */
+  private async crlStage(
+    bundle: CaBundle,
+    bundleChanged: boolean,
+    fetches: readonly CrlFetch[],
+    explicit: boolean,
+  ): Promise<CrlStage> {
+    let forced = false;
+    const offered: VerifiedCrl[] = [];
+    const origin = new Map<VerifiedCrl, string>();
+    const offeredBy = new Map<string, { version: string; labels: string }>();
+    const accepted = new Map<string, SourceBytes>();
+    const rejections: (() => void)[] = [];
+    for (const { name, result } of fetches) {
+      if (isUnchanged(result)) continue;
+      const labels = result.labels.join(',');
+      const previous = this.crlSources.get(name);
+      const changed =
+        result.version !== previous?.version && !this.stillHeld(name, result.version, labels, explicit);
+      // A changed CA bundle means every CRL must be verified again against the new CAs.
+      const input = changed ? result : bundleChanged ? previous : undefined;
+      if (!input) continue;
+      const verified = await parseAndVerifyCrlsOffThread(input.bytes, [bundle.pem]);
+      for (const r of verified.rejected) {
+        rejections.push(() => {
+          this.opts.metrics.crlRejected.inc({ reason: r.code });
+          this.reject(
+            'crl',
+            name,
+            new TrustMaterialError(r.issuer ? `${r.reason} (issuer ${r.issuer})` : r.reason),
+          );
+        });
+      }
+      if (verified.accepted.length === 0 && verified.rejected.length > 0) {
+        if (changed) {
+          rejections.push(() => this.held.set(name, { version: result.version, labels, why: 'invalid' }));
+          continue; // keep the previous bytes so a later CA change re-verifies them
+        }
+      }
+      for (const crl of verified.accepted) origin.set(crl, name);
+      offered.push(...verified.accepted);
+      if (changed) {
+        accepted.set(name, { version: result.version, bytes: result.bytes });
+        offeredBy.set(name, { version: result.version, labels });
+        if (isForced(result.bytes, result.labels)) forced = true;
+      }
+    }
+
+    // CRLs whose signing CA left the bundle no longer count; the rest compete with the offered ones.
+    const base = bundleChanged
+      ? this.index.without((crl) => !bundle.byFingerprint.has(crl.signedBy.fingerprint256))
+      : this.index;
+    const { index, superseded } =
+      offered.length > 0 || bundleChanged ? base.withOffered(offered) : { index: base, superseded: [] };
+    for (const crl of superseded) {
+      if (!offered.includes(crl)) continue;
+      const inForce = index.crls.find((c) => c.issuer === crl.issuer && isNewerCrl(c, crl));
+      if (!inForce) continue; // the same CRL offered again: unchanged, not a rejection
+      rejections.push(() => {
+        this.opts.metrics.crlRejected.inc({ reason: 'CRL_OLDER' });
+        this.reject(
+          'crl',
+          origin.get(crl) ?? 'unknown',
+          new TrustMaterialError(`CRL of ${crl.issuer} is older than the one in force; kept the newer one`),
+        );
+      });
+    }
+    const changedIndex =
+      index.crls.length !== this.index.crls.length || index.crls.some((c, i) => c !== this.index.crls[i]);
+    return {
+      index,
+      changed: changedIndex,
+      forced,
+      offeredBy,
+      apply: () => {
+        for (const report of rejections) report();
+        for (const [name, bytes] of accepted) {
+          this.crlSources.set(name, bytes);
+          this.held.delete(name);
+        }
+        for (const [crl, name] of origin) this.crlOrigin.set(crl, name);
+        if (accepted.size > 0) this.succeeded('crl');
+        if (!changedIndex) return;
+        this.index = index;
+        this.guardBlocked.delete('crl');
+        for (const s of index.summary()) {
+          this.opts.logger.info({
+            event: 'trust',
+            kind: 'crl',
+            result: 'in_force',
+            issuer: s.issuer,
+            entries: s.entries,
+            crl_number: s.crlNumber,
+            this_update: iso(s.thisUpdate),
+            next_update: iso(s.nextUpdate),
+          });
+        }
+      },
+    };
+  }
+
+  // ---- the lock-out guard ----------------------------------------------------------------------
+
+  private guard(
+    kind: 'ca_bundle' | 'crl',
+    source: string,
+    version: string,
+    forced: boolean,
+    candidate: { bundle: CaBundle; index: RevocationIndex },
+  ): 'pass' | 'blocked' {
+    if (!this.ca) return 'pass';
+    const maxRefusedPercent = this.opts.maxRefusedPercent ?? 50;
+    const verdict = evaluateGuard(
+      this.recentClients,
+      { bundle: this.ca.bundle, index: this.index },
+      candidate,
+      {
+        maxRefusedPercent,
+        policy: this.opts.revocationPolicy ?? { graceSeconds: 0, crlRequired: false },
+      },
+    );
+    const details = {
+      event: 'trust',
+      kind,
+      source,
+      version: version || undefined,
+      active_partners: verdict.activePartners,
+      refused_percent: Math.round(verdict.refusedPercent * 10) / 10,
+      max_refused_percent: maxRefusedPercent,
+      would_refuse: verdict.wouldRefuse.slice(0, MAX_LISTED_REFUSALS),
+    };
+    if (!verdict.blocked) {
+      this.opts.logger.info({ ...details, result: 'guard_passed' });
+      return 'pass';
+    }
+    if (forced) {
+      this.opts.logger.warn({
+        ...details,
+        result: 'guard_bypassed',
+        msg: 'force marker present: activating',
+      });
+      return 'pass';
+    }
+    this.opts.metrics.trustGuardBlocked.inc({ kind });
+    const partners = [...new Set(verdict.wouldRefuse.map((w) => w.partner))];
+    this.guardBlocked.set(kind, {
+      source,
+      blocked_version: version,
+      at: new Date().toISOString(),
+      active_partners: verdict.activePartners,
+      refused_percent: details.refused_percent,
+      would_refuse: details.would_refuse,
+    });
+    this.reject(
+      kind,
+      source,
+      new TrustMaterialError(
+        `held back by the lock-out guard: would refuse ${partners.length} of ${verdict.activePartners} ` +
+          `recently active partners (${details.refused_percent}% > ${maxRefusedPercent}%): ` +
+          `${partners.slice(0, 10).join(', ')}`,
+      ),
+      { ...details, result: 'guard_blocked' },
+    );
+    return 'blocked';
+  }
+
+  // ---- commit, report ------------------------------------------------------------------------
+
+  private commitCa(cand: CaCandidate): void {
+    this.ca = { bundle: cand.bundle, info: cand.info };
+    this.held.delete('ca_bundle');
+    this.guardBlocked.delete('ca_bundle');
+    this.succeeded('ca_bundle');
+    this.opts.logger.info({
+      event: 'trust',
+      kind: 'ca_bundle',
+      source: cand.info.source,
+      result: 'loaded',
+      version: cand.info.version,
+      forced: cand.forced || undefined,
+      cas: cand.bundle.cas.map((c) => ({ subject: c.subject, fingerprint256: c.fingerprint256 })),
+      warnings: cand.bundle.warnings.length > 0 ? cand.bundle.warnings : undefined,
+    });
+    this.opts.metrics.caNotAfter.reset();
+    for (const ca of cand.bundle.cas)
+      this.opts.metrics.caNotAfter.set({ subject: ca.subject }, ca.notAfter / 1000);
+  }
+
+  private commitServer(cand: { creds: ServerCredentials; info: LoadedMaterial }): void {
+    this.server = cand;
+    this.held.delete('server_cert');
+    this.succeeded('server_cert');
+    this.opts.logger.info({
+      event: 'trust',
+      kind: 'server_cert',
+      source: cand.info.source,
+      result: 'loaded',
+      version: cand.info.version,
+      subject: cand.creds.subject,
+      not_after: iso(cand.creds.notAfter),
+    });
+  }
+
+  private refuseCandidate(
+    kind: TrustKind,
+    source: string,
+    version: string,
+    labels: string,
+    err: Error,
+  ): void {
+    this.held.set(kind === 'crl' ? source : kind, { version, labels, why: 'invalid' });
+    this.reject(kind, source, err);
   }
 
   private succeeded(kind: TrustKind): void {
@@ -145,7 +630,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     this.opts.metrics.trustLastSuccess.set({ kind }, Date.now() / 1000);
   }
 
-  private reject(kind: TrustKind, source: string, err: Error): void {
+  private reject(kind: TrustKind, source: string, err: Error, extra: Record<string, unknown> = {}): void {
     const reason = err.message;
     this.lastError = `${kind} from ${source}: ${reason}`;
     this.opts.metrics.trustReloads.inc({ kind, result: 'failure' });
@@ -155,150 +640,17 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
       source,
       result: 'rejected',
       reason,
-      error_code: (err as { code?: string }).code,
+      error_code: errorCode(err),
       kept:
         kind === 'ca_bundle'
           ? this.ca?.info.version
           : kind === 'server_cert'
             ? this.server?.info.version
             : undefined,
+      ...extra,
     });
     this.rejections.unshift({ kind, source, at: new Date().toISOString(), reason });
     this.rejections.length = Math.min(this.rejections.length, MAX_REJECTIONS);
-  }
-
-  private async refreshCaBundle(now: number): Promise<boolean> {
-    const source = describeSource(this.opts.caBundle);
-    const fetched = await fetchSource(this.opts.caBundle);
-    if (this.ca && fetched.version === this.ca.info.version) {
-      this.opts.metrics.trustLastSuccess.set({ kind: 'ca_bundle' }, Date.now() / 1000);
-      return false;
-    }
-    const bundle = parseCaBundle(fetched.bytes, { now, production: this.opts.production });
-    this.ca = { bundle, info: { source, version: fetched.version, loadedAt: now } };
-    this.succeeded('ca_bundle');
-    this.opts.logger.info({
-      event: 'trust',
-      kind: 'ca_bundle',
-      source,
-      result: 'loaded',
-      version: fetched.version,
-      cas: bundle.cas.map((c) => ({ subject: c.subject, fingerprint256: c.fingerprint256 })),
-      warnings: bundle.warnings.length > 0 ? bundle.warnings : undefined,
-    });
-    this.opts.metrics.caNotAfter.reset();
-    for (const ca of bundle.cas)
-      this.opts.metrics.caNotAfter.set({ subject: ca.subject }, ca.notAfter / 1000);
-    return true;
-  }
-
-  private async refreshServer(now: number): Promise<boolean> {
-    const source = describeSource(this.opts.serverCert);
-    const [cert, key] = await Promise.all([
-      fetchSource(this.opts.serverCert),
-      fetchSource(this.opts.serverKey),
-    ]);
-    const version = `${cert.version}.${key.version}`;
-    if (this.server && version === this.server.info.version) {
-      this.opts.metrics.trustLastSuccess.set({ kind: 'server_cert' }, Date.now() / 1000);
-      return false;
-    }
-    const creds = parseServerCredentials(cert.bytes, key.bytes, { now, production: this.opts.production });
-    this.server = { creds, info: { source, version, loadedAt: now } };
-    this.succeeded('server_cert');
-    this.opts.logger.info({
-      event: 'trust',
-      kind: 'server_cert',
-      source,
-      result: 'loaded',
-      version,
-      subject: creds.subject,
-      not_after: iso(creds.notAfter),
-    });
-    return true;
-  }
-
-  /** Returns true when the index changed, 'failed' when a source could not be used. */
-  private async refreshCrls(caChanged: boolean): Promise<boolean | 'failed'> {
-    const bundle = this.ca!.bundle;
-    let failed = false;
-    const offered: VerifiedCrl[] = [];
-    const fetchedAll = await Promise.all(
-      this.opts.crls.map(async (source) => {
-        const name = describeSource(source);
-        try {
-          return { name, fetched: await fetchSource(source) };
-        } catch (err) {
-          failed = true;
-          this.reject('crl', name, err as Error);
-          return { name, fetched: undefined };
-        }
-      }),
-    );
-    for (const { name, fetched } of fetchedAll) {
-      const previous = this.crlSources.get(name);
-      const changed = fetched !== undefined && fetched.version !== previous?.version;
-      // A changed CA bundle means every CRL must be verified again against the new CAs.
-      const input: Fetched | CrlSourceState | undefined = changed
-        ? fetched
-        : caChanged
-          ? previous
-          : undefined;
-      if (!input) continue;
-      const result = await parseAndVerifyCrlsOffThread(input.bytes, [bundle.pem]);
-      for (const r of result.rejected) {
-        this.opts.metrics.crlRejected.inc({ reason: r.code });
-        this.reject(
-          'crl',
-          name,
-          new TrustMaterialError(r.issuer ? `${r.reason} (issuer ${r.issuer})` : r.reason),
-        );
-      }
-      if (result.accepted.length === 0 && result.rejected.length > 0) {
-        failed = true;
-        if (changed) continue; // keep the previous bytes so a later CA change re-verifies them
-      }
-      for (const crl of result.accepted) this.crlOrigin.set(crl, name);
-      offered.push(...result.accepted);
-      if (changed && fetched) this.crlSources.set(name, { version: fetched.version, bytes: fetched.bytes });
-      if (result.accepted.length > 0) this.succeeded('crl');
-    }
-    if (offered.length === 0 && !caChanged) return failed ? 'failed' : false;
-
-    // CRLs whose signing CA left the bundle no longer count; the rest compete with the offered ones.
-    const base = caChanged
-      ? this.index.without((crl) => !bundle.byFingerprint.has(crl.signedBy.fingerprint256))
-      : this.index;
-    const { index, superseded } = base.withOffered(offered);
-    for (const crl of superseded) {
-      if (!offered.includes(crl)) continue;
-      const inForce = index.crls.find((c) => c.issuer === crl.issuer && isNewerCrl(c, crl));
-      if (!inForce) continue; // the same CRL offered again: unchanged, not a rejection
-      this.opts.metrics.crlRejected.inc({ reason: 'CRL_OLDER' });
-      this.reject(
-        'crl',
-        this.crlOrigin.get(crl) ?? 'unknown',
-        new TrustMaterialError(`CRL of ${crl.issuer} is older than the one in force; kept the newer one`),
-      );
-    }
-    const changedIndex =
-      index.crls.length !== this.index.crls.length || index.crls.some((c, i) => c !== this.index.crls[i]);
-    if (changedIndex) {
-      this.index = index;
-      for (const s of index.summary()) {
-        this.opts.logger.info({
-          event: 'trust',
-          kind: 'crl',
-          result: 'in_force',
-          issuer: s.issuer,
-          entries: s.entries,
-          crl_number: s.crlNumber,
-          this_update: iso(s.thisUpdate),
-          next_update: iso(s.nextUpdate),
-        });
-      }
-    }
-    return failed && !changedIndex ? 'failed' : changedIndex;
   }
 
   private updateExpiryMetrics(now: number): void {
@@ -325,16 +677,19 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     }
   }
 
-  /** The /trust document (design.md). */
+  /** The /trust document (design.md), plus `guard` (candidates held back) and rejections per kind. */
   status(): unknown {
     const ca = this.ca;
     const server = this.server;
+    const lastRejected = (kind: TrustKind): Rejection | null =>
+      this.rejections.find((r) => r.kind === kind) ?? null;
     return {
       ca_bundle: ca
         ? {
             source: ca.info.source,
             version: ca.info.version,
             loaded_at: iso(ca.info.loadedAt),
+            last_rejected: lastRejected('ca_bundle'),
             cas: ca.bundle.cas.map((c) => ({
               subject: c.subject,
               fingerprint256: c.fingerprint256,
@@ -343,22 +698,34 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
             })),
           }
         : null,
-      crls: this.index.crls.map((crl) => ({
-        issuer: crl.issuer,
-        source: this.crlOrigin.get(crl) ?? null,
-        this_update: iso(crl.thisUpdate),
-        next_update: iso(crl.nextUpdate),
-        entries: crl.revoked.count,
-        crl_number: crl.crlNumber?.toString() ?? null,
-      })),
+      crls: this.index.crls.map((crl) => {
+        const source = this.crlOrigin.get(crl);
+        return {
+          issuer: crl.issuer,
+          source: source ?? null,
+          version: (source && this.crlSources.get(source)?.version) ?? null,
+          this_update: iso(crl.thisUpdate),
+          next_update: iso(crl.nextUpdate),
+          entries: crl.revoked.count,
+          crl_number: crl.crlNumber?.toString() ?? null,
+        };
+      }),
       server_cert: server
         ? {
             source: server.info.source,
             version: server.info.version,
+            loaded_at: iso(server.info.loadedAt),
             subject: server.creds.subject,
             not_after: iso(server.creds.notAfter),
+            last_rejected: lastRejected('server_cert'),
           }
         : null,
+      guard: {
+        max_refused_percent: this.opts.maxRefusedPercent ?? 50,
+        recent_clients: this.recentClients.size,
+        ca_bundle: this.guardBlocked.get('ca_bundle') ?? null,
+        crl: this.guardBlocked.get('crl') ?? null,
+      },
       last_rejected: this.rejections,
     };
   }

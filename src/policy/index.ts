@@ -1,0 +1,19 @@
+/**
+ * policy/: routes and authorization rules → allow/deny with the rule that decided. Partners are
+ * matched once per connection, route decisions cached per (connection, route).
+ * It does no I/O: the file is read and validated by config/, requests are forwarded by proxy/.
+ */
+export { ConnectionAuthorization } from './connection-authorization.js';
+export * from './document.js';
+export {
+  dnsNameMatches,
+  normaliseFingerprint,
+  normaliseSpkiPin,
+  type PartnerMatch,
+  PartnerMatcher,
+  spkiPinOf,
+} from './partner-matcher.js';
+export { type AuthorizationDecision, DEFAULT_ROUTE_NAME, Policy } from './policy.js';
+export { isAmbiguousPath, prefixClaims, type Route, type RouteSelection, RouteTable } from './route-table.js';
+export { compileUriPattern, type UriPattern } from './uri-pattern.js';
+export { WHOAMI_PATH, type WhoamiChainElement, whoamiBody } from './whoami.js';
