@@ -4,13 +4,14 @@
  * command; `dev` is what `npm start` runs; `dev-pki` writes the development PKI.
  */
 import { existsSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { LOADTEST_USAGE, loadtestCommand, UsageError } from './loadtest-command.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { writeDevPki } from '../dev/pki.js';
 import { Gateway } from '../gateway.js';
+import { LOADTEST_USAGE, loadtestCommand, UsageError } from './loadtest-command.js';
 
 const USAGE = `usage: mtls-gateway <command> [options]
 
@@ -19,6 +20,7 @@ commands:
   dev                development mode (npm start): dev PKI, demo upstream, gateway, admin
   dev-pki [--out D]  write the development PKI to D (default certs-dev)
   loadtest URL …     load-test a gateway with client certificates (loadtest --help)
+  healthcheck        exit 0 if GET /healthz on GATEWAY_ADMIN_LISTEN answers 200 within 2 s, else 1
 `;
 
 function fail(message: string, code: number): never {
@@ -53,6 +55,27 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   process.on('SIGHUP', () => {
     gateway.logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
     void gateway.reloadTrust();
+  });
+}
+
+/**
+ * The container's HEALTHCHECK (Dockerfile and ECS task definition): the image has no curl, so node
+ * asks the admin listener itself. A wildcard bind address is probed on loopback.
+ */
+function healthcheck(env: NodeJS.ProcessEnv): Promise<void> {
+  const listen = env.GATEWAY_ADMIN_LISTEN || '127.0.0.1:9090';
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);
+  if (!m) fail(`healthcheck: GATEWAY_ADMIN_LISTEN '${listen}' is not host:port`, 1);
+  const bound = m[1] ?? m[2]!;
+  const host = bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
+  return new Promise((done) => {
+    const req = httpGet({ host, port: Number(m[3]), path: '/healthz', timeout: 2_000 }, (res) => {
+      res.resume();
+      process.exit(res.statusCode === 200 ? 0 : 1);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 2 s')));
+    req.on('error', (err) => fail(`healthcheck: ${err.message}`, 1));
+    req.on('close', done);
   });
 }
 
@@ -98,6 +121,8 @@ async function main(argv: string[]): Promise<void> {
         throw err;
       }
       return;
+    case 'healthcheck':
+      return healthcheck(process.env);
     case 'dev-pki': {
       const { values } = parseArgs({
         args: rest,

@@ -1,0 +1,367 @@
+/**
+ * The CloudFormation templates, validated offline: against AWS's resource specification (via
+ * test/deploy/cfn.ts), and against the house rules that keep the template, the Dockerfile and the
+ * gateway's own defaults in agreement.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SpecDatabase } from '@aws-cdk/service-spec-types';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import {
+  evaluate,
+  isObject,
+  type Json,
+  type JsonObject,
+  loadSpec,
+  parseTemplate,
+  type Template,
+  validateTemplate,
+} from './cfn.js';
+import { readDockerfile } from './dockerfile.js';
+import { GATEWAY_SAMPLE_PARAMETERS, NETWORK_IMPORTS } from './fixtures.js';
+
+const root = join(import.meta.dirname, '../..');
+const templatePath = (name: string): string => join(root, 'cloudformation', `${name}.yaml`);
+const TEMPLATES = ['network', 'gateway', 'pipeline'] as const;
+
+let db: SpecDatabase;
+beforeAll(async () => {
+  db = await loadSpec();
+});
+
+/** Every IAM statement of a template (inline role policies and managed/standalone policies). */
+function statements(t: Template): { where: string; statement: JsonObject }[] {
+  const out: { where: string; statement: JsonObject }[] = [];
+  const visitDocument = (doc: Json | undefined, where: string): void => {
+    if (!isObject(doc)) return;
+    for (const s of [doc.Statement ?? []].flat()) {
+      // Both branches of a conditional statement count.
+      if (isObject(s) && Array.isArray(s['Fn::If'])) {
+        for (const branch of s['Fn::If'].slice(1))
+          if (isObject(branch) && !('Ref' in branch)) out.push({ where, statement: branch });
+      } else if (isObject(s)) out.push({ where, statement: s });
+    }
+  };
+  for (const [name, r] of Object.entries(t.Resources)) {
+    const p = r.Properties ?? {};
+    if (r.Type === 'AWS::IAM::Role' && Array.isArray(p.Policies)) {
+      for (const policy of p.Policies) if (isObject(policy)) visitDocument(policy.PolicyDocument, name);
+    }
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+      visitDocument(p.PolicyDocument, name);
+  }
+  return out;
+}
+
+/** House rule: no Secrets Manager, KMS or S3 action (nor "*") on Resource "*" or a wildcard ARN. */
+function wildcardViolations(t: Template): string[] {
+  const found: string[] = [];
+  for (const { where, statement } of statements(t)) {
+    const actions = [statement.Action ?? []].flat().map(String);
+    const sensitive = actions.filter((a) => a === '*' || /^(secretsmanager|kms|s3):/i.test(a));
+    if (sensitive.length === 0) continue;
+    const resources = [statement.Resource ?? '*'].flat();
+    for (const r of resources) {
+      if (typeof r === 'string' && (r === '*' || /:\*$|:\*:/.test(r)))
+        found.push(`${where}: ${sensitive.join(',')} on ${r}`);
+    }
+  }
+  return found;
+}
+
+function listenPort(value: string): number {
+  return Number(value.split(':').pop());
+}
+
+describe('CloudFormation templates against the AWS resource specification', () => {
+  it.each(TEMPLATES)('%s.yaml: known types, properties, value types and targets', (name) => {
+    expect(validateTemplate(parseTemplate(templatePath(name)), db)).toEqual([]);
+  });
+
+  it('the validator catches unknown and missing properties, wrong types and dangling targets', () => {
+    const t = parseTemplate(templatePath('gateway'));
+    const broken = structuredClone(t) as Template & { Resources: Record<string, { Properties: JsonObject }> };
+    broken.Resources.Listener!.Properties.Protocl = 'TCP';
+    delete broken.Resources.Listener!.Properties.LoadBalancerArn;
+    broken.Resources.TaskDefinition!.Properties.ContainerDefinitions = [
+      { Name: 'gateway', Image: 'x', ReadonlyRootFilesystem: 'yes', PortMappings: { ContainerPort: 1 } },
+    ];
+    delete (broken.Resources.LoadBalancer!.Properties as { Type?: Json }).Type;
+    broken.Resources.Cluster = { Type: 'AWS::ECS::Clustr', Properties: {} } as never;
+    broken.Resources.Service!.Properties.TaskDefinition = { Ref: 'NoSuchThing' };
+    broken.Resources.Service!.Properties.ServiceName = { 'Fn::GetAtt': ['LoadBalancer', 'NoSuchAttr'] };
+    broken.Resources.ScalableTarget!.Properties.ResourceId = { 'Fn::Sub': 'service/$' + '{Missing}' };
+    broken.Resources.Listener!.Properties.Port = 'four-four-three';
+    const problems = validateTemplate(broken, db).join('\n');
+    expect(problems).toContain('Resources.Listener.Properties.Protocl: unknown property');
+    expect(problems).toContain("Resources.Listener.Properties: missing required property 'LoadBalancerArn'");
+    expect(problems).toContain('ReadonlyRootFilesystem: expected a boolean');
+    expect(problems).toContain('PortMappings: expected a list');
+    expect(problems).toContain("'AWS::ECS::Clustr' is not a CloudFormation resource type");
+    expect(problems).toContain("Ref to unknown 'NoSuchThing'");
+    expect(problems).toContain("has no attribute 'NoSuchAttr'");
+    expect(problems).toContain("'$" + "{Missing}' is not defined");
+    expect(problems).toContain('Listener.Properties.Port: expected an integer');
+  });
+
+  it('a FindInMap keyed by a parameter has a row for every allowed value', () => {
+    const t = parseTemplate(templatePath('gateway'));
+    const broken = structuredClone(t) as Template & { Mappings: Record<string, Record<string, JsonObject>> };
+    delete broken.Mappings.DrainTimings!['60'];
+    expect(validateTemplate(broken, db).join('\n')).toContain("mapping 'DrainTimings' has no key '60'");
+  });
+});
+
+describe('gateway.yaml house rules', () => {
+  const t = parseTemplate(templatePath('gateway'));
+  const res = t.Resources;
+  const props = (name: string): JsonObject => res[name]!.Properties!;
+  const resolved = (v: unknown, parameters: Record<string, string> = {}): unknown =>
+    evaluate(t, v, { parameters: { ...GATEWAY_SAMPLE_PARAMETERS, ...parameters }, imports: NETWORK_IMPORTS });
+  const container = (parameters: Record<string, string> = {}): JsonObject =>
+    (resolved(props('TaskDefinition').ContainerDefinitions, parameters) as JsonObject[])[0]!;
+  const taskEnv = (parameters: Record<string, string> = {}): Record<string, string> =>
+    Object.fromEntries(
+      (container(parameters).Environment as { Name: string; Value: string }[]).map((e) => [e.Name, e.Value]),
+    );
+  const docker = readDockerfile(join(root, 'Dockerfile'));
+  const defaults = loadConfig({});
+
+  it('listens for partners on TCP 443 only: passthrough, never TLS at the NLB', () => {
+    const listeners = Object.values(res).filter((r) => r.Type === 'AWS::ElasticLoadBalancingV2::Listener');
+    expect(listeners).toHaveLength(1);
+    expect(listeners[0]!.Properties).toMatchObject({ Protocol: 'TCP', Port: 443 });
+    expect(listeners[0]!.Properties).not.toHaveProperty('Certificates');
+    expect(props('LoadBalancer')).toMatchObject({ Type: 'network', Scheme: 'internet-facing' });
+    expect(props('TargetGroup')).toMatchObject({ Protocol: 'TCP', TargetType: 'ip' });
+  });
+
+  it('grants no Secrets Manager, KMS or S3 action on "*"', () => {
+    for (const name of TEMPLATES)
+      expect(wildcardViolations(parseTemplate(templatePath(name))), name).toEqual([]);
+    const broken = structuredClone(t);
+    const role = broken.Resources.TaskRole!.Properties as {
+      Policies: { PolicyDocument: { Statement: JsonObject[] } }[];
+    };
+    role.Policies[0]!.PolicyDocument.Statement.push({
+      Effect: 'Allow',
+      Action: 's3:GetObject',
+      Resource: '*',
+    });
+    expect(wildcardViolations(broken)).toEqual(['TaskRole: s3:GetObject on *']);
+  });
+
+  it('the task role reads exactly the secrets and CRL object the task is configured with', () => {
+    const env = taskEnv();
+    const policy = resolved(props('TaskRole').Policies) as { PolicyDocument: { Statement: JsonObject[] } }[];
+    const byAction = (action: string): JsonObject[] =>
+      policy[0]!.PolicyDocument.Statement.filter((s) => [s.Action].flat().includes(action));
+    const secretResources = [byAction('secretsmanager:GetSecretValue')[0]!.Resource].flat().sort();
+    const configured = [env.GATEWAY_SERVER_CERT, env.GATEWAY_SERVER_KEY, env.GATEWAY_CA_BUNDLE].map((s) => {
+      expect(s).toMatch(/^secretsmanager:arn:aws:secretsmanager:/);
+      return s!.slice('secretsmanager:'.length);
+    });
+    expect(secretResources).toEqual(configured.sort());
+    const crl = /^s3:\/\/([^/]+)\/(.+)$/.exec(env.GATEWAY_CRLS!)!;
+    expect(byAction('s3:GetObject')[0]!.Resource).toBe(`arn:aws:s3:::${crl[1]}/${crl[2]}`);
+    // KMS only through Secrets Manager, and only when a customer managed key is named.
+    expect(byAction('kms:Decrypt')).toEqual([]);
+    const withKey = resolved(props('TaskRole').Policies, {
+      SecretsKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    }) as { PolicyDocument: { Statement: JsonObject[] } }[];
+    const kms = withKey[0]!.PolicyDocument.Statement.find((s) => s.Action === 'kms:Decrypt')!;
+    expect(kms.Condition).toEqual({
+      StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' },
+    });
+  });
+
+  it('the task definition is a configuration the gateway accepts in production', () => {
+    const c = container();
+    expect(c).not.toHaveProperty('Secrets'); // trust material is read (and hot-reloaded) by the app
+    const env = taskEnv();
+    expect(env.NODE_ENV).toBe('production');
+    const config = loadConfig(env, '/app');
+    expect(config.production).toBe(true);
+    expect(config.caBundle.kind).toBe('secretsmanager');
+    expect(config.serverCert.kind).toBe('secretsmanager');
+    expect(config.serverKey.kind).toBe('secretsmanager');
+    expect(config.crls.map((s) => s.kind)).toEqual(['s3']);
+    expect(loadConfig(taskEnv({ ProxyProtocolV2: 'true' }), '/app').proxyProtocol).toBe('v2');
+    expect(loadConfig(env, '/app').proxyProtocol).toBe('off');
+  });
+
+  it('runs read-only, non-root, with an init process, a /tmp volume and a log group with retention', () => {
+    const td = props('TaskDefinition');
+    expect(td).toMatchObject({ NetworkMode: 'awsvpc', RequiresCompatibilities: ['FARGATE'] });
+    const c = container();
+    expect(c).toMatchObject({ ReadonlyRootFilesystem: true, LinuxParameters: { InitProcessEnabled: true } });
+    expect(c.User).toBe(docker.user);
+    expect(c.MountPoints).toEqual([{ SourceVolume: 'tmp', ContainerPath: '/tmp', ReadOnly: false }]);
+    expect(td.Volumes).toEqual([{ Name: 'tmp' }]);
+    expect(c.LogConfiguration).toMatchObject({
+      LogDriver: 'awslogs',
+      Options: { 'awslogs-group': '<LogGroup>' },
+    });
+    expect(props('LogGroup').RetentionInDays).toBeDefined();
+    // ECS ignores the image's HEALTHCHECK: the task definition repeats the same command.
+    expect(c.HealthCheck).toMatchObject({ Command: ['CMD', ...docker.healthcheck!.command] });
+  });
+
+  it('ports agree between the gateway defaults, the Dockerfile, the task, the NLB and the security groups', () => {
+    const env = taskEnv();
+    const tls = listenPort(env.GATEWAY_LISTEN!);
+    const admin = listenPort(env.GATEWAY_ADMIN_LISTEN!);
+    expect(tls).toBe(defaults.listen.port);
+    expect(admin).toBe(defaults.adminListen.port);
+    expect(env.GATEWAY_ADMIN_LISTEN).toBe('0.0.0.0:9090'); // reachable by the NLB health check
+    expect(listenPort(docker.env.GATEWAY_LISTEN!)).toBe(tls);
+    expect(listenPort(docker.env.GATEWAY_ADMIN_LISTEN!)).toBe(admin);
+    expect(docker.expose.sort()).toEqual([tls, admin].sort());
+    const c = container();
+    expect((c.PortMappings as JsonObject[]).map((p) => p.ContainerPort).sort()).toEqual([tls, admin].sort());
+    const tg = props('TargetGroup');
+    expect(tg.Port).toBe(tls);
+    expect(tg).toMatchObject({
+      HealthCheckProtocol: 'HTTP',
+      HealthCheckPort: String(admin),
+      HealthCheckPath: '/readyz',
+    });
+    const service = resolved(props('Service')) as { LoadBalancers: JsonObject[] };
+    expect(service.LoadBalancers).toEqual([
+      { ContainerName: c.Name, ContainerPort: tls, TargetGroupArn: '<TargetGroup>' },
+    ]);
+    // The admin port is open to the VPC only; the TLS port only to the NLB; the NLB only on 443.
+    const taskSg = resolved(props('TaskSecurityGroup')) as { SecurityGroupIngress: JsonObject[] };
+    expect(taskSg.SecurityGroupIngress).toEqual([
+      expect.objectContaining({
+        FromPort: admin,
+        ToPort: admin,
+        CidrIp: NETWORK_IMPORTS['mtls-gateway-network-VpcCidr'],
+      }),
+    ]);
+    expect(props('TaskIngressFromNlb')).toMatchObject({
+      FromPort: tls,
+      ToPort: tls,
+      SourceSecurityGroupId: { Ref: 'NlbSecurityGroup' },
+    });
+    const nlbSg = props('NlbSecurityGroup').SecurityGroupIngress as JsonObject[];
+    expect(nlbSg).toEqual([
+      expect.objectContaining({
+        FromPort: 443,
+        ToPort: 443,
+        SourcePrefixListId: { Ref: 'PartnerPrefixListId' },
+      }),
+    ]);
+    for (const e of ['NlbEgressToTasks', 'NlbHealthCheckEgress'].map(props))
+      expect([tls, admin]).toContain(e.FromPort);
+  });
+
+  it('the health check path is one the admin listener serves', () => {
+    const admin = readFileSync(join(root, 'src/admin/admin-server.ts'), 'utf8');
+    expect(admin).toContain(`case '${props('TargetGroup').HealthCheckPath as string}':`);
+  });
+
+  it('drain, stop timeout and deregistration delay agree for every allowed drain time', () => {
+    const drain = t.Parameters!.DrainSeconds!;
+    expect(Number(drain.Default)).toBe(defaults.drainSeconds);
+    for (const value of (drain.AllowedValues as string[]).map(String)) {
+      const seconds = Number(value);
+      const env = taskEnv({ DrainSeconds: value });
+      expect(loadConfig(env, '/app').drainSeconds).toBe(seconds);
+      const stop = Number(container({ DrainSeconds: value }).StopTimeout);
+      expect(stop, `stopTimeout for drain ${value}`).toBeGreaterThan(seconds);
+      expect(stop).toBeLessThanOrEqual(120); // Fargate's maximum
+      const attrs = resolved(props('TargetGroup').TargetGroupAttributes, { DrainSeconds: value }) as {
+        Key: string;
+        Value: string;
+      }[];
+      const dereg = Number(attrs.find((a) => a.Key === 'deregistration_delay.timeout_seconds')!.Value);
+      expect(dereg, `deregistration delay for drain ${value}`).toBeGreaterThanOrEqual(seconds);
+      expect(attrs.find((a) => a.Key === 'proxy_protocol_v2.enabled')!.Value).toBe('false');
+    }
+    expect(docker.stopSignal).toBe('SIGTERM');
+  });
+
+  it('runs at least two tasks with a rolling-back circuit breaker and CPU target tracking', () => {
+    expect(t.Parameters!.DesiredCount!.MinValue).toBeGreaterThanOrEqual(2);
+    expect(props('Service').DeploymentConfiguration).toMatchObject({
+      DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+      MinimumHealthyPercent: 100,
+    });
+    expect(props('CpuScaling')).toMatchObject({
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: {
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+      },
+    });
+  });
+
+  it('alarm metric filters match log lines the gateway writes', () => {
+    const listener = readFileSync(join(root, 'src/tls/listener.ts'), 'utf8');
+    const store = readFileSync(join(root, 'src/trust/trust-store.ts'), 'utf8');
+    const filters = Object.values(res).filter((r) => r.Type === 'AWS::Logs::MetricFilter');
+    expect(filters.length).toBe(3);
+    for (const f of filters) {
+      const pattern = f.Properties!.FilterPattern as string;
+      for (const [, field, value] of pattern.matchAll(/\$\.(\w+) = "([^"]+)"/g)) {
+        const source = field === 'msg' ? store : `${listener}\n${store}`;
+        expect(source, pattern).toMatch(
+          new RegExp(`${field}: '${value!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'|'${value}'`),
+        );
+      }
+    }
+    const alarmed = Object.values(res)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => r.Properties!.MetricName);
+    expect(alarmed.sort()).toEqual([
+      'CrlNearNextUpdate',
+      'CrlPastNextUpdate',
+      'HandshakeFailures',
+      'UnHealthyHostCount',
+    ]);
+  });
+});
+
+describe('network.yaml and pipeline.yaml house rules', () => {
+  it('private subnets have no route out; the tasks reach AWS through endpoints; flow logs are on', () => {
+    const t = parseTemplate(templatePath('network'));
+    const types = Object.values(t.Resources).map((r) => r.Type);
+    expect(types).not.toContain('AWS::EC2::NatGateway');
+    const routes = Object.values(t.Resources).filter((r) => r.Type === 'AWS::EC2::Route');
+    expect(routes.map((r) => r.Properties!.RouteTableId)).toEqual([{ Ref: 'PublicRouteTable' }]);
+    const services = Object.values(t.Resources)
+      .filter((r) => r.Type === 'AWS::EC2::VPCEndpoint')
+      .map((r) => (evaluate(t, r.Properties!.ServiceName) as string).split('.').slice(3).join('.'));
+    expect(services.sort()).toEqual(['ecr.api', 'ecr.dkr', 'logs', 's3', 'secretsmanager']);
+    expect(types).toContain('AWS::EC2::FlowLog');
+    const gateway = parseTemplate(templatePath('gateway'));
+    const exported = Object.values(t.Outputs!).map((o) =>
+      evaluate(t, (o.Export as JsonObject | undefined)?.Name, { parameters: {} }),
+    );
+    const imported = JSON.stringify(gateway)
+      .match(/\$\{NetworkStackName\}-(\w+)/g)!
+      .map((s) => s.replace(/^\$\{NetworkStackName\}/, 'stack'));
+    for (const name of new Set(imported)) expect(exported).toContain(name);
+  });
+
+  it('ECR scans on push with immutable tags; the pipeline tests, then waits for approval, then deploys', () => {
+    const t = parseTemplate(templatePath('pipeline'));
+    expect(t.Resources.Repository!.Properties).toMatchObject({
+      ImageTagMutability: 'IMMUTABLE',
+      ImageScanningConfiguration: { ScanOnPush: true },
+    });
+    const spec = (t.Resources.BuildProject!.Properties!.Source as JsonObject).BuildSpec as string;
+    for (const step of ['npm ci', 'npm run lint', 'npm test', 'docker build', 'docker push'])
+      expect(spec).toContain(step);
+    const stages = (
+      t.Resources.Pipeline!.Properties!.Stages as { Actions: { ActionTypeId: JsonObject }[] }[]
+    ).map((s) => s.Actions.map((a) => `${a.ActionTypeId.Category}/${a.ActionTypeId.Provider}`).join(','));
+    expect(stages).toEqual([
+      'Source/CodeStarSourceConnection',
+      'Build/CodeBuild',
+      'Approval/Manual',
+      'Deploy/ECS',
+    ]);
+  });
+});
