@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { writeDevPki } from '../dev/pki.js';
 import { Gateway } from '../gateway.js';
+import { flushLogsSync } from '../observability/index.js';
 import { LOADTEST_USAGE, loadtestCommand, UsageError } from './loadtest-command.js';
 
 const USAGE = `usage: mtls-gateway <command> [options]
@@ -44,10 +45,13 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
     gateway.logger.info({ event: 'lifecycle', msg: `received ${signal}` });
     gateway.drain().then(
       (clean) => {
-        gateway.logger.flush();
+        flushLogsSync();
         process.exit(clean ? 0 : 1);
       },
-      () => process.exit(1),
+      () => {
+        flushLogsSync();
+        process.exit(1);
+      },
     );
   };
   process.on('SIGTERM', () => drain('SIGTERM'));

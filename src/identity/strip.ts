@@ -61,6 +61,9 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
  */
 export function hopByHopNames(connectionHeaderValue: string | undefined): ReadonlySet<string> {
   if (connectionHeaderValue === undefined || connectionHeaderValue === '') return HOP_BY_HOP;
+  // The common values name nothing beyond HOP_BY_HOP: no Set per request for them.
+  const plain = connectionHeaderValue.toLowerCase();
+  if (plain === 'keep-alive' || plain === 'close') return HOP_BY_HOP;
   const names = new Set(HOP_BY_HOP);
   for (const token of connectionHeaderValue.split(',')) {
     const name = token.trim().toLowerCase();

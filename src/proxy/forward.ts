@@ -4,8 +4,7 @@
  * every upstream failure mapped to a stable kind so the caller answers 502/504 with a request id.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { GatewayErrorCode } from './errors.js';
 import { downstreamHeaders } from './upstream-headers.js';
 
@@ -74,10 +73,14 @@ export class Upstream {
   }
 
   /**
-   * Sends `req` upstream and streams the answer into `res`. Throws UpstreamFailure before any
+   * Sends `req` upstream and streams the answer into `res`. Rejects with UpstreamFailure before any
    * response byte is written; after that a failure cuts the client's response instead.
+   *
+   * Uses undici's dispatch with a handler rather than `request()`: no AbortController, response
+   * stream or pipeline per request, and backpressure passes straight through (a slow client
+   * pauses the upstream read, a slow upstream is never buffered ahead).
    */
-  async forward(
+  forward(
     req: IncomingMessage,
     res: ServerResponse,
     headers: string[],
@@ -85,45 +88,65 @@ export class Upstream {
     /** Called when the response starts, so drain can still add `Connection: close`. */
     responseHeaders: () => Readonly<Record<string, string>>,
   ): Promise<ForwardResult> {
-    const abort = new AbortController();
-    const onClose = (): void => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.once('close', onClose);
     const started = performance.now();
     const hasBody =
       req.headers['content-length'] !== undefined
         ? req.headers['content-length'] !== '0'
         : req.headers['transfer-encoding'] !== undefined;
-    let response: Awaited<ReturnType<Pool['request']>>;
-    try {
-      response = await this.pool.request({
-        path,
-        method: req.method as 'GET',
-        headers,
-        body: hasBody ? req : null,
-        signal: abort.signal,
-      });
-    } catch (err) {
-      res.off('close', onClose);
-      if (abort.signal.aborted) throw new UpstreamFailure('other', 'upstream_unavailable', 'client_aborted');
-      throw classify(err);
-    }
-    const upstreamMs = performance.now() - started;
-    let bytesOut = 0;
-    response.body.on('data', (chunk: Buffer) => {
-      bytesOut += chunk.length;
+    return new Promise<ForwardResult>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let status = 0;
+      let upstreamMs = 0;
+      let bytesOut = 0;
+      let settled = false;
+      const settle = (err?: UpstreamFailure): void => {
+        if (settled) return;
+        settled = true;
+        res.off('close', onClientClose);
+        if (err) reject(err);
+        else resolve({ status, upstreamMs, bytesOut });
+      };
+      const onClientClose = (): void => {
+        if (res.writableFinished) return;
+        controller?.abort(new Error('client closed the connection'));
+        settle(new UpstreamFailure('other', 'upstream_unavailable', 'client_aborted'));
+      };
+      res.once('close', onClientClose);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          if (res.destroyed) c.abort(new Error('client closed the connection'));
+        },
+        onResponseStart(_c, statusCode, upstreamHeaders) {
+          if (statusCode < 200) return; // 1xx informational: not relayed
+          status = statusCode;
+          upstreamMs = performance.now() - started;
+          res.writeHead(statusCode, { ...downstreamHeaders(upstreamHeaders), ...responseHeaders() });
+        },
+        onResponseData(c, chunk) {
+          bytesOut += chunk.length;
+          if (!res.write(chunk)) {
+            c.pause();
+            res.once('drain', () => c.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+          settle();
+        },
+        onResponseError(_c, err) {
+          if (settled) return;
+          if (res.headersSent) {
+            // Upstream broke mid-body: the response is cut; nothing more can be said.
+            res.destroy();
+            settle();
+            return;
+          }
+          settle(classify(err));
+        },
+      };
+      this.pool.dispatch({ path, method: req.method ?? 'GET', headers, body: hasBody ? req : null }, handler);
     });
-    res.writeHead(response.statusCode, { ...downstreamHeaders(response.headers), ...responseHeaders() });
-    try {
-      await pipeline(response.body, res);
-    } catch {
-      // Client went away or upstream broke mid-body: the response is cut; nothing more to say.
-      res.destroy();
-    } finally {
-      res.off('close', onClose);
-    }
-    return { status: response.statusCode, upstreamMs, bytesOut };
   }
 
   close(): Promise<void> {

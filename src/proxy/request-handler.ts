@@ -52,6 +52,33 @@ export function createRequestHandler(
   opts: RequestHandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics, logger } = opts;
+  // Metric children resolved once per label set (routes × codes × partners: bounded), not per request.
+  const counted = new Map<string, () => void>();
+  const timed = new Map<string, (seconds: number) => void>();
+  const count = (route: string, code: string, partner: string | undefined): void => {
+    const key = `${route}\0${code}\0${partner ?? ''}`;
+    let inc = counted.get(key);
+    if (!inc) {
+      const all = metrics.requests.labels({ route, code });
+      const byPartner =
+        partner === undefined ? undefined : metrics.partnerRequests.labels({ partner, route, code });
+      inc = () => {
+        all.inc();
+        byPartner?.inc();
+      };
+      counted.set(key, inc);
+    }
+    inc();
+  };
+  const time = (route: string, seconds: number): void => {
+    let observe = timed.get(route);
+    if (!observe) {
+      const child = metrics.requestDuration.labels({ route });
+      observe = (s) => child.observe(s);
+      timed.set(route, observe);
+    }
+    observe(seconds);
+  };
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
@@ -63,11 +90,8 @@ export function createRequestHandler(
     let reason: string | undefined;
 
     const finish = (status: number): void => {
-      metrics.requests.inc({ route, code: String(status) });
-      metrics.requestDuration.observe({ route }, (performance.now() - started) / 1000);
-      if (decision.partnerLabel !== undefined) {
-        metrics.partnerRequests.inc({ partner: decision.partnerLabel, route, code: String(status) });
-      }
+      count(route, String(status), decision.partnerLabel);
+      time(route, (performance.now() - started) / 1000);
       logger.info({
         event: 'request',
         request_id: requestId,

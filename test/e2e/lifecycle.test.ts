@@ -96,7 +96,8 @@ function holdNext(): Promise<void> {
   });
 }
 
-describe('graceful shutdown', () => {
+// Each test spawns a real gateway process (AWS SDK import included): generous timeouts for a loaded CI box.
+describe('graceful shutdown', { timeout: 90_000 }, () => {
   it('finishes an in-flight request after SIGTERM, reports not ready, and exits 0', async () => {
     const gw = await serve({ GATEWAY_DRAIN_SECONDS: '20' });
     const agent = clientAgent(pki, 'partner-a');
