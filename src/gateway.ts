@@ -2,6 +2,7 @@
  * The composition root: builds every part from Config, wires them, and owns start, reload and
  * drain. Data flows one way: TrustStore → TlsListener (gate) → request handler → Upstream.
  */
+import { STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ExpiryRadar } from './admin/expiry-radar.js';
@@ -19,6 +20,7 @@ import {
   type WhoamiChainElement,
   whoamiBody,
 } from './policy/index.js';
+import { GATEWAY_ERRORS, type GatewayErrorCode } from './proxy/errors.js';
 import { Upstream } from './proxy/forward.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
@@ -158,6 +160,7 @@ export class Gateway {
       proxyProtocol: this.config.proxyProtocol,
       revocationPolicy: this.policy,
       handshakeTimeoutSeconds: this.config.handshakeTimeoutSeconds,
+      limits: this.config.limits,
       maxHeaderBytes: this.config.maxHeaderBytes,
       maxHeaders: this.config.maxHeaders,
       logger: this.logger,
@@ -179,6 +182,7 @@ export class Gateway {
           decide: (req) => this.decide(req),
           upstream: this.upstream,
           maxHeaders: this.config.maxHeaders,
+          limits: this.config.limits,
           isDraining: () => this.draining,
           metrics: this.metrics,
           logger: this.logger,
@@ -186,31 +190,25 @@ export class Gateway {
       ),
     });
     listener.server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
-      // Malformed HTTP (smuggling attempts, oversized headers) never reaches the handler.
-      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-      const status = tooLarge ? 431 : 400;
-      this.metrics.requests.inc({ route: 'default', code: String(status) });
-      this.logger.warn({
-        event: 'request',
-        status,
-        reason: err.code ?? 'bad_request',
-        client: socket.remoteAddress,
-      });
-      if (socket.writable && !(err.code === 'ECONNRESET')) {
-        const body = JSON.stringify({
-          error: tooLarge ? 'headers_too_large' : 'bad_request',
-          message: tooLarge
-            ? 'The request header section is too large.'
-            : 'The request is malformed and was not forwarded.',
-          request_id: 'none',
-        });
-        socket.end(
-          `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-            `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-        );
-      } else {
+      // Malformed, oversized or too slow requests never reach the handler: answered here, once.
+      if (err.code === 'ECONNRESET' || !socket.writable) {
         socket.destroy();
+        return;
       }
+      const code: GatewayErrorCode =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? 'headers_too_large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? 'request_timeout'
+            : 'bad_request';
+      const { status, message } = GATEWAY_ERRORS[code];
+      this.metrics.requests.inc({ route: 'default', code: String(status) });
+      this.logger.warn({ event: 'request', status, reason: err.code ?? code, client: socket.remoteAddress });
+      const body = JSON.stringify({ error: code, message, request_id: 'none' });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     });
     this.listener = listener;
     this.tlsAddressValue = await listener.listen(this.config.listen.host, this.config.listen.port);
@@ -403,7 +401,11 @@ export class Gateway {
       };
     }
     const verdict = state.current(this.trust.current, this.policy);
-    if (verdict.ok) return this.authorize(req, verdict, state.remoteAddress);
+    if (verdict.ok) {
+      const decision = this.authorize(req, verdict, state.remoteAddress);
+      const aged = Date.now() - state.establishedAt > this.config.limits.maxConnectionAgeSeconds * 1000;
+      return aged && decision.ok ? { ...decision, closeAfter: true } : decision;
+    }
     const details: Record<string, string> = {};
     for (const [k, v] of Object.entries(verdict.presented)) if (v !== undefined) details[k] = v;
     return {

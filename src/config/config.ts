@@ -63,6 +63,27 @@ export interface Config {
   readonly handshakeTimeoutSeconds: number;
   readonly upstreamConnectTimeoutSeconds: number;
   readonly upstreamTimeoutSeconds: number;
+  readonly limits: Limits;
+}
+
+/** Request and connection limits: each answers with its own status, or closes, logs and counts. */
+export interface Limits {
+  /** Request target longer than this: 414. */
+  readonly maxUrlBytes: number;
+  /** Request body larger than this: 413 (before forwarding when Content-Length says so). */
+  readonly maxBodyBytes: number;
+  /** The whole request must arrive within this: 408. */
+  readonly requestTimeoutSeconds: number;
+  /** Idle keep-alive connections close after this (keep it below the NLB's 350 s). */
+  readonly keepAliveTimeoutSeconds: number;
+  /** Open client connections per task; more are closed at accept. */
+  readonly maxConnections: number;
+  /** Open connections per client address; more are closed at accept. */
+  readonly maxConnectionsPerClient: number;
+  /** Requests on one connection; the last answer carries Connection: close (0 = no limit). */
+  readonly maxRequestsPerConnection: number;
+  /** After this, the next answer on a connection carries Connection: close. */
+  readonly maxConnectionAgeSeconds: number;
 }
 
 /** Development defaults (design.md); production requires every source to be named explicitly. */
@@ -268,10 +289,28 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     handshakeTimeoutSeconds: num('GATEWAY_HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300),
     upstreamConnectTimeoutSeconds: num('GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS', 5, 1, 300),
     upstreamTimeoutSeconds: num('GATEWAY_UPSTREAM_TIMEOUT_SECONDS', 30, 1, 3600),
+    limits: {
+      maxUrlBytes: num('GATEWAY_MAX_URL_BYTES', 8192, 256, 65_536),
+      maxBodyBytes: num('GATEWAY_MAX_BODY_BYTES', 100 * 1024 * 1024, 0, 2 ** 40),
+      requestTimeoutSeconds: num('GATEWAY_REQUEST_TIMEOUT_SECONDS', 60, 1, 3600),
+      keepAliveTimeoutSeconds: num('GATEWAY_KEEPALIVE_TIMEOUT_SECONDS', 60, 1, 340),
+      maxConnections: num('GATEWAY_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+      maxConnectionsPerClient: num('GATEWAY_MAX_CONNECTIONS_PER_CLIENT', 1_000, 1, 1_000_000),
+      maxRequestsPerConnection: num('GATEWAY_MAX_REQUESTS_PER_CONNECTION', 0, 0, 100_000_000),
+      maxConnectionAgeSeconds: num('GATEWAY_MAX_CONNECTION_AGE_SECONDS', 3600, 1, 7 * 86_400),
+    },
   };
 }
 
 const KNOWN_VARIABLES = new Set([
+  'GATEWAY_MAX_URL_BYTES',
+  'GATEWAY_MAX_BODY_BYTES',
+  'GATEWAY_REQUEST_TIMEOUT_SECONDS',
+  'GATEWAY_KEEPALIVE_TIMEOUT_SECONDS',
+  'GATEWAY_MAX_CONNECTIONS',
+  'GATEWAY_MAX_CONNECTIONS_PER_CLIENT',
+  'GATEWAY_MAX_REQUESTS_PER_CONNECTION',
+  'GATEWAY_MAX_CONNECTION_AGE_SECONDS',
   'GATEWAY_LISTEN',
   'GATEWAY_ADMIN_LISTEN',
   'GATEWAY_SERVER_CERT',

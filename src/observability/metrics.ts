@@ -21,6 +21,7 @@ export interface Metrics {
   readonly crlEntries: Gauge<'issuer'>;
   readonly crlNearExpiry: Gauge<'issuer'>;
   readonly crlRejected: Counter<'reason'>;
+  readonly connectionsRefused: Counter<'reason'>;
   readonly trustGuardBlocked: Counter<'kind'>;
   readonly partnerRequests: Counter<'partner' | 'route' | 'code'>;
   readonly clientCertNotAfter: Gauge<'partner'>;
@@ -105,6 +106,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: `${p}crl_near_expiry`,
       help: '1 when the CRL in force is in the last 25% of its validity window (or past nextUpdate)',
       labelNames: ['issuer'],
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: `${p}connections_refused_total`,
+      help: 'Connections closed at accept by a limit (max_connections, max_connections_per_client)',
+      labelNames: ['reason'],
       registers,
     }),
     crlRejected: new Counter({

@@ -9,6 +9,9 @@ export const GATEWAY_ERRORS = {
   bad_request: { status: 400, message: 'The request is malformed and was not forwarded.' },
   too_many_headers: { status: 431, message: 'The request has too many header fields.' },
   headers_too_large: { status: 431, message: 'The request header section is too large.' },
+  uri_too_long: { status: 414, message: 'The request target is too long.' },
+  payload_too_large: { status: 413, message: 'The request body is larger than this gateway accepts.' },
+  request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   upstream_unavailable: { status: 502, message: 'The service behind the gateway could not be reached.' },
   upstream_reset: {
     status: 502,

@@ -4,6 +4,7 @@
  * every upstream failure mapped to a stable kind so the caller answers 502/504 with a request id.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import type { GatewayErrorCode } from './errors.js';
 import { downstreamHeaders } from './upstream-headers.js';
@@ -40,6 +41,8 @@ function classify(err: unknown): UpstreamFailure {
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
       return new UpstreamFailure('timeout', 'upstream_timeout', code);
+    case 'PAYLOAD_TOO_LARGE':
+      return new UpstreamFailure('other', 'payload_too_large', code);
     case 'UND_ERR_SOCKET':
     case 'ECONNRESET':
     case 'EPIPE':
@@ -87,6 +90,8 @@ export class Upstream {
     path: string,
     /** Called when the response starts, so drain can still add `Connection: close`. */
     responseHeaders: () => Readonly<Record<string, string>>,
+    /** The body to send when it is not `req` itself (e.g. through a size limiter). */
+    body?: Readable,
   ): Promise<ForwardResult> {
     const started = performance.now();
     const hasBody =
@@ -145,7 +150,10 @@ export class Upstream {
           settle(classify(err));
         },
       };
-      this.pool.dispatch({ path, method: req.method ?? 'GET', headers, body: hasBody ? req : null }, handler);
+      this.pool.dispatch(
+        { path, method: req.method ?? 'GET', headers, body: hasBody ? (body ?? req) : null },
+        handler,
+      );
     });
   }
 

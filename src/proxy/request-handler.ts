@@ -5,6 +5,7 @@
  * is answered here, logged (`event: "request"`) and counted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ErrorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
@@ -23,6 +24,8 @@ export type ConnectionDecision =
       readonly partnerLabel?: string;
       /** Answered by the gateway itself with this JSON (whoami), never forwarded. */
       readonly local?: (requestId: string) => unknown;
+      /** The connection is past its maximum age: this answer carries Connection: close. */
+      readonly closeAfter?: boolean;
     }
   | {
       readonly ok: false;
@@ -37,10 +40,34 @@ export type ConnectionDecision =
       readonly partnerLabel?: string;
     };
 
+export interface RequestLimits {
+  readonly maxUrlBytes: number;
+  readonly maxBodyBytes: number;
+}
+
+/** Errors the body limiter raises mid-stream; forward() turns it into a 413. */
+class BodyTooLarge extends Error {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+}
+
+/** Passes a chunked body through, failing once it exceeds `max` bytes (undici then aborts). */
+function limitBody(req: IncomingMessage, max: number): Readable {
+  let seen = 0;
+  const limiter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      done(seen > max ? new BodyTooLarge(`request body over ${max} bytes`) : null, chunk);
+    },
+  });
+  req.on('error', (err) => limiter.destroy(err));
+  return req.pipe(limiter);
+}
+
 export interface RequestHandlerOptions {
   readonly decide: (req: IncomingMessage) => ConnectionDecision;
   readonly upstream: Upstream;
   readonly maxHeaders: number;
+  readonly limits: RequestLimits;
   readonly isDraining: () => boolean;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -110,8 +137,11 @@ export function createRequestHandler(
     const answer = (code: GatewayErrorCode, detail?: string): void => {
       const e = GATEWAY_ERRORS[code];
       reason = detail ?? code;
+      // After a refusal whose body we did not read, or a malformed request, the connection closes.
       const close: Record<string, string> =
-        opts.isDraining() || code === 'bad_request' ? { connection: 'close' } : {};
+        opts.isDraining() || code === 'bad_request' || code === 'payload_too_large' || code === 'uri_too_long'
+          ? { connection: 'close' }
+          : {};
       sendJsonError(res, e.status, { error: code, message: e.message, request_id: requestId }, close);
       finish(e.status);
     };
@@ -135,8 +165,15 @@ export function createRequestHandler(
     }
     if (req.rawHeaders.length / 2 > opts.maxHeaders) return answer('too_many_headers');
     const path = req.url ?? '';
+    if (path.length > opts.limits.maxUrlBytes) return answer('uri_too_long');
     // Origin-form only: absolute-form and authority-form targets are a proxying/smuggling vector.
     if (!path.startsWith('/')) return answer('bad_request');
+    const declaredLength = req.headers['content-length'];
+    if (declaredLength !== undefined && Number(declaredLength) > opts.limits.maxBodyBytes) {
+      return answer('payload_too_large');
+    }
+    const chunked = declaredLength === undefined && req.headers['transfer-encoding'] !== undefined;
+    const body = chunked ? limitBody(req, opts.limits.maxBodyBytes) : undefined;
     if (decision.local) {
       const payload = JSON.stringify(decision.local(requestId), null, 2);
       res.writeHead(200, {
@@ -158,8 +195,10 @@ export function createRequestHandler(
       requestId,
     );
     const responseHeaders = (): Record<string, string> =>
-      opts.isDraining() ? { 'x-request-id': requestId, connection: 'close' } : { 'x-request-id': requestId };
-    (decision.upstream ?? opts.upstream).forward(req, res, headers, path, responseHeaders).then(
+      opts.isDraining() || decision.closeAfter
+        ? { 'x-request-id': requestId, connection: 'close' }
+        : { 'x-request-id': requestId };
+    (decision.upstream ?? opts.upstream).forward(req, res, headers, path, responseHeaders, body).then(
       (result) => {
         upstreamMs = result.upstreamMs;
         bytesOut = result.bytesOut;
@@ -171,6 +210,10 @@ export function createRequestHandler(
         if (failure.causeCode === 'client_aborted') {
           reason = 'client_aborted';
           finish(499);
+          return;
+        }
+        if (failure.code === 'payload_too_large') {
+          answer('payload_too_large');
           return;
         }
         metrics.upstreamErrors.inc({ route, kind: failure.kind });

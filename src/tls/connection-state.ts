@@ -11,6 +11,8 @@ export class ConnectionState {
   private verdict: Verdict;
   private checkedAgainst: TrustSnapshot | undefined;
   private readonly expiresAt: number;
+  /** When the connection was verified (for the maximum connection age). */
+  readonly establishedAt = Date.now();
 
   constructor(
     verdict: Verdict,

@@ -29,6 +29,7 @@ export interface ListenerOptions {
   readonly proxyProtocol: 'off' | 'v2';
   readonly revocationPolicy: RevocationPolicy;
   readonly handshakeTimeoutSeconds: number;
+  readonly limits: ConnectionLimits;
   readonly maxHeaderBytes: number;
   readonly maxHeaders: number;
   readonly logger: Logger;
@@ -42,6 +43,15 @@ export interface ListenerOptions {
 }
 
 type WithParent = TLSSocket & { _parent?: Socket };
+
+/** The connection-level limits the listener enforces (request-level ones are the handler's). */
+export interface ConnectionLimits {
+  readonly requestTimeoutSeconds: number;
+  readonly keepAliveTimeoutSeconds: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
+  readonly maxRequestsPerConnection: number;
+}
 
 /** What we learned about a TCP connection before TLS started. */
 interface Accepted {
@@ -71,15 +81,29 @@ export class TlsListener {
         handshakeTimeout: opts.handshakeTimeoutSeconds * 1000,
         maxHeaderSize: opts.maxHeaderBytes,
         // Idle keep-alive below the NLB's 350 s idle timeout, so we close first and cleanly.
-        keepAliveTimeout: 60_000,
-        headersTimeout: 20_000,
-        requestTimeout: 300_000,
+        keepAliveTimeout: opts.limits.keepAliveTimeoutSeconds * 1000,
+        headersTimeout: Math.min(20, opts.limits.requestTimeoutSeconds) * 1000,
+        requestTimeout: opts.limits.requestTimeoutSeconds * 1000,
+        // How often Node looks for requests past their timeout (its default is 30 s).
+        connectionsCheckingInterval: Math.min(5_000, opts.limits.requestTimeoutSeconds * 500),
         noDelay: true,
       },
       opts.onRequest,
     );
     // Node drops headers beyond maxHeadersCount silently; allow one more so we can see and refuse.
     this.server.maxHeadersCount = opts.maxHeaders + 1;
+    // Node answers the request after the last allowed one with 503 and closes; the last allowed
+    // one already carries Connection: close.
+    this.server.maxRequestsPerSocket = opts.limits.maxRequestsPerConnection;
+    if (opts.limits.maxRequestsPerConnection > 0) {
+      // Node only marks that last answer Connection: close; we also close after it is sent.
+      const served = new WeakMap<Socket, number>();
+      this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        const n = (served.get(req.socket) ?? 0) + 1;
+        served.set(req.socket, n);
+        if (n >= opts.limits.maxRequestsPerConnection) res.once('finish', () => req.socket.end());
+      });
+    }
     this.server.setTicketKeys(randomBytes(48));
     this.server.on('connection', (raw: Socket) => {
       opts.metrics.activeConnections.inc();
@@ -142,6 +166,15 @@ export class TlsListener {
     };
     const handOver = (consumed: number, info: Omit<Accepted, 'at'>): void => {
       cleanup();
+      const client = info.clientAddress ?? raw.remoteAddress ?? '';
+      const over = this.overLimit(client);
+      if (over) {
+        this.opts.metrics.connectionsRefused.inc({ reason: over });
+        this.opts.logger.warn({ event: 'connection', client, result: 'refused', reason: over });
+        raw.destroy();
+        return;
+      }
+      this.countOpen(raw, client);
       raw.pause();
       const rest = buffered.subarray(consumed);
       if (rest.length > 0) raw.unshift(rest);
@@ -177,6 +210,28 @@ export class TlsListener {
     raw.on('data', onData);
     raw.on('error', onError);
     raw.resume();
+  }
+
+  /** Open connections, in total and per client address (the PROXY header's when there is one). */
+  private open = 0;
+  private readonly openPerClient = new Map<string, number>();
+
+  private overLimit(client: string): 'max_connections' | 'max_connections_per_client' | undefined {
+    const { maxConnections, maxConnectionsPerClient } = this.opts.limits;
+    if (this.open >= maxConnections) return 'max_connections';
+    if ((this.openPerClient.get(client) ?? 0) >= maxConnectionsPerClient) return 'max_connections_per_client';
+    return undefined;
+  }
+
+  private countOpen(raw: Socket, client: string): void {
+    this.open++;
+    this.openPerClient.set(client, (this.openPerClient.get(client) ?? 0) + 1);
+    raw.once('close', () => {
+      this.open--;
+      const n = (this.openPerClient.get(client) ?? 1) - 1;
+      if (n === 0) this.openPerClient.delete(client);
+      else this.openPerClient.set(client, n);
+    });
   }
 
   private refusedBeforeTls(raw: Socket, reason: RefusalReason, detail: string, at: bigint): void {

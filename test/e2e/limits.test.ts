@@ -1,0 +1,150 @@
+/**
+ * Request and connection limits, each with its own answer: 414 for a long target, 413 for a
+ * large body (declared or streamed), 408 for a request that does not arrive in time, Connection:
+ * close after the last request a connection may carry or past its maximum age, and connections
+ * beyond the per-client limit closed at accept, logged and counted. Nothing over a limit reaches
+ * the upstream.
+ */
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { connect, type TLSSocket } from 'node:tls';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  clientAgent,
+  get,
+  metricValue,
+  rawExchange,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.js';
+import { makeTestPki, type TestPki } from '../helpers/pki.js';
+
+let pki: TestPki;
+let gw: TestGateway;
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  gw = await startTestGateway(pki, {
+    GATEWAY_MAX_URL_BYTES: '300',
+    GATEWAY_MAX_BODY_BYTES: '1000',
+    GATEWAY_REQUEST_TIMEOUT_SECONDS: '1',
+    GATEWAY_MAX_REQUESTS_PER_CONNECTION: '2',
+  });
+});
+afterAll(async () => {
+  await gw?.close();
+  await pki?.cleanup();
+});
+
+function tlsSocket(): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({
+      port: gw.port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: readFileSync(pki.path('root-ca.pem')),
+      cert: readFileSync(pki.path('partner-a.pem')),
+      key: readFileSync(pki.path('partner-a-key.pem')),
+    });
+    s.once('secureConnect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Writes `text` and collects what comes back until the gateway closes the connection. */
+function exchange(s: TLSSocket, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      out += d;
+    });
+    s.once('close', () => resolve(out));
+    s.write(text);
+  });
+}
+
+describe('request limits', () => {
+  it('answers 414 to a request target over GATEWAY_MAX_URL_BYTES', async () => {
+    const before = gw.upstream.seen.length;
+    const res = await get(`${gw.url}/${'a'.repeat(400)}`, clientAgent(pki, 'partner-a'));
+    expect(res.status).toBe(414);
+    expect(res.json<{ error: string }>().error).toBe('uri_too_long');
+    expect(gw.upstream.seen.length).toBe(before);
+  });
+
+  it('answers 413 to a declared body over GATEWAY_MAX_BODY_BYTES, before forwarding', async () => {
+    const before = gw.upstream.seen.length;
+    const res = await get(`${gw.url}/upload`, clientAgent(pki, 'partner-a'), {
+      method: 'POST',
+      body: 'x'.repeat(2000),
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.connection).toBe('close');
+    expect(gw.upstream.seen.length).toBe(before);
+    const small = await get(`${gw.url}/upload`, clientAgent(pki, 'partner-a'), {
+      method: 'POST',
+      body: 'x'.repeat(500),
+    });
+    expect(small.status).toBe(200);
+  });
+
+  it('answers 413 to a chunked body that grows over the limit, and the upstream never gets it whole', async () => {
+    const before = gw.upstream.seen.length;
+    const chunks = (): Readable =>
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < 10; i++) yield Buffer.alloc(300, 0x62);
+        })(),
+      );
+    const res = await request(`${gw.url}/chunked`, {
+      dispatcher: clientAgent(pki, 'partner-a'),
+      method: 'POST',
+      body: chunks(),
+    });
+    expect(res.statusCode).toBe(413);
+    await res.body.text();
+    expect(gw.upstream.seen.slice(before).some((r) => r.path === '/chunked')).toBe(false);
+  });
+
+  it('answers 408 when a request does not arrive within GATEWAY_REQUEST_TIMEOUT_SECONDS', async () => {
+    const s = await tlsSocket();
+    const answer = await exchange(s, 'GET /slow HTTP/1.1\r\nHost: localhost\r\nX-Partial: ');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('"error":"request_timeout"');
+  });
+});
+
+describe('connection limits', () => {
+  it('closes a connection after GATEWAY_MAX_REQUESTS_PER_CONNECTION requests', async () => {
+    const answer = await rawExchange(
+      pki,
+      'partner-a',
+      gw.port,
+      'GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /2 HTTP/1.1\r\nHost: localhost\r\n\r\n',
+    );
+    const responses = answer.split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 200 /);
+    expect(responses[1]).toMatch(/^HTTP\/1\.1 200 [\s\S]*[Cc]onnection: close/);
+  });
+
+  it('refuses connections beyond GATEWAY_MAX_CONNECTIONS_PER_CLIENT at accept', async () => {
+    // A gateway of its own: the other tests' keep-alive connections would count against the limit.
+    await gw.close();
+    gw = await startTestGateway(pki, { GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '3' });
+    const open = [await tlsSocket(), await tlsSocket(), await tlsSocket()];
+    await expect(tlsSocket()).rejects.toThrow();
+    const log = await gw.logs.waitFor(
+      (l) => l.event === 'connection' && l.reason === 'max_connections_per_client',
+    );
+    expect(log.client).toBe('127.0.0.1');
+    const m = await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined));
+    expect(
+      metricValue(m.text, 'mtls_gateway_connections_refused_total', { reason: 'max_connections_per_client' }),
+    ).toBe(1);
+    for (const s of open) s.destroy();
+    await Promise.all(open.map((s) => new Promise((r) => (s.closed ? r(null) : s.once('close', r)))));
+  });
+});
