@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatReport, type LoadOptions, runLoad } from '../loadtest/index.js';
+import { UsageError } from './usage-error.js';
 
 export const LOADTEST_USAGE = `usage: mtls-gateway loadtest URL --cert FILE --key FILE [options]
 
@@ -15,8 +16,6 @@ export const LOADTEST_USAGE = `usage: mtls-gateway loadtest URL --cert FILE --ke
   --method M  --body TEXT|@FILE  --header 'Name: value' (repeatable)
   --json                         the report as JSON on stdout
 `;
-
-export class UsageError extends Error {}
 
 export function parseLoadtestArgs(args: string[]): { options: LoadOptions; json: boolean } {
   const { values, positionals } = parseArgs({

@@ -3,16 +3,12 @@
  * The mtls-gateway command line: argument parsing and dispatch only. `serve` is the container's
  * command; `dev` is what `npm start` runs; `dev-pki` writes the development PKI.
  */
-import { existsSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/config.js';
-import { startEchoUpstream } from '../dev/echo-upstream.js';
-import { writeDevPki } from '../dev/pki.js';
-import { Gateway } from '../gateway.js';
-import { flushLogsSync } from '../observability/index.js';
-import { LOADTEST_USAGE, loadtestCommand, UsageError } from './loadtest-command.js';
+import { UsageError } from './usage-error.js';
+
+// Each command's module is imported when it runs: `bundle check` should not pay for loading the
+// gateway, the AWS SDK or the certificate generator.
 
 const USAGE = `usage: mtls-gateway <command> [options]
 
@@ -21,6 +17,10 @@ commands:
   dev                development mode (npm start): dev PKI, demo upstream, gateway, admin
   dev-pki [--out D]  write the development PKI to D (default certs-dev)
   loadtest URL …     load-test a gateway with client certificates (loadtest --help)
+  bundle check|diff|push   check, compare and publish CA bundles (bundle --help)
+  crl check CRL …    verify a CRL against a bundle, look up serials (crl --help)
+  explain CERT …     the gateway's whole decision for a client certificate, step by step (explain --help)
+  dev-pki issue-client|revoke   test partners in a development PKI (dev-pki --help)
   healthcheck        exit 0 if GET /healthz on GATEWAY_ADMIN_LISTEN answers 200 within 2 s, else 1
 `;
 
@@ -29,111 +29,62 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-async function serve(env: NodeJS.ProcessEnv): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+/** Runs a command that returns its exit code; a usage error exits 2 with the usage text. */
+async function securityCommand(run: () => Promise<number>, usage: string, prefix = ''): Promise<void> {
   try {
-    config = loadConfig(env);
+    process.exitCode = await run();
   } catch (err) {
-    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`, 2);
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      fail(`${prefix}${(err as Error).message}\n${usage}`, 2);
+    }
     throw err;
   }
-  const gateway = await Gateway.start(config);
-  let stopping = false;
-  const drain = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    gateway.logger.info({ event: 'lifecycle', msg: `received ${signal}` });
-    gateway.drain().then(
-      (clean) => {
-        flushLogsSync();
-        process.exit(clean ? 0 : 1);
-      },
-      () => {
-        flushLogsSync();
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => drain('SIGTERM'));
-  process.on('SIGINT', () => drain('SIGINT'));
-  process.on('SIGHUP', () => {
-    gateway.logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
-    void gateway.reloadTrust();
-  });
-}
-
-/**
- * The container's HEALTHCHECK (Dockerfile and ECS task definition): the image has no curl, so node
- * asks the admin listener itself. A wildcard bind address is probed on loopback.
- */
-function healthcheck(env: NodeJS.ProcessEnv): Promise<void> {
-  const listen = env.GATEWAY_ADMIN_LISTEN || '127.0.0.1:9090';
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);
-  if (!m) fail(`healthcheck: GATEWAY_ADMIN_LISTEN '${listen}' is not host:port`, 1);
-  const bound = m[1] ?? m[2]!;
-  const host = bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
-  return new Promise((done) => {
-    const req = httpGet({ host, port: Number(m[3]), path: '/healthz', timeout: 2_000 }, (res) => {
-      res.resume();
-      process.exit(res.statusCode === 200 ? 0 : 1);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out after 2 s')));
-    req.on('error', (err) => fail(`healthcheck: ${err.message}`, 1));
-    req.on('close', done);
-  });
-}
-
-async function dev(): Promise<void> {
-  const dir = resolve('certs-dev');
-  if (!existsSync(resolve(dir, 'ca-bundle.pem'))) {
-    await writeDevPki(dir);
-    process.stderr.write(`generated the development PKI in ${dir}\n`);
-  }
-  const echo = await startEchoUpstream('127.0.0.1', 8081);
-  process.on('exit', () => echo.server.close());
-  await serve({
-    ...process.env,
-    NODE_ENV: process.env.NODE_ENV === 'production' ? 'development' : process.env.NODE_ENV,
-  });
-  const port = process.env.GATEWAY_LISTEN?.split(':').pop() ?? '8443';
-  process.stderr.write(
-    `\nmtls-gateway is running (demo upstream on 127.0.0.1:${echo.port}). Try:\n\n` +
-      `  curl --cacert certs-dev/root-ca.pem --cert certs-dev/partner-a.pem --key certs-dev/partner-a-key.pem https://localhost:${port}/receipts\n\n` +
-      `  refused (revoked):  curl --cacert certs-dev/root-ca.pem --cert certs-dev/revoked-combined.pem https://localhost:${port}/\n` +
-      `  admin:              curl http://127.0.0.1:9090/readyz   http://127.0.0.1:9090/metrics   http://127.0.0.1:9090/trust\n\n`,
-  );
 }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serve(process.env);
+      return (await import('./serve-command.js')).serve(process.env);
     case 'dev':
-      return dev();
-    case 'loadtest':
+      return (await import('./serve-command.js')).dev();
+    case 'healthcheck':
+      return (await import('./serve-command.js')).healthcheck(process.env);
+    case 'loadtest': {
+      const { LOADTEST_USAGE, loadtestCommand } = await import('./loadtest-command.js');
       if (rest.includes('--help')) {
         process.stdout.write(LOADTEST_USAGE);
         return;
       }
-      try {
-        process.exitCode = await loadtestCommand(rest);
-      } catch (err) {
-        if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-          fail(`loadtest: ${(err as Error).message}\n${LOADTEST_USAGE}`, 2);
-        }
-        throw err;
-      }
-      return;
-    case 'healthcheck':
-      return healthcheck(process.env);
+      return securityCommand(() => loadtestCommand(rest), LOADTEST_USAGE, 'loadtest: ');
+    }
+    case 'bundle': {
+      const { BUNDLE_USAGE, bundleCommand } = await import('./bundle-command.js');
+      return securityCommand(() => bundleCommand(rest), BUNDLE_USAGE);
+    }
+    case 'crl': {
+      const { CRL_USAGE, crlCommand } = await import('./crl-command.js');
+      return securityCommand(() => crlCommand(rest), CRL_USAGE);
+    }
+    case 'explain': {
+      const { EXPLAIN_USAGE, explainCommand } = await import('./explain-command.js');
+      return securityCommand(() => explainCommand(rest), EXPLAIN_USAGE);
+    }
     case 'dev-pki': {
+      const { DEV_PKI_USAGE, devPkiSubcommand } = await import('./dev-pki-command.js');
+      if (rest[0] === '--help') {
+        process.stdout.write(DEV_PKI_USAGE);
+        return;
+      }
+      if (rest[0] !== undefined && !rest[0].startsWith('-')) {
+        return securityCommand(() => devPkiSubcommand(rest[0]!, rest.slice(1)), DEV_PKI_USAGE);
+      }
       const { values } = parseArgs({
         args: rest,
         options: { out: { type: 'string', default: 'certs-dev' } },
       });
       const dir = resolve(values.out ?? 'certs-dev');
-      await writeDevPki(dir);
+      await (await import('../dev/pki.js')).writeDevPki(dir);
       process.stdout.write(`wrote the development PKI to ${dir}\n`);
       return;
     }

@@ -111,7 +111,8 @@ export async function issue(issuer: Issued | undefined, opts: IssueOptions): Pro
 }
 
 export interface CrlOptions {
-  readonly revoked?: readonly { serialHex: string; reason?: x509.X509CrlReason }[];
+  /** `revokedAt`: epoch ms (default: an hour ago). */
+  readonly revoked?: readonly { serialHex: string; reason?: x509.X509CrlReason; revokedAt?: number }[];
   readonly thisUpdateDays?: number;
   readonly nextUpdateDays?: number;
   readonly crlNumber?: number;
@@ -128,7 +129,7 @@ export async function makeCrl(issuer: Issued, opts: CrlOptions = {}): Promise<st
     signingKey: issuer.keys.privateKey,
     entries: (opts.revoked ?? []).map((r) => ({
       serialNumber: r.serialHex,
-      revocationDate: new Date(now - DAY / 24),
+      revocationDate: new Date(r.revokedAt ?? now - DAY / 24),
       reason: r.reason ?? x509.X509CrlReason.keyCompromise,
     })),
     extensions: [
@@ -200,6 +201,9 @@ export async function generateDevPki(): Promise<DevPki> {
 
   const files: Record<string, string> = {
     'root-ca.pem': root.certPem,
+    // The CA keys let `dev-pki issue-client` issue and revoke test partners later (development only).
+    'root-ca-key.pem': root.keyPem,
+    'intermediate-ca-key.pem': intermediate.keyPem,
     'ca-bundle.pem': intermediate.certPem + root.certPem,
     'server.pem': server.certPem + intermediate.certPem,
     'server-key.pem': server.keyPem,
@@ -225,4 +229,104 @@ export async function writeDevPki(dir: string): Promise<DevPki> {
     });
   }
   return pki;
+}
+
+/** Reads a CA (certificate + PKCS#8 key) written by writeDevPki back from disk. */
+async function loadIssuer(certPem: string, keyPem: string): Promise<Issued> {
+  const cert = new x509.X509Certificate(certPem);
+  const keyDer = x509.PemConverter.decodeFirst(keyPem);
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', keyDer, ALG, true, ['sign']);
+  const publicKey = await cert.publicKey.export(ALG, ['verify'], webcrypto as never);
+  return {
+    cert,
+    keys: { privateKey, publicKey },
+    certPem,
+    keyPem,
+    serialHex: cert.serialNumber.toUpperCase(),
+  };
+}
+
+export interface IssueClientOptions {
+  readonly name: string;
+  /** Validity in days from now (default 824). */
+  readonly days?: number;
+  /** Also list the new certificate in the intermediate's CRL. */
+  readonly revoke?: boolean;
+}
+
+export interface IssuedOnDisk {
+  readonly files: readonly string[];
+  readonly serialHex: string;
+  /** The CRL number of the rewritten intermediate CRL, when one was written. */
+  readonly crlNumber: number | undefined;
+}
+
+/**
+ * Issues a client `CN=name,O=name` from the intermediate CA of the development PKI in `dir`
+ * (`intermediate-ca-key.pem` must be there: PKIs written before it was kept must be regenerated).
+ */
+export async function issueClientOnDisk(dir: string, opts: IssueClientOptions): Promise<IssuedOnDisk> {
+  const { readFile } = await import('node:fs/promises');
+  const intermediate = await loadIssuer(
+    await readFile(join(dir, 'ca-bundle.pem'), 'utf8').then(
+      (t) => t.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!,
+    ),
+    await readFile(join(dir, 'intermediate-ca-key.pem'), 'utf8'),
+  );
+  const client = await issue(intermediate, {
+    subject: `O=${opts.name}, CN=${opts.name}`,
+    dns: [`${opts.name}.partners.example`],
+    uris: [`spiffe://partners.example/${opts.name}`],
+    ...(opts.days === undefined ? {} : { notAfterDays: opts.days }),
+  });
+  const files: Record<string, string> = {
+    [`${opts.name}.pem`]: client.certPem,
+    [`${opts.name}-key.pem`]: client.keyPem,
+    [`${opts.name}-combined.pem`]: client.certPem + client.keyPem,
+  };
+  for (const [name, text] of Object.entries(files)) {
+    await writeFile(join(dir, name), text, {
+      mode: name.endsWith('.pem') && name !== `${opts.name}.pem` ? 0o600 : 0o644,
+    });
+  }
+  const crlNumber = opts.revoke ? await revokeOnDisk(dir, [client.serialHex]) : undefined;
+  return { files: Object.keys(files), serialHex: client.serialHex, crlNumber };
+}
+
+/**
+ * Rewrites the intermediate's CRL in `dir/crl.pem` with `serials` added (entries already listed
+ * keep their dates and reasons) and the next CRL number; the other CRLs of the file stay as they
+ * are. Returns the new CRL number.
+ */
+export async function revokeOnDisk(dir: string, serials: readonly string[]): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const intermediate = await loadIssuer(
+    await readFile(join(dir, 'ca-bundle.pem'), 'utf8').then(
+      (t) => t.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!,
+    ),
+    await readFile(join(dir, 'intermediate-ca-key.pem'), 'utf8'),
+  );
+  const crlText = await readFile(join(dir, 'crl.pem'), 'utf8');
+  const blocks = crlText.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g) ?? [];
+  const mine = blocks.find((b) => new x509.X509Crl(b).issuer === intermediate.cert.subject);
+  const current = mine ? new x509.X509Crl(mine) : undefined;
+  const numberExt = current?.getExtension('2.5.29.20');
+  const previous = numberExt
+    ? Number.parseInt(Buffer.from(numberExt.value).subarray(2).toString('hex'), 16)
+    : 0;
+  const listed = (current?.entries ?? []).map((e) => ({
+    serialHex: e.serialNumber.toUpperCase(),
+    revokedAt: e.revocationDate.getTime(),
+    ...(e.reason === undefined ? {} : { reason: e.reason }),
+  }));
+  const known = new Set(listed.map((e) => e.serialHex.replace(/^0+/, '')));
+  const added = serials
+    .map((s) => s.replaceAll(':', '').toUpperCase())
+    .filter((s) => !known.has(s.replace(/^0+/, '')))
+    .map((serialHex) => ({ serialHex }));
+  const crlNumber = previous + 1;
+  const crl = await makeCrl(intermediate, { revoked: [...listed, ...added], crlNumber });
+  const others = blocks.filter((b) => b !== mine).map((b) => (b.endsWith('\n') ? b : `${b}\n`));
+  await writeFile(join(dir, 'crl.pem'), [...others, crl].join(''));
+  return crlNumber;
 }

@@ -1,0 +1,121 @@
+/**
+ * What the security team reads about one certificate: names, fingerprint, validity, CA flag and
+ * path length, key type and size, signature algorithm. Read from the DER with the same parser the
+ * gateway uses (asn1/), plus the two fields it does not need (pathLen, signature algorithm).
+ */
+import type { X509Certificate } from 'node:crypto';
+import type { ParsedCertificate } from '../asn1/certificate.js';
+import { DerReader, decodeOid, integerHex, Tag } from '../asn1/der.js';
+import { formatRfc2253 } from '../asn1/name.js';
+import { fingerprintHex } from '../trust/ca-bundle.js';
+
+export interface CertificateFacts {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serial: string;
+  /** Lower-case hex SHA-256 of the DER (as `/trust` shows it). */
+  readonly fingerprint256: string;
+  /** Epoch ms. */
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly selfSigned: boolean;
+  readonly isCa: boolean;
+  /** basicConstraints pathLenConstraint, undefined when absent. */
+  readonly pathLength: number | undefined;
+  /** `rsa`, `ec`, `ed25519`, … */
+  readonly keyType: string;
+  /** RSA modulus bits, or EC curve bits; undefined when unknown. */
+  readonly keyBits: number | undefined;
+  /** EC curve name, when EC. */
+  readonly curve: string | undefined;
+  readonly signatureAlgorithm: string;
+  readonly sha1Signature: boolean;
+  readonly extKeyUsage: readonly string[] | undefined;
+}
+
+const SIGNATURE_ALGORITHMS: Readonly<Record<string, string>> = {
+  '1.2.840.113549.1.1.4': 'md5WithRSAEncryption',
+  '1.2.840.113549.1.1.5': 'sha1WithRSAEncryption',
+  '1.2.840.113549.1.1.10': 'rsassaPss',
+  '1.2.840.113549.1.1.11': 'sha256WithRSAEncryption',
+  '1.2.840.113549.1.1.12': 'sha384WithRSAEncryption',
+  '1.2.840.113549.1.1.13': 'sha512WithRSAEncryption',
+  '1.2.840.10045.4.1': 'ecdsa-with-SHA1',
+  '1.2.840.10045.4.3.2': 'ecdsa-with-SHA256',
+  '1.2.840.10045.4.3.3': 'ecdsa-with-SHA384',
+  '1.2.840.10045.4.3.4': 'ecdsa-with-SHA512',
+  '1.3.101.112': 'ED25519',
+  '1.3.101.113': 'ED448',
+};
+const WEAK_SIGNATURES = new Set(['1.2.840.113549.1.1.4', '1.2.840.113549.1.1.5', '1.2.840.10045.4.1']);
+const CURVE_BITS: Readonly<Record<string, number>> = {
+  prime256v1: 256,
+  secp384r1: 384,
+  secp521r1: 521,
+  secp256k1: 256,
+};
+
+/** The outer signatureAlgorithm OID and the basicConstraints pathLenConstraint. */
+function readExtras(der: Uint8Array): { sigOid: string; pathLength: number | undefined } {
+  const top = DerReader.of(der);
+  const cert = top.inside(top.expect(Tag.SEQUENCE, 'Certificate'));
+  const tbsTlv = cert.expect(Tag.SEQUENCE, 'TBSCertificate');
+  const alg = cert.inside(cert.expect(Tag.SEQUENCE, 'signatureAlgorithm'));
+  const sigOid = decodeOid(der, alg.expect(Tag.OID, 'signatureAlgorithm'));
+  let pathLength: number | undefined;
+  const tbs = cert.inside(tbsTlv);
+  while (!tbs.done) {
+    const tlv = tbs.next();
+    if (tlv.tag !== 0xa3) continue;
+    const wrapper = tbs.inside(tlv);
+    const exts = wrapper.inside(wrapper.expect(Tag.SEQUENCE, 'Extensions'));
+    while (!exts.done) {
+      const ext = exts.inside(exts.expect(Tag.SEQUENCE, 'Extension'));
+      const oid = decodeOid(der, ext.expect(Tag.OID, 'extnID'));
+      ext.optional(Tag.BOOLEAN);
+      const value = ext.expect(Tag.OCTET_STRING, 'extnValue');
+      if (oid !== '2.5.29.19') continue;
+      const v = new DerReader(der, value.contentStart, value.end);
+      const seq = v.inside(v.expect(Tag.SEQUENCE, 'BasicConstraints'));
+      seq.optional(Tag.BOOLEAN);
+      const len = seq.optional(Tag.INTEGER);
+      if (len) pathLength = Number.parseInt(integerHex(der, len), 16);
+    }
+  }
+  return { sigOid, pathLength };
+}
+
+/** The basicConstraints pathLenConstraint of a DER certificate, undefined when absent. */
+export function pathLengthOf(der: Uint8Array): number | undefined {
+  return readExtras(der).pathLength;
+}
+
+export function certificateFacts(x509: X509Certificate, parsed: ParsedCertificate): CertificateFacts {
+  const { sigOid, pathLength } = readExtras(x509.raw);
+  const key = x509.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  const curve = details.namedCurve;
+  const keyBits = details.modulusLength ?? (curve ? CURVE_BITS[curve] : undefined);
+  return {
+    subject: formatRfc2253(parsed.subjectDer),
+    issuer: formatRfc2253(parsed.issuerDer),
+    serial: parsed.serialHex,
+    fingerprint256: fingerprintHex(x509),
+    notBefore: parsed.notBefore,
+    notAfter: parsed.notAfter,
+    selfSigned: Buffer.compare(parsed.subjectDer, parsed.issuerDer) === 0 && x509.verify(key),
+    isCa: parsed.isCa,
+    pathLength,
+    keyType: key.asymmetricKeyType ?? 'unknown',
+    keyBits,
+    curve,
+    signatureAlgorithm: SIGNATURE_ALGORITHMS[sigOid] ?? sigOid,
+    sha1Signature: WEAK_SIGNATURES.has(sigOid),
+    extKeyUsage: parsed.extKeyUsage,
+  };
+}
+
+/** `2027-11-26T12:00:00Z`, the gateway's time form. */
+export function isoSeconds(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}

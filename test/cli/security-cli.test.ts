@@ -1,0 +1,468 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { issue, makeCrl } from '../../src/dev/pki.js';
+import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
+import { runCli } from './run-cli.js';
+
+// Every step is a CLI process (about 0.8 s of start-up each); a loaded 2-core machine needs room.
+vi.setConfig({ testTimeout: 120_000 });
+
+let pki: TestPki;
+let planted: string;
+let rogueCrl: string;
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  const { root, intermediate, rogue } = pki.pki;
+  const expiredCa = await issue(undefined, {
+    subject: 'O=Old, CN=expired CA',
+    ca: true,
+    notBeforeDays: -60,
+    notAfterDays: -1,
+  });
+  const expiringCa = await issue(undefined, {
+    subject: 'O=Soon, CN=expiring CA',
+    ca: true,
+    notAfterDays: 10,
+  });
+  const weakKey = pki.path('weak-key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:1024',
+      '-sha1',
+      '-nodes',
+      '-keyout',
+      weakKey,
+      '-out',
+      pki.path('weak-ca.pem'),
+      '-subj',
+      '/CN=weak CA',
+      '-days',
+      '30',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+    ],
+    { stdio: 'ignore' },
+  );
+  const weakCa = readFileSync(pki.path('weak-ca.pem'), 'utf8');
+  const lines = intermediate.certPem.trimEnd().split('\n');
+  const blank = [...lines.slice(0, 3), '', ...lines.slice(3)].join('\n');
+  planted = await pki.write(
+    'planted.pem',
+    `${intermediate.certPem}${root.certPem}${expiredCa.certPem}${expiringCa.certPem}` +
+      `${pki.pki.clients['partner-b'].certPem}${weakCa}copied from the wiki, sorry\n${blank}\n`,
+  );
+  rogueCrl = await pki.write('rogue-crl.pem', await makeCrl(rogue));
+});
+afterAll(() => pki.cleanup());
+
+describe.concurrent('bundle check', () => {
+  it('passes a clean bundle with its CRLs and a valid client (real handshake)', async () => {
+    const r = await runCli([
+      'bundle',
+      'check',
+      pki.path('ca-bundle.pem'),
+      '--crl',
+      pki.path('crl.pem'),
+      '--client',
+      pki.path('partner-a.pem'),
+    ]);
+    expect(r.stdout).toContain('accepted by the gateway');
+    expect(r.stdout).toMatch(/client partner-a\.pem: accepted \(tls-handshake\) CN=partner-a,O=Partner A/);
+    expect(r.stdout).toContain('result: 0 error(s), 0 warning(s)');
+    expect(r.code).toBe(0);
+  });
+
+  it('finds every planted problem', async () => {
+    const r = await runCli([
+      'bundle',
+      'check',
+      planted,
+      '--crl',
+      pki.path('crl.pem'),
+      '--crl',
+      rogueCrl,
+      '--client',
+      pki.path('revoked.pem'),
+      '--client',
+      pki.path('expired.pem'),
+      '--client',
+      pki.path('partner-a.pem'),
+    ]);
+    expect(r.code).toBe(1);
+    const out = r.stdout;
+    expect(out).toContain('REFUSED by the gateway');
+    expect(out).toMatch(
+      /error\s+gateway_refuses: the gateway refuses this bundle: CA bundle block 3 \(CN=expired CA,O=Old\): expired/,
+    );
+    expect(out).toMatch(/error\s+expired: expired at/);
+    expect(out).toMatch(/warning\s+expiring: expires at .* \(in (9|10) days\)/);
+    expect(out).toMatch(/CA 5: CN=partner-b,O=Partner B[\s\S]*?error\s+not_ca:/);
+    expect(out).toMatch(/CA 6: CN=weak CA\n[^\n]*\n[^\n]*rsa 1024 bits; sha1WithRSAEncryption/);
+    expect(out).toMatch(/error\s+weak_key: RSA key of 1024 bits/);
+    expect(out).toMatch(/warning\s+sha1_signature:/);
+    expect(out).toMatch(/warning\s+duplicate: duplicate of block 1/);
+    expect(out).toMatch(/warning\s+stray_text:/);
+    expect(out).toMatch(/warning\s+blank_line: block 7/);
+    expect(out).toMatch(
+      /CRL .*rogue-crl\.pem: CN=untrusted CA,O=Not Trusted NOT USED\n\s+error\s+crl_unknown_issuer:/,
+    );
+    expect(out).toMatch(/warning\s+no_crl: no CRL for CN=expiring CA,O=Soon/);
+    expect(out).toMatch(/client revoked\.pem: refused revoked \(tls-handshake\)/);
+    expect(out).toMatch(/client expired\.pem: refused expired \(tls-handshake\)/);
+    // The usable CAs still decide clients: partner-a is accepted.
+    expect(out).toMatch(/client partner-a\.pem: accepted/);
+  });
+
+  it('--json gives the same report for machines', async () => {
+    const r = await runCli(['bundle', 'check', planted, '--client', pki.path('untrusted.pem'), '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as {
+      gatewayAccepts: boolean;
+      errors: number;
+      cas: { block: number; findings: { code: string }[] }[];
+      clients: { name: string; accepted: boolean; reason: string; method: string }[];
+    };
+    expect(report.gatewayAccepts).toBe(false);
+    expect(report.cas.find((c) => c.block === 3)?.findings.map((f) => f.code)).toContain('expired');
+    expect(report.clients).toEqual([
+      expect.objectContaining({
+        name: 'untrusted.pem',
+        accepted: false,
+        reason: 'unknown_ca',
+        method: 'tls-handshake',
+      }),
+    ]);
+    expect(report.errors).toBeGreaterThan(3);
+  });
+
+  it('without a key, decides with certificate checks and says so', async () => {
+    await mkdir(pki.path('nokey'), { recursive: true });
+    const leaf = pki.path('nokey/server-only.pem');
+    await writeFile(leaf, readFileSync(pki.path('server-only.pem')));
+    const r = await runCli(['bundle', 'check', pki.path('ca-bundle.pem'), '--client', leaf]);
+    expect(r.stdout).toMatch(/client server-only\.pem: refused bad_certificate \(certificate-checks\)/);
+    expect(r.code).toBe(1);
+  });
+
+  it('usage errors exit 2, --help exits 0', async () => {
+    const usage = [
+      ['bundle', 'check'],
+      ['bundle', 'check', pki.path('missing.pem')],
+      ['bundle', 'frobnicate'],
+      ['explain'],
+    ];
+    const helps = [
+      ['bundle', '--help'],
+      ['crl', '--help'],
+      ['explain', '--help'],
+      ['dev-pki', '--help'],
+    ];
+    const [bad, good] = await Promise.all([
+      Promise.all(usage.map((a) => runCli(a))),
+      Promise.all(helps.map((a) => runCli(a))),
+    ]);
+    bad.forEach((r, i) => {
+      expect(r.code, usage[i]!.join(' ')).toBe(2);
+      expect(r.stderr).toContain('usage: mtls-gateway');
+    });
+    good.forEach((r, i) => {
+      expect(r.code, helps[i]!.join(' ')).toBe(0);
+      expect(r.stdout).toContain(`usage: mtls-gateway ${helps[i]![0]}`);
+    });
+  });
+});
+
+describe.concurrent('crl check', () => {
+  it('verifies the CRLs and finds a listed serial', async () => {
+    const serial = pki.pki.clients.revoked.serialHex;
+    const r = await runCli([
+      'crl',
+      'check',
+      pki.path('crl.pem'),
+      '--bundle',
+      pki.path('ca-bundle.pem'),
+      '--serial',
+      serial,
+      '--serial',
+      pki.pki.clients['partner-a'].serialHex,
+    ]);
+    expect(r.stdout).toMatch(
+      /CRL 2 of .*: CN=mtls-gateway dev intermediate CA,O=mtls-gateway development\n\s+signature verified/,
+    );
+    expect(r.stdout).toContain(`serial ${serial}: LISTED`);
+    expect(r.stdout).toContain(`serial ${pki.pki.clients['partner-a'].serialHex}: not listed`);
+    expect(r.code).toBe(1);
+    const clean = await runCli(['crl', 'check', pki.path('crl.pem'), '--bundle', pki.path('ca-bundle.pem')]);
+    expect(clean.code).toBe(0);
+  });
+
+  it('flags a CRL from an unknown issuer and an expired CRL', async () => {
+    const r = await runCli(['crl', 'check', rogueCrl, '--bundle', pki.path('ca-bundle.pem'), '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { crls: { verified: boolean; findings: { code: string }[] }[] };
+    expect(report.crls[0]?.verified).toBe(false);
+    expect(report.crls[0]?.findings.map((f) => f.code)).toEqual(['crl_unknown_issuer']);
+    const old = await pki.write(
+      'old-crl.pem',
+      await makeCrl(pki.pki.intermediate, { thisUpdateDays: -10, nextUpdateDays: -1 }),
+    );
+    const expired = await runCli(['crl', 'check', old, '--bundle', pki.path('ca-bundle.pem')]);
+    expect(expired.stdout).toMatch(/error\s+crl_expired: past its nextUpdate/);
+    expect(expired.code).toBe(1);
+    expect((await runCli(['crl', 'check', old])).code).toBe(2);
+  });
+});
+
+describe.concurrent('explain', () => {
+  const base = (): string[] => ['--bundle', pki.path('ca-bundle.pem'), '--crl', pki.path('crl.pem')];
+
+  it('walks every step for an accepted client, with the partner and routes of GATEWAY_CONFIG', async () => {
+    const config = await pki.write(
+      'gateway.json',
+      JSON.stringify({
+        partners: [{ id: 'acme', match: { commonName: 'partner-a' } }],
+        routes: [
+          { name: 'receipts', prefix: '/receipts', allow: ['acme'] },
+          { name: 'admin', prefix: '/admin', allow: [] },
+        ],
+      }),
+    );
+    const r = await runCli(['explain', pki.path('partner-a.pem'), ...base(), '--config', config]);
+    expect(r.stdout).toMatch(/verified by tls-handshake/);
+    for (const step of ['chain', 'validity', 'purpose', 'revocation', 'partner', 'routes']) {
+      expect(r.stdout).toMatch(new RegExp(`^${step}\\s+pass`, 'm'));
+    }
+    expect(r.stdout).toMatch(/partner\s+pass\s+partner 'acme' \(matched by partners\[0\]/);
+    expect(r.stdout).toMatch(/routes\s+pass\s+may call receipts \(\/receipts, any\)/);
+    expect(r.stdout).toMatch(/refused: admin \(\/admin\)/);
+    expect(r.stdout).toContain('result: accepted as acme');
+    expect(r.code).toBe(0);
+  });
+
+  it('stops at the step that refuses', async () => {
+    const revoked = await runCli(['explain', pki.path('revoked.pem'), ...base(), '--json']);
+    expect(revoked.code).toBe(1);
+    const e = JSON.parse(revoked.stdout) as { reason: string; steps: { step: string; verdict: string }[] };
+    expect(e.reason).toBe('revoked');
+    expect(e.steps.map((s) => `${s.step}:${s.verdict}`)).toEqual([
+      'chain:pass',
+      'validity:pass',
+      'purpose:pass',
+      'revocation:fail',
+      'partner:not_reached',
+      'routes:not_reached',
+    ]);
+    const [untrusted, notYet, purpose] = await Promise.all(
+      ['untrusted', 'not-yet-valid', 'server-only'].map((n) =>
+        runCli(['explain', pki.path(`${n}.pem`), ...base()]),
+      ),
+    );
+    expect(untrusted!.stdout).toMatch(/^chain\s+fail\s+unknown_ca/m);
+    expect(untrusted!.code).toBe(1);
+    expect(notYet!.stdout).toMatch(/^validity\s+fail\s+not_yet_valid/m);
+    expect(purpose!.stdout).toMatch(/^purpose\s+fail\s+bad_certificate/m);
+  });
+});
+
+describe.concurrent('dev-pki issue-client', () => {
+  it('issues a client, and with --revoke lists it in a newer intermediate CRL', async () => {
+    const dir = pki.path('devpki');
+    expect((await runCli(['dev-pki', '--out', dir])).code).toBe(0);
+    const ok = await runCli(['dev-pki', 'issue-client', '--name', 'acme-test', '--days', '30', '--out', dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(
+      /issued acme-test \(serial [0-9A-F]+\): acme-test\.pem, acme-test-key\.pem, acme-test-combined\.pem/,
+    );
+    const accepted = await runCli([
+      'explain',
+      `${dir}/acme-test-combined.pem`,
+      '--bundle',
+      `${dir}/ca-bundle.pem`,
+      '--crl',
+      `${dir}/crl.pem`,
+    ]);
+    expect(accepted.stdout).toContain('result: accepted as acme-test');
+
+    const bad = await runCli([
+      'dev-pki',
+      'issue-client',
+      '--name',
+      'gone',
+      '--revoke',
+      '--out',
+      dir,
+      '--json',
+    ]);
+    expect(bad.code).toBe(0);
+    const issued = JSON.parse(bad.stdout) as { serialHex: string; crlNumber: number };
+    expect(issued.crlNumber).toBe(2);
+    const crl = await runCli([
+      'crl',
+      'check',
+      `${dir}/crl.pem`,
+      '--bundle',
+      `${dir}/ca-bundle.pem`,
+      '--serial',
+      issued.serialHex,
+    ]);
+    expect(crl.stdout).toContain(`serial ${issued.serialHex}: LISTED`);
+    expect(crl.stdout).toMatch(/number 2, 2 entries/); // the dev `revoked` client is still listed
+    const refused = await runCli([
+      'explain',
+      `${dir}/gone.pem`,
+      '--bundle',
+      `${dir}/ca-bundle.pem`,
+      '--crl',
+      `${dir}/crl.pem`,
+    ]);
+    expect(refused.stdout).toMatch(/result: refused revoked/);
+    expect((await runCli(['dev-pki', 'issue-client', '--out', dir])).code).toBe(2);
+  });
+});
+
+describe.concurrent('bundle diff', () => {
+  it('reports a renewed intermediate and the clients that would lose access', async () => {
+    const { root } = pki.pki;
+    const renewed = await issue(root, {
+      subject: 'O=mtls-gateway development, CN=mtls-gateway dev intermediate CA',
+      ca: true,
+    });
+    const extra = await issue(undefined, { subject: 'O=Partner C, CN=partner C root', ca: true });
+    const next = await pki.write('next-bundle.pem', renewed.certPem + root.certPem + extra.certPem);
+    const clients = pki.path('clients');
+    await mkdir(clients, { recursive: true });
+    for (const name of ['partner-a', 'partner-a-combined', 'partner-b']) {
+      await writeFile(`${clients}/${name}.pem`, readFileSync(pki.path(`${name}.pem`)));
+    }
+    const r = await runCli(['bundle', 'diff', pki.path('ca-bundle.pem'), next, '--clients', clients]);
+    expect(r.stdout).toMatch(/^added\s+CN=partner C root,O=Partner C/m);
+    expect(r.stdout).toMatch(
+      /^renewed\s+CN=mtls-gateway dev intermediate CA,O=mtls-gateway development \(new key;/m,
+    );
+    expect(r.stdout).toMatch(
+      /^loses access\s+partner-a(-combined)?\.pem CN=partner-a,O=Partner A \(accepted -> unknown_ca; by certificate\)/m,
+    );
+    expect(r.stdout).toMatch(/^loses access\s+partner-b\.pem/m);
+    expect(r.stdout.match(/loses access/g)).toHaveLength(2); // the combined copy is the same certificate
+    expect(r.code).toBe(1);
+
+    const same = await runCli([
+      'bundle',
+      'diff',
+      pki.path('ca-bundle.pem'),
+      pki.path('ca-bundle.pem'),
+      '--clients',
+      clients,
+    ]);
+    expect(same.stdout).toContain('unchanged 2 CA(s)');
+    expect(same.code).toBe(0);
+  });
+
+  it('judges an export of /trust/expiring by issuer name', async () => {
+    const rootOnly = await pki.write('root-only.pem', pki.pki.root.certPem);
+    const exported = await pki.write(
+      'expiring.json',
+      JSON.stringify({
+        expiring: [
+          {
+            partner: 'acme',
+            subject: 'CN=partner-a,O=Partner A',
+            issuer: 'CN=mtls-gateway dev intermediate CA,O=mtls-gateway development',
+            fingerprint256: 'ab'.repeat(32),
+          },
+          { partner: 'x', fingerprint256: 'cd'.repeat(32) },
+        ],
+      }),
+    );
+    const r = await runCli([
+      'bundle',
+      'diff',
+      pki.path('ca-bundle.pem'),
+      rootOnly,
+      '--clients',
+      exported,
+      '--json',
+    ]);
+    const d = JSON.parse(r.stdout) as {
+      removed: { subject: string }[];
+      loseAccess: { name: string; basis: string }[];
+      undecided: string[];
+    };
+    expect(d.removed.map((c) => c.subject)).toEqual([
+      'CN=mtls-gateway dev intermediate CA,O=mtls-gateway development',
+    ]);
+    expect(d.loseAccess).toEqual([
+      expect.objectContaining({ name: `acme ${'ab'.repeat(32)}`, basis: 'issuer-name' }),
+    ]);
+    expect(d.undecided).toEqual([`x ${'cd'.repeat(32)}`]);
+    expect(r.code).toBe(1);
+  });
+});
+
+describe('bundle push', () => {
+  let sm: SecretsManagerServer;
+  beforeAll(async () => {
+    sm = await SecretsManagerServer.start();
+  });
+  afterAll(() => sm.close());
+
+  it('refuses a broken bundle, writes nothing on --dry-run, then pushes and prints the version', async () => {
+    const id = 'mtls-gateway/ca-bundle';
+    const first = sm.put(id, pki.pki.root.certPem);
+    const env = sm.env();
+    const broken = await runCli(['bundle', 'push', planted, '--secret-id', id], { env });
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/refused: the bundle has \d+ error\(s\); nothing was written/);
+    expect(sm.callCount('PutSecretValue')).toBe(0);
+    expect(sm.callCount('GetSecretValue')).toBe(0);
+
+    const dry = await runCli(['bundle', 'push', pki.path('ca-bundle.pem'), '--secret-id', id, '--dry-run'], {
+      env,
+    });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`current version of ${id}: ${first}`);
+    expect(dry.stdout).toMatch(/^added\s+CN=mtls-gateway dev intermediate CA/m);
+    expect(dry.stdout).toContain('dry run: nothing was written');
+    expect(sm.callCount('PutSecretValue')).toBe(0);
+    expect(sm.currentVersion(id)).toBe(first);
+
+    const pushed = await runCli(['bundle', 'push', pki.path('ca-bundle.pem'), '--secret-id', id, '--json'], {
+      env,
+    });
+    expect(pushed.code).toBe(0);
+    const out = JSON.parse(pushed.stdout) as { pushed: boolean; version: string; previous_version: string };
+    expect(out.pushed).toBe(true);
+    expect(out.previous_version).toBe(first);
+    expect(out.version).toBe(sm.currentVersion(id));
+    expect(out.version).not.toBe(first);
+
+    const again = await runCli(['bundle', 'push', pki.path('ca-bundle.pem'), '--secret-id', id], { env });
+    expect(again.stdout).toContain('identical to the current version: nothing to write');
+    expect(sm.callCount('PutSecretValue')).toBe(1);
+  });
+
+  it('needs --create for a new secret and --secret-id always', async () => {
+    const env = sm.env();
+    const missing = await runCli(['bundle', 'push', pki.path('ca-bundle.pem'), '--secret-id', 'nope'], {
+      env,
+    });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("secret 'nope' not found");
+    const created = await runCli(
+      ['bundle', 'push', pki.path('ca-bundle.pem'), '--secret-id', 'new', '--create', '--force'],
+      { env },
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/pushed: new version \S+ \(labelled MTLS_GATEWAY_FORCE\)/);
+    expect(sm.currentVersion('new')).toBeDefined();
+    expect((await runCli(['bundle', 'push', pki.path('ca-bundle.pem')], { env })).code).toBe(2);
+  });
+});
