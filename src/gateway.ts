@@ -2,7 +2,7 @@
  * The composition root: builds every part from Config, wires them, and owns start, reload and
  * drain. Data flows one way: TrustStore → TlsListener (gate) → request handler → Upstream.
  */
-import { STATUS_CODES } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ExpiryRadar } from './admin/expiry-radar.js';
@@ -20,7 +20,7 @@ import {
   type WhoamiChainElement,
   whoamiBody,
 } from './policy/index.js';
-import { GATEWAY_ERRORS, type GatewayErrorCode } from './proxy/errors.js';
+import { GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './proxy/errors.js';
 import { Upstream } from './proxy/forward.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
@@ -29,11 +29,17 @@ import { TlsListener } from './tls/listener.js';
 import { REFUSAL_MESSAGES, refusalStatus } from './tls/refusal.js';
 import { secureContextOptions } from './tls/secure-context.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
-import { TrustStore } from './trust/trust-store.js';
+import { TrustStore, type TrustStoreOptions } from './trust/trust-store.js';
 
 export interface GatewayDeps {
   readonly logger?: Logger;
   readonly metrics?: Metrics;
+  /** false in a cluster worker: the primary owns the admin listener. */
+  readonly admin?: boolean;
+  /** How trust sources are read (cluster workers: what the primary relayed). */
+  readonly fetchSource?: TrustStoreOptions['fetch'];
+  /** Session-ticket keys for a snapshot (cluster: the same in every worker); default random. */
+  readonly ticketKeys?: (snapshot: TrustSnapshot) => Buffer;
 }
 
 export class Gateway {
@@ -65,7 +71,7 @@ export class Gateway {
 
   private constructor(
     readonly config: Config,
-    deps: GatewayDeps,
+    private readonly deps: GatewayDeps,
   ) {
     this.logger = deps.logger ?? createLogger(config.logLevel);
     this.metrics = deps.metrics ?? createMetrics();
@@ -82,6 +88,7 @@ export class Gateway {
       revocationPolicy: { graceSeconds: config.crlGraceSeconds, crlRequired: config.crlRequired },
       // A trial context from the listener's own option builder: OpenSSL must accept it before swap.
       checkSnapshot: (s) => createSecureContext(secureContextOptions(s.caBundle, s.server)),
+      ...(deps.fetchSource ? { fetch: deps.fetchSource } : {}),
     });
     this.upstream = new Upstream(config.upstream, {
       connectSeconds: config.upstreamConnectTimeoutSeconds,
@@ -116,8 +123,10 @@ export class Gateway {
       gw.radar.sweep();
     }, config.trustRefreshSeconds * 1000);
     gw.policyTimer.unref();
-    gw.adminAddress = await gw.admin.listen(config.adminListen.host, config.adminListen.port);
-    gw.logger.info({ event: 'lifecycle', msg: 'admin listening', address: gw.adminAddress });
+    if (deps.admin !== false) {
+      gw.adminAddress = await gw.admin.listen(config.adminListen.host, config.adminListen.port);
+      gw.logger.info({ event: 'lifecycle', msg: 'admin listening', address: gw.adminAddress });
+    }
     const snapshot = gw.trust.current;
     if (snapshot) await gw.startListener(snapshot);
     return gw;
@@ -158,6 +167,7 @@ export class Gateway {
     const listener = new TlsListener(snapshot, {
       verifyMode: this.config.verifyMode,
       proxyProtocol: this.config.proxyProtocol,
+      ...(this.deps.ticketKeys ? { ticketKeys: this.deps.ticketKeys } : {}),
       revocationPolicy: this.policy,
       handshakeTimeoutSeconds: this.config.handshakeTimeoutSeconds,
       limits: this.config.limits,
@@ -193,6 +203,24 @@ export class Gateway {
       // Malformed, oversized or too slow requests never reach the handler: answered here, once.
       if (err.code === 'ECONNRESET' || !socket.writable) {
         socket.destroy();
+        return;
+      }
+      // A response still being written (pipelining): a raw answer now would pre-empt or corrupt it.
+      // It becomes the connection's last; bytes after a Connection: close are never answered at all.
+      const current = (socket as import('node:net').Socket & { _httpMessage?: ServerResponse | null })
+        ._httpMessage;
+      if (current || err.code === 'HPE_CLOSED_CONNECTION') {
+        this.logger.warn({ event: 'request', status: 0, reason: err.code, client: socket.remoteAddress });
+        if (!current) socket.end();
+        else if (current.headersSent) current.once('finish', () => socket.end());
+        else if (current.req.complete) current.shouldKeepAlive = false;
+        else {
+          // The body of the request in flight is malformed: refused, and its upstream request is cut
+          // (never completed) when the connection closes after this answer.
+          const { status, message } = GATEWAY_ERRORS.bad_request;
+          const body = { error: 'bad_request', message, request_id: 'none' };
+          sendJsonError(current, status, body, { connection: 'close' });
+        }
         return;
       }
       const code: GatewayErrorCode =
@@ -424,10 +452,16 @@ export class Gateway {
   ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void {
     return (req, res) => {
       this.inFlight++;
-      res.once('close', () => {
+      const socket = req.socket;
+      // A response queued behind one that closed the connection never emits 'close': its socket's does.
+      const done = (): void => {
+        res.off('close', done);
+        socket.off('close', done);
         this.inFlight--;
         if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      });
+      };
+      res.once('close', done);
+      socket.once('close', done);
       handler(req, res);
     };
   }

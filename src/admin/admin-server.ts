@@ -9,6 +9,8 @@ import type { Registry } from 'prom-client';
 
 export interface AdminOptions {
   readonly registry: Registry;
+  /** The Prometheus text when it is not the registry's own (cluster mode: aggregated over workers). */
+  readonly metricsText?: () => Promise<string>;
   /** undefined when ready, else the reason for 503. */
   readonly notReadyReason: () => string | undefined;
   readonly trustStatus: () => unknown;
@@ -49,7 +51,7 @@ export class AdminServer {
           : json(res, 503, { status: 'not_ready', reason });
       }
       case '/metrics': {
-        const text = await this.opts.registry.metrics();
+        const text = await (this.opts.metricsText ?? (() => this.opts.registry.metrics()))();
         res.writeHead(200, { 'content-type': this.opts.registry.contentType });
         res.end(text);
         return;

@@ -2,9 +2,11 @@
  * `serve` (the container's command), `dev` (what `npm start` runs) and `healthcheck` (the
  * container's HEALTHCHECK). Only these load the gateway itself.
  */
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { resolve } from 'node:path';
+import { runPrimary, runWorker } from '../cluster.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { writeDevPki } from '../dev/pki.js';
@@ -24,6 +26,8 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
     if (err instanceof ConfigError) fail(`configuration error: ${err.message}`, 2);
     throw err;
   }
+  if (cluster.isWorker) return runWorker(config);
+  if (config.workers > 1) return runPrimary(config, config.workers);
   const gateway = await Gateway.start(config);
   let stopping = false;
   const drain = (signal: string): void => {

@@ -3,6 +3,7 @@
  * names the variable and what was wrong, so `serve` can stop with one line and exit code 2.
  * This room reads no files of trust material: it only says where they come from.
  */
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { PolicyDocument } from '../policy/index.js';
@@ -64,6 +65,8 @@ export interface Config {
   readonly upstreamConnectTimeoutSeconds: number;
   readonly upstreamTimeoutSeconds: number;
   readonly limits: Limits;
+  /** Worker processes sharing the TLS port (1 = no cluster). */
+  readonly workers: number;
 }
 
 /** Request and connection limits: each answers with its own status, or closes, logs and counts. */
@@ -289,6 +292,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     handshakeTimeoutSeconds: num('GATEWAY_HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300),
     upstreamConnectTimeoutSeconds: num('GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS', 5, 1, 300),
     upstreamTimeoutSeconds: num('GATEWAY_UPSTREAM_TIMEOUT_SECONDS', 30, 1, 3600),
+    // Production uses every core by default; development and tests stay in one process.
+    workers: num('GATEWAY_WORKERS', production ? Math.min(64, availableParallelism()) : 1, 1, 64),
     limits: {
       maxUrlBytes: num('GATEWAY_MAX_URL_BYTES', 8192, 256, 65_536),
       maxBodyBytes: num('GATEWAY_MAX_BODY_BYTES', 100 * 1024 * 1024, 0, 2 ** 40),
@@ -303,6 +308,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
 }
 
 const KNOWN_VARIABLES = new Set([
+  'GATEWAY_WORKERS',
   'GATEWAY_MAX_URL_BYTES',
   'GATEWAY_MAX_BODY_BYTES',
   'GATEWAY_REQUEST_TIMEOUT_SECONDS',

@@ -13,10 +13,15 @@ export type { Logger } from 'pino';
 const FLUSH_EVERY_MS = 100;
 const stdoutDestinations: ReturnType<typeof pino.destination>[] = [];
 
-export function createLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {
+export function createLogger(
+  level: LevelWithSilent,
+  destination?: DestinationStream,
+  /** batch: false for processes sharing stdout (cluster workers): one whole line per write. */
+  { batch = true }: { batch?: boolean } = {},
+): Logger {
   let dest = destination;
   if (!dest) {
-    const stdout = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
+    const stdout = pino.destination({ dest: 1, sync: false, minLength: batch ? 8 * 1024 : 0 });
     setInterval(() => stdout.flush(), FLUSH_EVERY_MS).unref();
     stdoutDestinations.push(stdout);
     dest = stdout;

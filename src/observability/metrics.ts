@@ -28,6 +28,10 @@ export interface Metrics {
   readonly policyReloads: Counter<'result'>;
 }
 
+/**
+ * In cluster mode the primary's /metrics sums the workers' samples; trust state is the same in
+ * every worker, so those metrics aggregate with max (expiry radar: min) instead of being multiplied.
+ */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   const p = 'mtls_gateway_';
@@ -74,36 +78,42 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     trustReloads: new Counter({
       name: `${p}trust_reloads_total`,
+      aggregator: 'max',
       help: 'Attempts to load trust material, by kind (ca_bundle|crl|server_cert) and result',
       labelNames: ['kind', 'result'],
       registers,
     }),
     trustLastSuccess: new Gauge({
       name: `${p}trust_last_success_timestamp_seconds`,
+      aggregator: 'max',
       help: 'When each kind of trust material was last loaded or confirmed unchanged',
       labelNames: ['kind'],
       registers,
     }),
     caNotAfter: new Gauge({
       name: `${p}ca_cert_not_after_timestamp_seconds`,
+      aggregator: 'max',
       help: 'Expiry of each trusted client CA',
       labelNames: ['subject'],
       registers,
     }),
     crlNextUpdate: new Gauge({
       name: `${p}crl_next_update_timestamp_seconds`,
+      aggregator: 'max',
       help: 'nextUpdate of the CRL in force for each issuer',
       labelNames: ['issuer'],
       registers,
     }),
     crlEntries: new Gauge({
       name: `${p}crl_entries`,
+      aggregator: 'max',
       help: 'Revoked serials in the CRL in force for each issuer',
       labelNames: ['issuer'],
       registers,
     }),
     crlNearExpiry: new Gauge({
       name: `${p}crl_near_expiry`,
+      aggregator: 'max',
       help: '1 when the CRL in force is in the last 25% of its validity window (or past nextUpdate)',
       labelNames: ['issuer'],
       registers,
@@ -116,12 +126,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     crlRejected: new Counter({
       name: `${p}crl_rejected_total`,
+      aggregator: 'max',
       help: 'CRLs refused at load time (bad signature, unknown issuer, malformed, older than the one in force)',
       labelNames: ['reason'],
       registers,
     }),
     trustGuardBlocked: new Counter({
       name: `${p}trust_guard_blocked_total`,
+      aggregator: 'max',
       help: 'CA bundles or CRL sets held back because they would refuse too many recently active partners',
       labelNames: ['kind'],
       registers,
@@ -135,12 +147,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     clientCertNotAfter: new Gauge({
       name: `${p}client_cert_not_after_timestamp_seconds`,
+      aggregator: 'min',
       help: 'Earliest notAfter among client certificates seen in the last 7 days, by partner',
       labelNames: ['partner'],
       registers,
     }),
     policyReloads: new Counter({
       name: `${p}policy_reloads_total`,
+      aggregator: 'max',
       help: 'Reloads of the GATEWAY_CONFIG file, by result (success|failure|unchanged)',
       labelNames: ['result'],
       registers,

@@ -5,6 +5,7 @@
  * is answered here, logged (`event: "request"`) and counted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ErrorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './errors.js';
@@ -106,6 +107,9 @@ export function createRequestHandler(
     }
     observe(seconds);
   };
+  // Connections whose current answer closes them. Node still parses and emits requests pipelined
+  // behind such an answer (their responses are never written): they must not reach the upstream.
+  const closing = new WeakSet<Socket>();
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
@@ -142,10 +146,21 @@ export function createRequestHandler(
         opts.isDraining() || code === 'bad_request' || code === 'payload_too_large' || code === 'uri_too_long'
           ? { connection: 'close' }
           : {};
+      if (close.connection) closing.add(req.socket);
       sendJsonError(res, e.status, { error: code, message: e.message, request_id: requestId }, close);
       finish(e.status);
     };
 
+    if (closing.has(req.socket)) {
+      // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed.
+      reason = 'after_connection_close';
+      finish(0);
+      return;
+    }
+    // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
+    if (!res.shouldKeepAlive || opts.isDraining() || (decision.ok && decision.closeAfter)) {
+      closing.add(req.socket);
+    }
     if (!decision.ok) {
       reason = decision.error;
       if (decision.close) {
@@ -164,6 +179,15 @@ export function createRequestHandler(
       return;
     }
     if (req.rawHeaders.length / 2 > opts.maxHeaders) return answer('too_many_headers');
+    // HTTP/1.0 or 1.1 only (llhttp also parses 0.9 and 2.0 request lines), with at most one Host,
+    // exactly one in 1.1 (RFC 9112 §3.2): a second Host is how a front and a back disagree.
+    let hosts = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+    }
+    if (req.httpVersionMajor !== 1 || hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
+      return answer('bad_request');
+    }
     const path = req.url ?? '';
     if (path.length > opts.limits.maxUrlBytes) return answer('uri_too_long');
     // Origin-form only: absolute-form and authority-form targets are a proxying/smuggling vector.

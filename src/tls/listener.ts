@@ -30,6 +30,8 @@ export interface ListenerOptions {
   readonly revocationPolicy: RevocationPolicy;
   readonly handshakeTimeoutSeconds: number;
   readonly limits: ConnectionLimits;
+  /** Session-ticket keys for a snapshot; default: fresh random keys on every swap. */
+  readonly ticketKeys?: (snapshot: TrustSnapshot) => Buffer;
   readonly maxHeaderBytes: number;
   readonly maxHeaders: number;
   readonly logger: Logger;
@@ -80,6 +82,9 @@ export class TlsListener {
         rejectUnauthorized: false,
         handshakeTimeout: opts.handshakeTimeoutSeconds * 1000,
         maxHeaderSize: opts.maxHeaderBytes,
+        // The request handler refuses a missing or repeated Host with our JSON 400 and closes; Node's
+        // own check answers a bare 400 and then still emits the requests pipelined behind it.
+        requireHostHeader: false,
         // Idle keep-alive below the NLB's 350 s idle timeout, so we close first and cleanly.
         keepAliveTimeout: opts.limits.keepAliveTimeoutSeconds * 1000,
         headersTimeout: Math.min(20, opts.limits.requestTimeoutSeconds) * 1000,
@@ -104,7 +109,7 @@ export class TlsListener {
         if (n >= opts.limits.maxRequestsPerConnection) res.once('finish', () => req.socket.end());
       });
     }
-    this.server.setTicketKeys(randomBytes(48));
+    this.server.setTicketKeys(opts.ticketKeys?.(initial) ?? randomBytes(48));
     this.server.on('connection', (raw: Socket) => {
       opts.metrics.activeConnections.inc();
       raw.once('close', () => opts.metrics.activeConnections.dec());
@@ -122,7 +127,7 @@ export class TlsListener {
   /** Installs a new snapshot for new connections: one whole context, fresh ticket keys. */
   swap(snapshot: TrustSnapshot): void {
     this.server.setSecureContext(secureContextOptions(snapshot.caBundle, snapshot.server));
-    this.server.setTicketKeys(randomBytes(48));
+    this.server.setTicketKeys(this.opts.ticketKeys?.(snapshot) ?? randomBytes(48));
     this.snapshot = snapshot;
   }
 

@@ -27,6 +27,7 @@ import {
 import { parseServerCredentials, type ServerCredentials } from './server-credentials.js';
 import type { LoadedMaterial, TrustSnapshot } from './snapshot.js';
 import { describeSource, type FetchResult, fetchSource, isUnchanged, SourceError } from './sources/index.js';
+import type { FetchOptions } from './sources/types.js';
 
 export interface TrustStoreOptions {
   readonly caBundle: Source;
@@ -46,6 +47,8 @@ export interface TrustStoreOptions {
    * `tls.createSecureContext` with the listener's full option set). Called before publishing.
    */
   readonly checkSnapshot?: (snapshot: TrustSnapshot) => void;
+  /** How sources are read (default fetchSource; cluster workers read what the primary relayed). */
+  readonly fetch?: (source: Source, options: FetchOptions) => Promise<FetchResult>;
 }
 
 export interface Rejection {
@@ -313,7 +316,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   ): Promise<{ version: string; bytes: Buffer; labels: string; fresh: boolean }> {
     const name = describeSource(source);
     const before = this.seen.get(name);
-    const result = await fetchSource(source, {
+    const result = await (this.opts.fetch ?? fetchSource)(source, {
       knownVersion: explicit ? undefined : before?.version,
       timeoutMs: this.timeoutMs,
     });

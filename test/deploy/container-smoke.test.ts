@@ -246,8 +246,16 @@ describe.runIf(enabled)('container smoke test (Dockerfile steps replayed, produc
   });
 
   it('becomes ready with trust material from Secrets Manager, and answers the health check command', async () => {
-    const ready = await request(`http://127.0.0.1:${adminPort}/readyz`);
-    expect(ready.statusCode, await ready.body.text()).toBe(200);
+    // As the NLB health check does: poll until every worker (one per CPU in production) is ready.
+    let status = 0;
+    let text = '';
+    for (let i = 0; i < 200 && status !== 200; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      const ready = await request(`http://127.0.0.1:${adminPort}/readyz`);
+      status = ready.statusCode;
+      text = await ready.body.text();
+    }
+    expect(status, text).toBe(200);
     const app = join(work, 'stages', readDockerfile(join(root, 'Dockerfile')).runtime.name, 'app');
     const docker = readDockerfile(join(root, 'Dockerfile'));
     const [exe, ...args] = docker.healthcheck!.command;

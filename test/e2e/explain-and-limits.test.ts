@@ -80,7 +80,9 @@ describe('request limits', () => {
     for (let i = 0; i < 25; i++) headers[`x-h${i}`] = 'v';
     const res = await get(`${gw.url}/many`, clientAgent(pki, 'partner-a'), { headers });
     expect(res.status).toBe(431);
-    expect(res.json<{ error: string }>().error).toBe('too_many_headers');
+    // Node 20 lets the handler count the fields (too_many_headers); Node 24's parser already stops
+    // at maxHeadersCount and reports an overflow (headers_too_large). Both are the 431 we promise.
+    expect(['too_many_headers', 'headers_too_large']).toContain(res.json<{ error: string }>().error);
     expect(gw.upstream.seen.length).toBe(before);
   });
 

@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
@@ -190,5 +191,50 @@ export function rawExchange(pki: TestPki, name: string, port: number, bytes: str
     });
     socket.on('error', reject);
     socket.on('close', () => resolve(out));
+  });
+}
+
+/**
+ * Polls the admin /metrics until `name{labels}` satisfies `ok` (an event the gateway does not
+ * announce otherwise, e.g. server-side sockets closed). Bounded: rejects after `timeoutMs`.
+ */
+export async function waitForMetric(
+  gw: TestGateway,
+  name: string,
+  labels: Record<string, string>,
+  ok: (value: number) => boolean,
+  timeoutMs = 5_000,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  const agent = new Agent();
+  try {
+    for (;;) {
+      const res = await request(`${gw.adminUrl}/metrics`, { dispatcher: agent });
+      const value = metricValue(await res.body.text(), name, labels) ?? 0;
+      if (ok(value)) return value;
+      if (performance.now() > deadline) throw new Error(`${name} stayed at ${value} for ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  } finally {
+    await agent.close();
+  }
+}
+
+/** The bytes of a real TLS ClientHello (as Node's client sends it), captured on a plain TCP server. */
+export function captureClientHello(): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer((s) => {
+      s.once('data', (d: Buffer) => {
+        resolve(d);
+        s.destroy();
+        server.close();
+      });
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as import('node:net').AddressInfo;
+      const c = tlsConnect({ port, host: '127.0.0.1', servername: 'localhost' });
+      c.on('error', () => c.destroy());
+    });
+    server.on('error', reject);
   });
 }

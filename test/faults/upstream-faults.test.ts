@@ -1,0 +1,173 @@
+/**
+ * Upstream faults, against a raw TCP upstream that misbehaves on purpose: too slow (504), resetting
+ * before or in the middle of a response, answering garbage that is not HTTP. Each is answered in
+ * bounded time with the gateway's own JSON (502/504 with the request id) or, once the response has
+ * started, by cutting it; no upstream text, error code, stack or address ever reaches the partner,
+ * and the gateway keeps serving. (Upstream down: test/e2e; Secrets Manager outage: rotation.)
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientAgent, get, metricValue, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { makeTestPki, type TestPki } from '../helpers/pki.js';
+
+/** What a careless upstream would leak: its banner, host, address, error text and stack. */
+const SECRET =
+  'SSH-2.0-OpenSSH_9.6 billing-7.corp.internal 10.0.3.7 Error: ECONNREFUSED at Db.connect (/srv/app.js:12:7)';
+
+let pki: TestPki;
+let gw: TestGateway;
+let upstream: Server;
+let upstreamPort: number;
+const held: Socket[] = [];
+
+/** One behaviour per path, decided from the request line. */
+function misbehave(socket: Socket, path: string): void {
+  switch (path) {
+    case '/slow':
+      held.push(socket); // never answers
+      return;
+    case '/reset-before':
+      socket.resetAndDestroy();
+      return;
+    case '/reset-mid':
+      socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100000\r\n\r\n${'x'.repeat(5000)}`,
+      );
+      setImmediate(() => socket.resetAndDestroy());
+      return;
+    case '/garbage':
+      socket.end(`${SECRET}\r\n\r\n`);
+      return;
+    case '/half-headers':
+      socket.write(`HTTP/1.1 200 OK\r\nX-Internal: ${SECRET}\r\n`);
+      setImmediate(() => socket.destroy());
+      return;
+    case '/bad-status':
+      socket.end(`HTTP/1.1 2000 ${SECRET}\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    default:
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok');
+  }
+}
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  upstream = createServer((socket) => {
+    let head = '';
+    socket.on('error', () => undefined);
+    socket.on('data', (d: Buffer) => {
+      head += d.toString('latin1');
+      while (head.includes('\r\n\r\n')) {
+        const end = head.indexOf('\r\n\r\n');
+        const path = head.slice(0, end).split(' ')[1] ?? '/';
+        head = head.slice(end + 4);
+        misbehave(socket, path);
+      }
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  upstreamPort = (upstream.address() as { port: number }).port;
+  gw = await startTestGateway(pki, {
+    GATEWAY_LOG_LEVEL: 'warn',
+    GATEWAY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+    GATEWAY_UPSTREAM_TIMEOUT_SECONDS: '1',
+  });
+});
+afterAll(async () => {
+  await gw?.close();
+  for (const s of held) s.destroy();
+  await new Promise((r) => upstream?.close(r));
+  await pki?.cleanup();
+});
+
+/** The gateway's own error JSON, with nothing of the upstream in it. */
+function expectOwnError(
+  text: string,
+  headers: Record<string, unknown>,
+  code: string,
+  requestId: string,
+): void {
+  const body = JSON.parse(text) as Record<string, string>;
+  expect(Object.keys(body).sort()).toEqual(['error', 'message', 'request_id']);
+  expect(body.error).toBe(code);
+  expect(body.request_id).toBe(requestId);
+  expect(headers['x-request-id']).toBe(requestId);
+  for (const leak of [
+    'SSH',
+    'billing',
+    'corp',
+    '10.0.3.7',
+    'ECONN',
+    'UND_ERR',
+    'HPE_',
+    'Error',
+    ' at ',
+    '/srv/',
+  ]) {
+    expect(text).not.toContain(leak);
+  }
+  expect(text).not.toContain(String(upstreamPort));
+  expect(text).not.toContain('127.0.0.1');
+  expect(JSON.stringify(headers)).not.toContain('billing');
+}
+
+async function stillServing(): Promise<void> {
+  const res = await get(`${gw.url}/ok`, clientAgent(pki, 'partner-a'));
+  expect(res.status).toBe(200);
+  expect(res.text).toBe('ok');
+}
+
+describe('upstream faults', () => {
+  it('answers a slow upstream with a JSON 504 after GATEWAY_UPSTREAM_TIMEOUT_SECONDS, no hang', async () => {
+    const started = performance.now();
+    const res = await get(`${gw.url}/slow`, clientAgent(pki, 'partner-a'), {
+      headers: { 'x-request-id': 'slow-1' },
+    });
+    const took = performance.now() - started;
+    expect(res.status).toBe(504);
+    expectOwnError(res.text, res.headers, 'upstream_timeout', 'slow-1');
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(5_000);
+    await stillServing();
+  });
+
+  it.each([
+    ['/reset-before', 'upstream_reset'],
+    ['/garbage', 'upstream'],
+    ['/half-headers', 'upstream'],
+    ['/bad-status', 'upstream'],
+  ])('answers %s with a JSON 502 that leaks nothing of the upstream', async (path, code) => {
+    const id = `fault${path.replace(/\//g, '-')}`;
+    const started = performance.now();
+    const res = await get(`${gw.url}${path}`, clientAgent(pki, 'partner-a'), {
+      headers: { 'x-request-id': id },
+    });
+    expect(res.status).toBe(502);
+    const body = res.json<{ error: string }>();
+    expect(body.error.startsWith(code)).toBe(true);
+    expectOwnError(res.text, res.headers, body.error, id);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await stillServing();
+  });
+
+  it('cuts the client response when the upstream resets mid-body, without hanging', async () => {
+    const agent = clientAgent(pki, 'partner-a');
+    const started = performance.now();
+    const res = await request(`${gw.url}/reset-mid`, { dispatcher: agent });
+    // The status and the first bytes went out before the reset: the body must end in an error.
+    expect(res.statusCode).toBe(200);
+    await expect(res.body.text()).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await agent.close();
+    await stillServing();
+  });
+
+  it('counts every upstream fault by kind', async () => {
+    const m = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;
+    const errors = (kind: string): number =>
+      metricValue(m, 'mtls_gateway_upstream_errors_total', { route: 'default', kind }) ?? 0;
+    expect(errors('timeout')).toBe(1);
+    expect(errors('reset') + errors('other')).toBeGreaterThanOrEqual(4);
+  });
+});
