@@ -12,12 +12,21 @@ import {
   decodeOid,
   decodeTime,
   integerHex,
+  smallInteger,
   Tag,
   type Tlv,
   whole,
 } from './der.js';
 
 export const OID_EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/** KeyUsage bits as they sit in the first content octet of the BIT STRING (RFC 5280 §4.2.1.3). */
+export const KeyUsage = {
+  digitalSignature: 0x80,
+  keyEncipherment: 0x20,
+  keyCertSign: 0x04,
+  cRLSign: 0x02,
+} as const;
 
 export interface SubjectAltNames {
   readonly dns: readonly string[];
@@ -39,6 +48,12 @@ export interface ParsedCertificate {
   /** Extended key usage OIDs, or undefined when the extension is absent (any purpose). */
   readonly extKeyUsage: readonly string[] | undefined;
   readonly isCa: boolean;
+  /** basicConstraints pathLenConstraint, undefined when absent. */
+  readonly pathLength: number | undefined;
+  /** The first octet of the keyUsage bits (see KeyUsage), undefined when the extension is absent. */
+  readonly keyUsage: number | undefined;
+  /** The outer signatureAlgorithm OID. */
+  readonly signatureAlgorithmOid: string;
   readonly authorityKeyId: Uint8Array | undefined;
   readonly subjectKeyId: Uint8Array | undefined;
   /** The raw CRLDistributionPoints extension value, for matching partitioned CRLs. */
@@ -95,11 +110,25 @@ function parseEku(der: Uint8Array, value: Tlv): string[] {
   return oids;
 }
 
-function parseBasicConstraintsCa(der: Uint8Array, value: Tlv): boolean {
+function parseBasicConstraints(
+  der: Uint8Array,
+  value: Tlv,
+): { isCa: boolean; pathLength: number | undefined } {
   const outer = new DerReader(der, value.contentStart, value.end);
   const seq = outer.inside(outer.expect(Tag.SEQUENCE, 'BasicConstraints'));
   const ca = seq.optional(Tag.BOOLEAN);
-  return ca !== undefined && der[ca.contentStart] !== 0;
+  const len = seq.optional(Tag.INTEGER);
+  return {
+    isCa: ca !== undefined && der[ca.contentStart] !== 0,
+    pathLength: len ? smallInteger(der, len) : undefined,
+  };
+}
+
+function parseKeyUsage(der: Uint8Array, value: Tlv): number {
+  const outer = new DerReader(der, value.contentStart, value.end);
+  const bits = outer.expect(Tag.BIT_STRING, 'KeyUsage');
+  // The first content octet counts unused bits; the usage bits start at the second.
+  return bits.end - bits.contentStart >= 2 ? der[bits.contentStart + 1]! : 0;
 }
 
 function parseAuthorityKeyId(der: Uint8Array, value: Tlv): Uint8Array | undefined {
@@ -119,7 +148,10 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   const top = DerReader.of(der);
   const cert = top.inside(top.expect(Tag.SEQUENCE, 'Certificate'));
   top.finish('Certificate');
-  const tbs = cert.inside(cert.expect(Tag.SEQUENCE, 'TBSCertificate'));
+  const tbsTlv = cert.expect(Tag.SEQUENCE, 'TBSCertificate');
+  const algorithm = cert.inside(cert.expect(Tag.SEQUENCE, 'signatureAlgorithm'));
+  const signatureAlgorithmOid = decodeOid(der, algorithm.expect(Tag.OID, 'signatureAlgorithm'));
+  const tbs = cert.inside(tbsTlv);
   tbs.optional(ctx(0)); // version
   const serialHex = integerHex(der, tbs.expect(Tag.INTEGER, 'serialNumber'));
   tbs.expect(Tag.SEQUENCE, 'signature');
@@ -136,6 +168,8 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   let san = EMPTY_SAN;
   let extKeyUsage: string[] | undefined;
   let isCa = false;
+  let pathLength: number | undefined;
+  let keyUsage: number | undefined;
   let authorityKeyId: Uint8Array | undefined;
   let subjectKeyId: Uint8Array | undefined;
   let crlDistributionPointsDer: Uint8Array | undefined;
@@ -159,7 +193,10 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
           extKeyUsage = parseEku(der, value);
           break;
         case '2.5.29.19':
-          isCa = parseBasicConstraintsCa(der, value);
+          ({ isCa, pathLength } = parseBasicConstraints(der, value));
+          break;
+        case '2.5.29.15':
+          keyUsage = parseKeyUsage(der, value);
           break;
         case '2.5.29.35':
           authorityKeyId = parseAuthorityKeyId(der, value);
@@ -185,6 +222,9 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     san,
     extKeyUsage,
     isCa,
+    pathLength,
+    keyUsage,
+    signatureAlgorithmOid,
     authorityKeyId,
     subjectKeyId,
     crlDistributionPointsDer,

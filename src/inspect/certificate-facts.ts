@@ -4,8 +4,7 @@
  * gateway uses (asn1/), plus the two fields it does not need (pathLen, signature algorithm).
  */
 import type { X509Certificate } from 'node:crypto';
-import type { ParsedCertificate } from '../asn1/certificate.js';
-import { DerReader, decodeOid, integerHex, Tag } from '../asn1/der.js';
+import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253 } from '../asn1/name.js';
 import { fingerprintHex } from '../trust/ca-bundle.js';
 
@@ -55,43 +54,13 @@ const CURVE_BITS: Readonly<Record<string, number>> = {
   secp256k1: 256,
 };
 
-/** The outer signatureAlgorithm OID and the basicConstraints pathLenConstraint. */
-function readExtras(der: Uint8Array): { sigOid: string; pathLength: number | undefined } {
-  const top = DerReader.of(der);
-  const cert = top.inside(top.expect(Tag.SEQUENCE, 'Certificate'));
-  const tbsTlv = cert.expect(Tag.SEQUENCE, 'TBSCertificate');
-  const alg = cert.inside(cert.expect(Tag.SEQUENCE, 'signatureAlgorithm'));
-  const sigOid = decodeOid(der, alg.expect(Tag.OID, 'signatureAlgorithm'));
-  let pathLength: number | undefined;
-  const tbs = cert.inside(tbsTlv);
-  while (!tbs.done) {
-    const tlv = tbs.next();
-    if (tlv.tag !== 0xa3) continue;
-    const wrapper = tbs.inside(tlv);
-    const exts = wrapper.inside(wrapper.expect(Tag.SEQUENCE, 'Extensions'));
-    while (!exts.done) {
-      const ext = exts.inside(exts.expect(Tag.SEQUENCE, 'Extension'));
-      const oid = decodeOid(der, ext.expect(Tag.OID, 'extnID'));
-      ext.optional(Tag.BOOLEAN);
-      const value = ext.expect(Tag.OCTET_STRING, 'extnValue');
-      if (oid !== '2.5.29.19') continue;
-      const v = new DerReader(der, value.contentStart, value.end);
-      const seq = v.inside(v.expect(Tag.SEQUENCE, 'BasicConstraints'));
-      seq.optional(Tag.BOOLEAN);
-      const len = seq.optional(Tag.INTEGER);
-      if (len) pathLength = Number.parseInt(integerHex(der, len), 16);
-    }
-  }
-  return { sigOid, pathLength };
-}
-
 /** The basicConstraints pathLenConstraint of a DER certificate, undefined when absent. */
 export function pathLengthOf(der: Uint8Array): number | undefined {
-  return readExtras(der).pathLength;
+  return parseCertificate(der).pathLength;
 }
 
 export function certificateFacts(x509: X509Certificate, parsed: ParsedCertificate): CertificateFacts {
-  const { sigOid, pathLength } = readExtras(x509.raw);
+  const { signatureAlgorithmOid: sigOid, pathLength } = parsed;
   const key = x509.publicKey;
   const details = key.asymmetricKeyDetails ?? {};
   const curve = details.namedCurve;

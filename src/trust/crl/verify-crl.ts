@@ -10,7 +10,7 @@
  * Expired CRLs are still accepted: expiry is a policy decision of the revocation index.
  */
 import { constants, verify as cryptoVerify, type KeyObject, X509Certificate } from 'node:crypto';
-import { type ParsedCertificate, parseCertificate } from '../../asn1/certificate.js';
+import { KeyUsage, type ParsedCertificate, parseCertificate } from '../../asn1/certificate.js';
 import { DerError, DerReader, decodeOid, smallInteger, Tag } from '../../asn1/der.js';
 import { formatRfc2253 } from '../../asn1/name.js';
 import {
@@ -166,39 +166,12 @@ function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-/** keyUsage (2.5.29.15) allows cRLSign, or the extension is absent. */
-function allowsCrlSign(der: Uint8Array): boolean {
-  const top = DerReader.of(der);
-  const cert = top.inside(top.expect(Tag.SEQUENCE, 'Certificate'));
-  const tbs = cert.inside(cert.expect(Tag.SEQUENCE, 'TBSCertificate'));
-  while (!tbs.done) {
-    const tlv = tbs.next();
-    if (tlv.tag !== 0xa3) continue;
-    const wrapper = tbs.inside(tlv);
-    const exts = wrapper.inside(wrapper.expect(Tag.SEQUENCE, 'Extensions'));
-    while (!exts.done) {
-      const ext = exts.inside(exts.expect(Tag.SEQUENCE, 'Extension'));
-      const oid = decodeOid(der, ext.expect(Tag.OID, 'extnID'));
-      ext.optional(Tag.BOOLEAN);
-      const value = ext.expect(Tag.OCTET_STRING, 'extnValue');
-      if (oid !== '2.5.29.15') continue;
-      const v = new DerReader(der, value.contentStart, value.end);
-      const bits = v.expect(Tag.BIT_STRING, 'KeyUsage');
-      // First content octet is the unused-bit count; cRLSign is bit 6 (0x02 of the first byte).
-      return bits.end - bits.contentStart >= 2 && (der[bits.contentStart + 1]! & 0x02) !== 0;
-    }
-  }
-  return true;
-}
-
 export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
   const out: CaCandidate[] = [];
   for (const cert of cas) {
     let parsed: ParsedCertificate;
-    let mayIssueCrls: boolean;
     try {
       parsed = parseCertificate(cert.raw);
-      mayIssueCrls = allowsCrlSign(cert.raw);
     } catch {
       continue; // a CA we cannot read cannot vouch for a CRL
     }
@@ -206,7 +179,8 @@ export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
       cert,
       parsed,
       subjectKey: hex(parsed.subjectDer),
-      mayIssueCrls: mayIssueCrls && cert.ca,
+      // keyUsage, when present, must allow cRLSign.
+      mayIssueCrls: cert.ca && (parsed.keyUsage === undefined || (parsed.keyUsage & KeyUsage.cRLSign) !== 0),
       fingerprint256: cert.fingerprint256,
       subject: formatRfc2253(parsed.subjectDer),
     });
