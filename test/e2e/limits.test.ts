@@ -148,3 +148,23 @@ describe('connection limits', () => {
     await Promise.all(open.map((s) => new Promise((r) => (s.closed ? r(null) : s.once('close', r)))));
   });
 });
+
+describe('maximum connection age', () => {
+  it('answers with Connection: close once a connection is older than GATEWAY_MAX_CONNECTION_AGE_SECONDS', async () => {
+    await gw.close();
+    gw = await startTestGateway(pki, { GATEWAY_MAX_CONNECTION_AGE_SECONDS: '1' });
+    const s = await tlsSocket();
+    s.setEncoding('utf8');
+    const next = (): Promise<string> =>
+      new Promise((resolve) => {
+        s.once('data', (d: string) => resolve(d));
+        s.write('GET /age HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      });
+    expect(await next()).not.toMatch(/[Cc]onnection: close/);
+    // The limit is a duration: this test has to let one second pass.
+    await new Promise((r) => setTimeout(r, 1100));
+    const closed = new Promise((r) => s.once('close', r));
+    expect(await next()).toMatch(/^HTTP\/1\.1 200 [\s\S]*[Cc]onnection: close/);
+    await closed;
+  });
+});
