@@ -4,34 +4,21 @@
  * reconnection (shared ticket keys), /metrics aggregates the workers, a killed worker is replaced,
  * and SIGTERM drains everything with exit code 0.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
-import { clientAgent, get, type LogLine, metricValue } from '../helpers/gateway.js';
+import { clientAgent, get, metricValue } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
-
-const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+import { type ServeProcess, startServe } from '../helpers/serve-process.js';
 
 let pki: TestPki;
 let sm: SecretsManagerServer;
 let upstream: EchoUpstream;
-let child: ChildProcess;
-let exited: Promise<number | null>;
-const lines: LogLine[] = [];
-const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+let gw: ServeProcess;
 let tlsPort = 0;
 let adminUrl = '';
-
-function waitLog(match: (l: LogLine) => boolean, from = 0): Promise<LogLine> {
-  const found = lines.slice(from).find(match);
-  return found ? Promise.resolve(found) : new Promise((r) => waiters.push({ match, resolve: r }));
-}
 
 /** Polls /readyz until it answers 200 (readiness is reported over IPC, after the workers' logs). */
 async function untilReady(): Promise<void> {
@@ -50,40 +37,19 @@ beforeAll(async () => {
   sm = await SecretsManagerServer.start();
   sm.put('cluster-ca', pki.pki.files['ca-bundle.pem']!);
   upstream = await startEchoUpstream('127.0.0.1', 0);
-  child = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      ...sm.env(),
-      GATEWAY_WORKERS: '2',
-      GATEWAY_LISTEN: '127.0.0.1:0',
-      GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
-      GATEWAY_SERVER_CERT: pki.path('server.pem'),
-      GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
-      GATEWAY_CA_BUNDLE: 'secretsmanager:cluster-ca',
-      GATEWAY_CRLS: pki.path('crl.pem'),
-      GATEWAY_UPSTREAM: `http://127.0.0.1:${upstream.port}`,
-      GATEWAY_TRUST_REFRESH_SECONDS: '1',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  gw = await startServe(pki, upstream.port, {
+    ...sm.env(),
+    GATEWAY_WORKERS: '2',
+    GATEWAY_CA_BUNDLE: 'secretsmanager:cluster-ca',
+    GATEWAY_TRUST_REFRESH_SECONDS: '1',
   });
-  exited = new Promise((r) => child.once('exit', (code) => r(code)));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    const line = JSON.parse(text) as LogLine;
-    lines.push(line);
-    for (const w of waiters.splice(0)) {
-      if (w.match(line)) w.resolve(line);
-      else waiters.push(w);
-    }
-  });
-  const admin = await waitLog((l) => l.msg === 'admin listening');
-  adminUrl = `http://127.0.0.1:${(admin.address as AddressInfo).port}`;
-  const tls = await waitLog((l) => l.msg === 'TLS listening');
-  tlsPort = (tls.address as AddressInfo).port;
+  tlsPort = gw.tlsPort;
+  adminUrl = `http://127.0.0.1:${gw.adminPort}`;
   await untilReady();
 }, 60_000);
 
 afterAll(async () => {
-  if (child.exitCode === null) child.kill('SIGKILL');
+  if (gw?.child.exitCode === null) gw.child.kill('SIGKILL');
   await upstream?.close();
   await sm?.close();
   await pki?.cleanup();
@@ -118,7 +84,7 @@ describe('GATEWAY_WORKERS=2', { timeout: 60_000 }, () => {
         200,
       );
     }
-    const workers = new Set(lines.filter((l) => l.event === 'request').map((l) => l.worker));
+    const workers = new Set(gw.lines.filter((l) => l.event === 'request').map((l) => l.worker));
     expect([...workers].sort()).toEqual([1, 2]);
     expect(sm.callCount('GetSecretValue')).toBe(1);
     const metrics = (await get(`${adminUrl}/metrics`, clientAgent(pki, undefined))).text;
@@ -136,10 +102,10 @@ describe('GATEWAY_WORKERS=2', { timeout: 60_000 }, () => {
   });
 
   it('relays a rotated CA bundle to every worker', async () => {
-    const from = lines.length;
+    const from = gw.lines.length;
     sm.put('cluster-ca', pki.pki.intermediate.certPem + pki.pki.root.certPem + pki.pki.rogue.certPem);
-    await waitLog((l) => l.worker === 1 && l.msg === 'trust snapshot installed', from);
-    await waitLog((l) => l.worker === 2 && l.msg === 'trust snapshot installed', from);
+    await gw.waitLog((l) => l.worker === 1 && l.msg === 'trust snapshot installed', from);
+    await gw.waitLog((l) => l.worker === 2 && l.msg === 'trust snapshot installed', from);
     expect(sm.callCount('GetSecretValue')).toBe(2);
     for (let i = 0; i < 4; i++) {
       expect((await get(`https://localhost:${tlsPort}/u${i}`, clientAgent(pki, 'untrusted'))).status).toBe(
@@ -149,20 +115,22 @@ describe('GATEWAY_WORKERS=2', { timeout: 60_000 }, () => {
   });
 
   it('replaces a worker that dies', async () => {
-    const from = lines.length;
-    const victim = lines.find((l) => l.worker === 1 && typeof l.pid === 'number')?.pid;
-    const pids = new Set(lines.filter((l) => l.worker !== undefined).map((l) => l.pid));
+    const from = gw.lines.length;
+    const victim = gw.lines.find((l) => l.worker === 1 && typeof l.pid === 'number')?.pid;
+    const pids = new Set(gw.lines.filter((l) => l.worker !== undefined).map((l) => l.pid));
     const pid = victim ?? [...pids][0];
     process.kill(Number(pid), 'SIGKILL');
-    await waitLog((l) => l.msg === 'worker died; starting a replacement', from);
-    await waitLog((l) => l.msg === 'TLS listening' && l.worker === 3, from);
+    await gw.waitLog((l) => l.msg === 'worker died; starting a replacement', from);
+    await gw.waitLog((l) => l.msg === 'TLS listening' && l.worker === 3, from);
     await untilReady();
     expect((await get(`https://localhost:${tlsPort}/after`, clientAgent(pki, 'partner-a'))).status).toBe(200);
   });
 
   it('drains every worker on SIGTERM and exits 0', async () => {
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(lines.some((l) => l.msg === 'stopped' && l.clean === true && l.worker === undefined)).toBe(true);
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
+    expect(gw.lines.some((l) => l.msg === 'stopped' && l.clean === true && l.worker === undefined)).toBe(
+      true,
+    );
   });
 });

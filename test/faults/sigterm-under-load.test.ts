@@ -4,17 +4,14 @@
  * or closed before the gateway read the request: then neither the gateway's request log nor the
  * upstream ever saw its id). The process exits 0 (every in-flight request finished).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientAgent, type LogLine } from '../helpers/gateway.js';
+import { clientAgent } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { startServe } from '../helpers/serve-process.js';
 
-const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 const KEEP_ALIVE_CLIENTS = 6;
 const FRESH_CLIENTS = 2;
 const REQUESTS_BEFORE_SIGTERM = 150;
@@ -43,47 +40,14 @@ afterAll(async () => {
   await pki.cleanup();
 });
 
-interface Running {
-  child: ChildProcess;
-  tlsPort: number;
-  lines: LogLine[];
-  exited: Promise<number | null>;
-}
-
-async function serve(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      GATEWAY_LISTEN: '127.0.0.1:0',
-      GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
-      GATEWAY_SERVER_CERT: pki.path('server.pem'),
-      GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
-      GATEWAY_CA_BUNDLE: pki.path('ca-bundle.pem'),
-      GATEWAY_CRLS: pki.path('crl.pem'),
-      GATEWAY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: LogLine[] = [];
-  let onTls: ((port: number) => void) | undefined;
-  const tls = new Promise<number>((r) => {
-    onTls = r;
-  });
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    const line = JSON.parse(text) as LogLine;
-    lines.push(line);
-    if (line.msg === 'TLS listening') onTls?.((line.address as AddressInfo).port);
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, tlsPort: await tls, lines, exited };
-}
-
 type Outcome = { id: string; status: number } | { id: string; error: string };
 
 describe('SIGTERM under load', { timeout: 60_000 }, () => {
   it('loses no request: each completed with a status or was never accepted', async () => {
-    const gw = await serve({ GATEWAY_DRAIN_SECONDS: '10', GATEWAY_LOG_LEVEL: 'info' });
+    const gw = await startServe(pki, upstreamPort, {
+      GATEWAY_DRAIN_SECONDS: '10',
+      GATEWAY_LOG_LEVEL: 'info',
+    });
     const url = `https://localhost:${gw.tlsPort}`;
     const outcomes: Outcome[] = [];
     let sent = 0;

@@ -1,0 +1,65 @@
+/**
+ * The real `mtls-gateway serve` process (dist/, so `npm test` builds first) on ephemeral loopback
+ * ports, with its JSON log lines parsed as they arrive. For tests of what only a process shows:
+ * signals, exit codes, cluster workers.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { LogLine } from './gateway.js';
+import type { TestPki } from './pki.js';
+
+export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** Every log line so far. */
+  readonly lines: LogLine[];
+  /** The first line (already logged, or the next ones from index `from` on) that matches. */
+  waitLog(match: (l: LogLine) => boolean, from?: number): Promise<LogLine>;
+  readonly exited: Promise<number | null>;
+  readonly tlsPort: number;
+  readonly adminPort: number;
+}
+
+/** Starts `serve` on the test PKI (file sources) with `env` on top; resolves once both listen. */
+export async function startServe(
+  pki: TestPki,
+  upstreamPort: number,
+  env: Record<string, string> = {},
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: {
+      PATH: process.env.PATH,
+      GATEWAY_LISTEN: '127.0.0.1:0',
+      GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
+      GATEWAY_SERVER_CERT: pki.path('server.pem'),
+      GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
+      GATEWAY_CA_BUNDLE: pki.path('ca-bundle.pem'),
+      GATEWAY_CRLS: pki.path('crl.pem'),
+      GATEWAY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: LogLine[] = [];
+  const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    const line = JSON.parse(text) as LogLine;
+    lines.push(line);
+    for (const w of waiters.splice(0)) {
+      if (w.match(line)) w.resolve(line);
+      else waiters.push(w);
+    }
+  });
+  const waitLog = (match: (l: LogLine) => boolean, from = 0): Promise<LogLine> => {
+    const found = lines.slice(from).find(match);
+    return found ? Promise.resolve(found) : new Promise((r) => waiters.push({ match, resolve: r }));
+  };
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const port = (msg: string): Promise<number> =>
+    waitLog((l) => l.msg === msg).then((l) => (l.address as AddressInfo).port);
+  const [tlsPort, adminPort] = await Promise.all([port('TLS listening'), port('admin listening')]);
+  return { child, lines, waitLog, exited, tlsPort, adminPort };
+}
