@@ -118,6 +118,20 @@ describe('handshake flood', () => {
     expect(served.length).toBeGreaterThanOrEqual(1);
     expect(Math.max(...served)).toBeLessThan(5_000);
 
+    // A refused client can see its alert before the gateway has counted the refusal: wait for the
+    // counts to settle (bounded), then compare them exactly.
+    const settled = async (reason: string, expected: number): Promise<void> => {
+      const base = count(before, 'failure', reason);
+      await waitForMetric(
+        gw,
+        'mtls_gateway_handshakes_total',
+        { result: 'failure', reason },
+        (v) => v >= base + expected,
+      );
+    };
+    await settled('unknown_ca', UNTRUSTED);
+    await settled('no_certificate', NO_CERT);
+    await settled('protocol', OLD_TLS);
     const after = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;
     const delta = (result: string, reason: string): number =>
       count(after, result, reason) - count(before, result, reason);
