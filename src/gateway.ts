@@ -176,7 +176,8 @@ export class Gateway {
       logger: this.logger,
       metrics: this.metrics,
       decorate: (verdict) => {
-        const { auth, headers } = this.authorizationFor(verdict.identity);
+        // Partner match and identity headers, computed here once and cached for every request.
+        const { auth } = this.authorizationFor(verdict.identity);
         const id = verdict.identity;
         this.radar.observe(id, auth.partner.id, auth.partnerLabel);
         this.trust.recordVerifiedClient({
@@ -185,7 +186,7 @@ export class Gateway {
           leafDer: id.leafDer,
           sentDer: id.chainDer,
         });
-        return { partnerId: auth.partner.id, headers };
+        return { partnerId: auth.partner.id };
       },
       onRequest: this.trackInFlight(
         createRequestHandler({

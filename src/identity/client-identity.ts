@@ -76,8 +76,12 @@ function valuesOf(attrs: readonly NameAttribute[], oid: string): string[] {
 }
 
 /** Builds the identity of a verified client from its leaf and the certificates sent after it. */
-export function clientIdentityFromDer(leafDer: Buffer, chainDer: readonly Buffer[]): ClientIdentity {
-  const parsed = parseCertificate(leafDer);
+export function clientIdentityFromDer(
+  leafDer: Buffer,
+  chainDer: readonly Buffer[],
+  /** The leaf already parsed by the caller (the gate), so a handshake parses it once. */
+  parsed: ParsedCertificate = parseCertificate(leafDer),
+): ClientIdentity {
   const attrs = parseName(parsed.subjectDer);
   const cn = attrs.find((a) => a.oid === OID_CN);
   const identity: ClientIdentity = {

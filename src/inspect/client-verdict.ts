@@ -242,7 +242,7 @@ function decideByCertificateChecks(
   };
   let elements: ChainElement[];
   try {
-    elements = buildClientChain(leaf, sent, trust.bundle);
+    elements = buildClientChain(leaf, sent, trust.bundle, parsedLeaf);
   } catch (err) {
     return {
       ok: false,
@@ -289,6 +289,7 @@ function decideByCertificateChecks(
     identity: clientIdentityFromDer(
       leaf.raw,
       sent.map((c) => c.raw),
+      parsedLeaf,
     ),
     chain: parsedChain,
     chainFingerprints: linked.map((e) => e.fingerprint256),

@@ -45,8 +45,10 @@ export function buildClientChain(
   leaf: X509Certificate,
   sent: readonly X509Certificate[],
   bundle: CaBundle,
+  /** The leaf already parsed by the caller, so a handshake parses it once. */
+  parsedLeaf?: ParsedCertificate,
 ): ChainElement[] {
-  const chain = [element(leaf)];
+  const chain = [element(leaf, parsedLeaf)];
   const sentElements = sent.map((c) => element(c));
   while (chain.length < MAX_DEPTH) {
     const child = chain[chain.length - 1]!;

@@ -121,7 +121,7 @@ export function verifyNewConnection(
   }
   let elements: ChainElement[];
   try {
-    elements = buildClientChain(leaf, sent, snapshot.caBundle);
+    elements = buildClientChain(leaf, sent, snapshot.caBundle, parsedLeaf);
   } catch (err) {
     return refuse('bad_certificate', presented, `unparsable certificate in chain: ${(err as Error).message}`);
   }
@@ -131,6 +131,7 @@ export function verifyNewConnection(
   const identity = clientIdentityFromDer(
     leaf.raw,
     sent.map((c) => c.raw),
+    parsedLeaf,
   );
   return { ok: true, identity, chain, chainFingerprints: elements.map((e) => e.fingerprint256) };
 }

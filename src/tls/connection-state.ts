@@ -19,8 +19,6 @@ export class ConnectionState {
     snapshot: TrustSnapshot | undefined,
     /** Client address (from PROXY protocol when enabled). */
     readonly remoteAddress: string,
-    /** Identity headers for upstream requests; present only on a verified connection. */
-    readonly identityHeaders: readonly (readonly [string, string])[],
     /** The partner id the policy resolved (X-Client-Id). */
     readonly partnerId: string | undefined,
   ) {

@@ -36,9 +36,8 @@ export interface ListenerOptions {
   readonly maxHeaders: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Identity headers and partner id for a verified connection, computed once. */
+  /** The partner id for a verified connection (its identity headers are prepared here too, once). */
   readonly decorate: (verdict: Verdict & { ok: true }) => {
-    headers: readonly (readonly [string, string])[];
     partnerId: string;
   };
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
@@ -290,8 +289,8 @@ export class TlsListener {
     };
     const remote = peer.client;
     if (verdict.ok) {
-      const { headers, partnerId } = this.opts.decorate(verdict);
-      attachState(socket, new ConnectionState(verdict, this.snapshot, remote, headers, partnerId));
+      const { partnerId } = this.opts.decorate(verdict);
+      attachState(socket, new ConnectionState(verdict, this.snapshot, remote, partnerId));
       metrics.handshakes.inc({ result: 'success', reason: '' });
       metrics.handshakeDuration.observe({ result: 'success' }, duration);
       const id = verdict.identity;
@@ -315,7 +314,7 @@ export class TlsListener {
       ...verdict.presented,
     });
     if (verifyMode === 'explain') {
-      attachState(socket, new ConnectionState(verdict, this.snapshot, remote, [], undefined));
+      attachState(socket, new ConnectionState(verdict, this.snapshot, remote, undefined));
       return;
     }
     socket.destroy();
