@@ -105,6 +105,31 @@ export function verifyNewConnection(
   const leaf = socket.getPeerX509Certificate();
   if (!leaf) return refuse('no_certificate', {}, 'no client certificate');
   const sent = sentChain(leaf);
+  if (!snapshot || !socket.authorized) return refuseUnverified(socket, leaf, sent, snapshot, now);
+  const cache = verifiedChains(snapshot);
+  const key = chainKey(leaf, sent);
+  let known = cache.get(key);
+  if (!known) {
+    const built = buildVerified(leaf, sent, snapshot);
+    if (!built.ok) return built;
+    if (cache.size >= MAX_CACHED_CHAINS) cache.clear();
+    cache.set(key, built);
+    known = built;
+  }
+  // Revocation is checked on every connection, cached chain or not: the index may have changed.
+  const revoked = checkRevocation(known.chain, snapshot, policy, now);
+  if (revoked) return refuse(revoked.reason, presentedOf(known.chain[0]), revoked.detail, revoked.message);
+  return known;
+}
+
+/** A connection OpenSSL did not verify (or with no trust loaded): the reason, and what was presented. */
+function refuseUnverified(
+  socket: TLSSocket,
+  leaf: X509Certificate,
+  sent: readonly X509Certificate[],
+  snapshot: TrustSnapshot | undefined,
+  now: number,
+): Verdict {
   let parsedLeaf: ParsedCertificate;
   try {
     parsedLeaf = parseCertificate(leaf.raw);
@@ -113,27 +138,66 @@ export function verifyNewConnection(
   }
   const presented = presentedOf(parsedLeaf);
   if (!snapshot) return refuse('other', presented, 'trust material not loaded');
-  if (!socket.authorized) {
-    const code = String(socket.authorizationError ?? 'unknown');
-    const reason = classifyVerifyError(code);
-    const facts: RefusalFacts = { chain: chainFacts(parsedLeaf, sent), now, issuer: presented.issuer };
-    return refuse(reason, presented, code, refusalMessage(reason, facts));
+  const code = String(socket.authorizationError ?? 'unknown');
+  const reason = classifyVerifyError(code);
+  const facts: RefusalFacts = { chain: chainFacts(parsedLeaf, sent), now, issuer: presented.issuer };
+  return refuse(reason, presented, code, refusalMessage(reason, facts));
+}
+
+/** The verified chain rebuilt leaf first (for revocation) and the client's identity. */
+function buildVerified(
+  leaf: X509Certificate,
+  sent: readonly X509Certificate[],
+  snapshot: TrustSnapshot,
+): Verdict {
+  let parsedLeaf: ParsedCertificate;
+  try {
+    parsedLeaf = parseCertificate(leaf.raw);
+  } catch (err) {
+    return refuse('bad_certificate', {}, `unparsable certificate: ${(err as Error).message}`);
   }
   let elements: ChainElement[];
   try {
     elements = buildClientChain(leaf, sent, snapshot.caBundle, parsedLeaf);
   } catch (err) {
+    const presented = presentedOf(parsedLeaf);
     return refuse('bad_certificate', presented, `unparsable certificate in chain: ${(err as Error).message}`);
   }
-  const chain = elements.map((e) => e.parsed);
-  const verdict = checkRevocation(chain, snapshot, policy, now);
-  if (verdict) return refuse(verdict.reason, presented, verdict.detail, verdict.message);
-  const identity = clientIdentityFromDer(
-    leaf.raw,
-    sent.map((c) => c.raw),
-    parsedLeaf,
-  );
-  return { ok: true, identity, chain, chainFingerprints: elements.map((e) => e.fingerprint256) };
+  return {
+    ok: true,
+    identity: clientIdentityFromDer(
+      leaf.raw,
+      sent.map((c) => c.raw),
+      parsedLeaf,
+    ),
+    chain: elements.map((e) => e.parsed),
+    chainFingerprints: elements.map((e) => e.fingerprint256),
+  };
+}
+
+/**
+ * Chains OpenSSL verified under one snapshot, with the identity built from them, keyed by the
+ * SHA-256 of every certificate the client sent. A partner reconnecting (a resumed session or a new
+ * handshake with the same certificate) skips the chain rebuild and the identity formatting; the
+ * entry is reused only after OpenSSL verified the same bytes again, and dies with its snapshot (a
+ * new bundle rebuilds chains). Bounded: cleared when full.
+ */
+const MAX_CACHED_CHAINS = 10_000;
+const chainsBySnapshot = new WeakMap<TrustSnapshot, Map<string, Verdict & { ok: true }>>();
+
+function verifiedChains(snapshot: TrustSnapshot): Map<string, Verdict & { ok: true }> {
+  let cache = chainsBySnapshot.get(snapshot);
+  if (!cache) {
+    cache = new Map();
+    chainsBySnapshot.set(snapshot, cache);
+  }
+  return cache;
+}
+
+function chainKey(leaf: X509Certificate, sent: readonly X509Certificate[]): string {
+  let key = leaf.fingerprint256;
+  for (const c of sent) key += `/${c.fingerprint256}`;
+  return key;
 }
 
 function checkRevocation(
