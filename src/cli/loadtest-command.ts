@@ -5,6 +5,7 @@ import { formatReport, type LoadOptions, runLoad } from '../loadtest/index.js';
 import { UsageError } from './usage-error.js';
 
 export const LOADTEST_USAGE = `usage: mtls-gateway loadtest URL --cert FILE --key FILE [options]
+       mtls-gateway loadtest http://UPSTREAM/… [options]   (a baseline without TLS, e.g. the upstream itself)
 
   --cacert FILE                  CA to verify the gateway's certificate (default: system CAs)
   --insecure                     do not verify the gateway's certificate
@@ -46,8 +47,14 @@ export function parseLoadtestArgs(args: string[]): { options: LoadOptions; json:
   } catch {
     throw new UsageError(`'${target}' is not a URL`);
   }
-  if (url.protocol !== 'https:') throw new UsageError('the URL must be https://');
-  if (!values.cert || !values.key) throw new UsageError('--cert and --key are required');
+  const https = url.protocol === 'https:';
+  if (!https && url.protocol !== 'http:')
+    throw new UsageError('the URL must be https:// (or http:// for a baseline)');
+  if (https && (!values.cert || !values.key))
+    throw new UsageError('--cert and --key are required for https://');
+  if (!https && (values.cert || values.key || values.cacert || values.resume)) {
+    throw new UsageError('--cert, --key, --cacert and --resume are for https:// URLs');
+  }
   const positive = (name: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -70,12 +77,15 @@ export function parseLoadtestArgs(args: string[]): { options: LoadOptions; json:
   const rate = positive('rate', values.rate);
   const options: LoadOptions = {
     url,
-    tls: {
-      cert: readFileSync(values.cert),
-      key: readFileSync(values.key),
-      ...(values.cacert ? { ca: readFileSync(values.cacert) } : {}),
-      rejectUnauthorized: !values.insecure,
-    },
+    tls:
+      values.cert && values.key
+        ? {
+            cert: readFileSync(values.cert),
+            key: readFileSync(values.key),
+            ...(values.cacert ? { ca: readFileSync(values.cacert) } : {}),
+            rejectUnauthorized: !values.insecure,
+          }
+        : {},
     connections: Math.floor(positive('connections', values.connections) ?? 10),
     ...(duration === undefined ? {} : { durationSeconds: duration }),
     ...(requests === undefined ? {} : { requests: Math.floor(requests) }),

@@ -3,10 +3,11 @@
  * or a new TLS connection (optionally resumed) per request, closed-loop or at a fixed rate. Times
  * are recorded in HDR histograms (perf_hooks); at a fixed rate, latency is measured from the
  * moment a request was due, so a stalled server cannot hide its queueing (coordinated omission).
- * Loopback or the operator's own hosts only: it sends exactly the bounded load asked for.
+ * Loopback or the operator's own hosts only: it sends exactly the bounded load asked for. An
+ * http:// URL measures a plain upstream the same way, as the baseline for the gateway's added latency.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, createSecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { Client } from 'undici';
 
 export interface LoadOptions {
@@ -98,13 +99,18 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const budgetLeft = (): boolean =>
     performance.now() < deadline && (opts.requests === undefined || started < opts.requests);
 
+  // One context for every connection: building it per connection (parsing the key and CAs) would
+  // cost the client milliseconds per handshake and understate the server's handshake rate.
+  const { cert, key, ca, rejectUnauthorized, servername } = opts.tls;
+  const secureContext = opts.url.protocol === 'https:' ? createSecureContext({ cert, key, ca }) : undefined;
   const connector = (_o: unknown, cb: (err: Error | null, socket: TLSSocket | null) => void): void => {
     const begin = process.hrtime.bigint();
     const socket = tlsConnect({
       host,
       port,
-      servername: opts.tls.servername ?? host,
-      ...opts.tls,
+      servername: servername ?? host,
+      secureContext,
+      ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
       ...(opts.resume && session ? { session } : {}),
       ALPNProtocols: ['http/1.1'],
     });
@@ -123,9 +129,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     socket.once('error', onError);
   };
 
+  // http:// (a baseline, e.g. the upstream measured directly): undici's own TCP connector.
   const newClient = (): Client =>
     new Client(opts.url.origin, {
-      connect: connector as never,
+      ...(opts.url.protocol === 'https:' ? { connect: connector as never } : {}),
       pipelining: 1,
       keepAliveTimeout: 30_000,
     });

@@ -110,8 +110,41 @@ describe('mtls-gateway loadtest', () => {
     expect(report.statuses['200']).toBe(30);
   });
 
-  it('exits 2 with the usage on a bad argument', async () => {
+  it('measures a plain http:// upstream directly, as the baseline for added latency', async () => {
+    const before = gw.upstream.seen.length;
+    const { stdout } = await run(process.execPath, [
+      CLI,
+      'loadtest',
+      `http://127.0.0.1:${gw.upstream.port}/direct`,
+      '--requests',
+      '20',
+      '--connections',
+      '2',
+      '--json',
+    ]);
+    const report = JSON.parse(stdout) as {
+      requests: number;
+      handshakes: number;
+      statuses: Record<string, number>;
+    };
+    expect(report.statuses['200']).toBe(20);
+    expect(report.handshakes).toBe(0);
+    const seen = gw.upstream.seen.slice(before);
+    expect(seen).toHaveLength(20);
+    expect(seen.every((r) => r.headers['x-client-subject'] === undefined)).toBe(true);
+  });
+
+  it('refuses client certificates for an http:// URL (nothing to present them to)', async () => {
     const err = await run(process.execPath, [CLI, 'loadtest', 'http://x/', '--cert', 'a', '--key', 'b']).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).toBe(2);
+    expect(err?.stderr).toContain('are for https:// URLs');
+  });
+
+  it('exits 2 with the usage on a bad argument', async () => {
+    const err = await run(process.execPath, [CLI, 'loadtest', 'ftp://x/', '--cert', 'a', '--key', 'b']).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );

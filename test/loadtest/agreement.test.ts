@@ -1,0 +1,126 @@
+/**
+ * `mtls-gateway loadtest` reports the same numbers as the tools operators already trust, on the same
+ * gateway: requests/s and mean latency against `ab -k`, new connections/s against
+ * `openssl s_time -new`. The upstream answers after a fixed delay, so the expected rate is set by
+ * that delay rather than by how busy this machine is, and the tools must agree within 20%.
+ */
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { makeTestPki, type TestPki } from '../helpers/pki.js';
+
+const run = promisify(execFile);
+const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+const UPSTREAM_DELAY_MS = 30;
+
+let pki: TestPki;
+let gw: TestGateway;
+let slow: Server;
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  slow = createServer((_req, res) => {
+    setTimeout(() => res.end('ok\n'), UPSTREAM_DELAY_MS);
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  const upstream = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+  gw = await startTestGateway(pki, { GATEWAY_LOG_LEVEL: 'warn', GATEWAY_UPSTREAM: upstream });
+});
+afterAll(async () => {
+  await gw?.close();
+  await new Promise((r) => slow?.close(r));
+  await pki?.cleanup();
+});
+
+interface LoadJson {
+  requests: number;
+  requestsPerSecond: number;
+  handshakes: number;
+  handshakesPerSecond: number;
+  latencyMs: { mean: number };
+  statuses: Record<string, number>;
+}
+
+async function loadtest(args: string[]): Promise<LoadJson> {
+  const { stdout } = await run(process.execPath, [
+    CLI,
+    'loadtest',
+    `${gw.url}/agree`,
+    '--cert',
+    pki.path('partner-a.pem'),
+    '--key',
+    pki.path('partner-a-key.pem'),
+    '--cacert',
+    pki.path('root-ca.pem'),
+    '--json',
+    ...args,
+  ]);
+  return JSON.parse(stdout) as LoadJson;
+}
+
+function field(text: string, pattern: RegExp): number {
+  const m = pattern.exec(text);
+  if (!m?.[1]) throw new Error(`no ${pattern} in:\n${text}`);
+  return Number(m[1]);
+}
+
+describe('loadtest agrees with ab and openssl s_time', () => {
+  it('keep-alive: requests/s and mean latency within 20% of ab -k', async () => {
+    const { stdout } = await run('ab', [
+      '-k',
+      '-c',
+      '4',
+      '-n',
+      '240',
+      '-E',
+      pki.path('partner-a-combined.pem'),
+      `https://127.0.0.1:${gw.port}/agree`,
+    ]);
+    expect(field(stdout, /Complete requests:\s+(\d+)/)).toBe(240);
+    expect(field(stdout, /Failed requests:\s+(\d+)/)).toBe(0);
+    const abRate = field(stdout, /Requests per second:\s+([\d.]+)/);
+    const abMeanMs = field(stdout, /Time per request:\s+([\d.]+) \[ms\] \(mean\)/);
+    const ours = await loadtest(['--connections', '4', '--requests', '240']);
+    expect(ours.statuses).toEqual({ 200: 240 });
+    const rates = `loadtest ${ours.requestsPerSecond} req/s, ab ${abRate} req/s`;
+    expect(ours.requestsPerSecond / abRate, rates).toBeGreaterThan(0.8);
+    expect(ours.requestsPerSecond / abRate, rates).toBeLessThan(1.2);
+    const means = `loadtest mean ${ours.latencyMs.mean} ms, ab mean ${abMeanMs} ms`;
+    expect(ours.latencyMs.mean / abMeanMs, means).toBeGreaterThan(0.8);
+    expect(ours.latencyMs.mean / abMeanMs, means).toBeLessThan(1.2);
+  });
+
+  it('a new TLS connection per request: connections/s within 20% of openssl s_time -new', async () => {
+    // s_time prints whole seconds of wall time; its own run is timed here instead.
+    const began = performance.now();
+    const { stdout } = await run('openssl', [
+      's_time',
+      '-connect',
+      `127.0.0.1:${gw.port}`,
+      '-new',
+      '-www',
+      '/agree',
+      '-cert',
+      pki.path('partner-a.pem'),
+      '-key',
+      pki.path('partner-a-key.pem'),
+      '-CAfile',
+      pki.path('root-ca.pem'),
+      '-time',
+      '2',
+    ]);
+    const seconds = (performance.now() - began) / 1000;
+    const sTimeRate = field(stdout, /(\d+) connections in [\d.]+ real seconds/) / seconds;
+    const ours = await loadtest(['--connections', '1', '--duration', '2', '--new-connection-per-request']);
+    expect(ours.handshakes).toBe(ours.requests);
+    expect(ours.statuses).toEqual({ 200: ours.requests });
+    const rates = `loadtest ${ours.handshakesPerSecond} conn/s, s_time ${sTimeRate.toFixed(1)} conn/s`;
+    console.log(rates);
+    expect(ours.handshakesPerSecond / sTimeRate, rates).toBeGreaterThan(0.8);
+    expect(ours.handshakesPerSecond / sTimeRate, rates).toBeLessThan(1.2);
+  });
+});
