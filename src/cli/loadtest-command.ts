@@ -11,6 +11,7 @@ export const LOADTEST_USAGE = `usage: mtls-gateway loadtest URL --cert FILE --ke
   --insecure                     do not verify the gateway's certificate
   --connections N                concurrent connections (default 10)
   --duration S | --requests N    how long, or how many requests (default --duration 10)
+  --warmup S                     with --duration: first S seconds of the same load, not measured
   --rate R                       requests per second in total (open loop); default: as fast as possible
   --new-connection-per-request   a full TLS handshake for every request
   --resume                       with the above: offer the previous session (TLS resumption)
@@ -30,6 +31,7 @@ export function parseLoadtestArgs(args: string[]): { options: LoadOptions; json:
       connections: { type: 'string', default: '10' },
       duration: { type: 'string' },
       requests: { type: 'string' },
+      warmup: { type: 'string' },
       rate: { type: 'string' },
       'new-connection-per-request': { type: 'boolean', default: false },
       resume: { type: 'boolean', default: false },
@@ -75,6 +77,8 @@ export function parseLoadtestArgs(args: string[]): { options: LoadOptions; json:
   const requests = positive('requests', values.requests);
   const duration = positive('duration', values.duration) ?? (requests === undefined ? 10 : undefined);
   const rate = positive('rate', values.rate);
+  const warmup = positive('warmup', values.warmup);
+  if (warmup !== undefined && duration === undefined) throw new UsageError('--warmup goes with --duration');
   const options: LoadOptions = {
     url,
     tls:
@@ -88,6 +92,7 @@ export function parseLoadtestArgs(args: string[]): { options: LoadOptions; json:
         : {},
     connections: Math.floor(positive('connections', values.connections) ?? 10),
     ...(duration === undefined ? {} : { durationSeconds: duration }),
+    ...(warmup === undefined ? {} : { warmupSeconds: warmup }),
     ...(requests === undefined ? {} : { requests: Math.floor(requests) }),
     ...(rate === undefined ? {} : { rate }),
     newConnectionPerRequest: values['new-connection-per-request'] ?? false,

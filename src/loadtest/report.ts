@@ -6,6 +6,7 @@ const row = (name: string, p: Percentiles): string =>
 
 export function formatReport(r: LoadReport): string {
   const lines = [
+    ...(r.warmupRequests > 0 ? [`warm-up          ${r.warmupRequests} requests, not measured`] : []),
     `requests         ${r.requests} in ${r.durationSeconds.toFixed(2)} s = ${r.requestsPerSecond} req/s`,
     `handshakes       ${r.handshakes} (${r.resumedHandshakes} resumed) = ${r.handshakesPerSecond} /s`,
     row('latency', r.latencyMs),

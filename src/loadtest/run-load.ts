@@ -16,6 +16,11 @@ export interface LoadOptions {
   readonly connections: number;
   /** Stop after this many seconds … */
   readonly durationSeconds?: number;
+  /**
+   * With durationSeconds: first send the same load this long without measuring it (JIT, pools,
+   * caches of both sides warm up), then measure for durationSeconds.
+   */
+  readonly warmupSeconds?: number;
   /** … or after this many requests (whichever is given; one of them must be). */
   readonly requests?: number;
   /** Requests per second across all connections; undefined = as fast as possible. */
@@ -45,7 +50,10 @@ export interface Percentiles {
 }
 
 export interface LoadReport {
+  /** The measured window (after any warm-up). */
   readonly durationSeconds: number;
+  /** Requests sent during the warm-up and left out of every other number. */
+  readonly warmupRequests: number;
   readonly requests: number;
   readonly requestsPerSecond: number;
   readonly handshakes: number;
@@ -93,9 +101,14 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const port = Number(opts.url.port || 443);
   const host = opts.url.hostname;
   const path = `${opts.url.pathname}${opts.url.search}`;
+  if (opts.warmupSeconds !== undefined && opts.durationSeconds === undefined) {
+    throw new Error('a warm-up goes with a duration');
+  }
   const t0 = performance.now();
+  const measureFrom = t0 + (opts.warmupSeconds ?? 0) * 1000;
   const deadline =
-    opts.durationSeconds === undefined ? Number.POSITIVE_INFINITY : t0 + opts.durationSeconds * 1000;
+    opts.durationSeconds === undefined ? Number.POSITIVE_INFINITY : measureFrom + opts.durationSeconds * 1000;
+  let warmup = 0;
   const budgetLeft = (): boolean =>
     performance.now() < deadline && (opts.requests === undefined || started < opts.requests);
 
@@ -119,9 +132,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
       session = s;
     });
     socket.once('secureConnect', () => {
-      handshakes++;
-      if (socket.isSessionReused()) resumed++;
-      handshake.record(Math.max(1, Number(process.hrtime.bigint() - begin)));
+      if (performance.now() >= measureFrom) {
+        handshakes++;
+        if (socket.isSessionReused()) resumed++;
+        handshake.record(Math.max(1, Number(process.hrtime.bigint() - begin)));
+      }
       socket.off('error', onError);
       cb(null, socket);
     });
@@ -138,6 +153,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     });
 
   const one = async (client: Client, dueAt: number, record = true): Promise<void> => {
+    let status: number | undefined;
+    let error: string | undefined;
+    let received = 0;
     try {
       const res = await client.request({
         path,
@@ -145,14 +163,19 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
         headers: opts.headers,
         body: opts.body ?? null,
       });
-      for await (const chunk of res.body) bytes += (chunk as Buffer).length;
-      statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-      if (res.statusCode >= 400) failed++;
+      for await (const chunk of res.body) received += (chunk as Buffer).length;
+      status = res.statusCode;
     } catch (err) {
-      failed++;
-      const kind = errorKind(err);
-      errors[kind] = (errors[kind] ?? 0) + 1;
+      error = errorKind(err);
     }
+    if (dueAt < measureFrom) {
+      warmup++; // the warm-up counts nowhere else
+      return;
+    }
+    bytes += received;
+    if (status !== undefined) statuses[status] = (statuses[status] ?? 0) + 1;
+    if (error !== undefined) errors[error] = (errors[error] ?? 0) + 1;
+    if (error !== undefined || (status ?? 0) >= 400) failed++;
     if (record) latency.record(Math.max(1, Math.round((performance.now() - dueAt) * 1e6)));
     done++;
   };
@@ -216,9 +239,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   nextDue = performance.now();
   await Promise.all(clients.map((c) => worker(c)));
   if (progress) clearInterval(progress);
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - measureFrom) / 1000;
   return {
     durationSeconds: Math.round(seconds * 1000) / 1000,
+    warmupRequests: warmup,
     requests: done,
     requestsPerSecond: Math.round((done / seconds) * 10) / 10,
     handshakes,

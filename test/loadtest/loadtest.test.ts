@@ -70,6 +70,20 @@ describe('runLoad', () => {
     expect(resumed.statuses).toEqual({ 200: 20 });
   });
 
+  it('sends a warm-up first and leaves it out of every number', async () => {
+    const before = gw.upstream.seen.length;
+    const r = await runLoad(
+      options({ requests: undefined, warmupSeconds: 0.4, durationSeconds: 0.4, connections: 2, rate: 100 }),
+    );
+    expect(r.warmupRequests).toBeGreaterThan(20);
+    expect(r.requests).toBeGreaterThan(20);
+    expect(r.statuses).toEqual({ 200: r.requests });
+    expect(r.durationSeconds).toBeGreaterThanOrEqual(0.4);
+    expect(r.durationSeconds).toBeLessThan(0.8);
+    expect(r.handshakes).toBe(0); // both connections were opened during the warm-up
+    expect(gw.upstream.seen.length - before).toBe(r.warmupRequests + r.requests);
+  });
+
   it('counts refusals as errors (a revoked client)', async () => {
     const r = await runLoad(
       options({
