@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Added latency (issue #8 goal 3): the same open-loop load (default 1,000 req/s keep-alive, 20
+# connections, 20 s) sent by `mtls-gateway loadtest` to the upstream directly (http://) and
+# through the gateway (https:// with a client certificate), percentiles side by side.
+# Latency is counted from when each request was due (no coordinated omission).
+#   bench/latency.sh [RATE] [SECONDS]      NODE_BIN=… selects the gateway's Node (e.g. Node 24)
+# The gateway gets CPU 0, the upstream and the load tool CPU 1 (taskset, when there are 2+ CPUs).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+rate=${1:-1000}
+secs=${2:-20}
+(cd "$root" && npm run build --silent)
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+pin() { if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+cpu() { if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then echo "taskset -c $1"; fi; }
+node "$root/dist/cli/main.js" dev-pki --out "$work/pki" >/dev/null
+up_port=18180 gw_port=18543 admin_port=18590
+$(cpu 1) node -e "require('node:http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('ok\n'))}).listen($up_port,'127.0.0.1')" &
+pids+=($!)
+GATEWAY_LISTEN=127.0.0.1:$gw_port GATEWAY_ADMIN_LISTEN=127.0.0.1:$admin_port \
+  GATEWAY_SERVER_CERT="$work/pki/server.pem" GATEWAY_SERVER_KEY="$work/pki/server-key.pem" \
+  GATEWAY_CA_BUNDLE="$work/pki/ca-bundle.pem" GATEWAY_CRLS="$work/pki/crl.pem" \
+  GATEWAY_UPSTREAM=http://127.0.0.1:$up_port GATEWAY_LOG_LEVEL="${GATEWAY_LOG_LEVEL:-info}" \
+  $(cpu 0) "${NODE_BIN:-node}" "$root/dist/cli/main.js" serve >"$work/gateway.log" &
+pids+=($!)
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$admin_port/readyz" && break; sleep 0.1; done
+# Each run first sends 5 s of the same load unmeasured (--warmup): JIT and pools of the tool,
+# the gateway and the upstream are warm when measuring starts.
+lt() { pin 1 node "$root/dist/cli/main.js" loadtest "$@" --connections 20 --rate "$rate" --warmup 5 --duration "$secs" --json; }
+certs=(--cert "$work/pki/partner-a.pem" --key "$work/pki/partner-a-key.pem" --cacert "$work/pki/root-ca.pem")
+direct=$(lt "http://127.0.0.1:$up_port/")
+curl -sf "http://127.0.0.1:$admin_port/metrics" >"$work/before.prom"
+gateway=$(lt "https://localhost:$gw_port/" "${certs[@]}")
+curl -sf "http://127.0.0.1:$admin_port/metrics" >"$work/after.prom"
+echo "gateway's own view during the run (server side, from /metrics):"
+grep -E '^mtls_gateway_(nodejs_eventloop_lag_p99_seconds|nodejs_gc_duration_seconds_(sum|count)|nodejs_eventloop_lag_max_seconds) ' "$work/after.prom" || true
+node - "$direct" "$gateway" "$rate" "$secs" <<'EOF'
+const [direct, gateway, rate, secs] = process.argv.slice(2);
+const d = JSON.parse(direct), g = JSON.parse(gateway);
+const row = (name, r) => `| ${name} | ${r.requestsPerSecond} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${Object.keys(r.errors).length ? JSON.stringify(r.errors) : 'none'} |`;
+console.log(`\nkeep-alive, ${rate} req/s open loop, 20 connections, ${secs} s (latency in ms, from when each request was due)\n`);
+console.log('| path | req/s | p50 | p90 | p99 | max | errors |\n| --- | --- | --- | --- | --- | --- | --- |');
+console.log(row('upstream directly (http)', d));
+console.log(row('through the gateway (mTLS)', g));
+const add = (k) => (g.latencyMs[k] - d.latencyMs[k]).toFixed(3);
+console.log(`\nadded by the gateway: p50 +${add('p50')} ms, p99 +${add('p99')} ms (goal: p99 within 2 ms)`);
+console.log(`commands: mtls-gateway loadtest http://127.0.0.1:UP/ and https://localhost:GW/ --cert … --connections 20 --rate ${rate} --warmup 5 --duration ${secs} --json`);
+EOF
