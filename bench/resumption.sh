@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Session resumption (issue #8 goal 5): full vs resumed handshakes against the gateway, with one
+# HTTP request per connection, by openssl s_time (one sequential client) for TLS 1.3 and 1.2.
+# Prints connections/s and connections per gateway core-second (CPU from /proc), and the ratios.
+#   bench/resumption.sh [SECONDS]      NODE_BIN=… selects the gateway's Node (e.g. Node 24)
+# The gateway gets CPU 0, the upstream and s_time CPU 1 (taskset, when there are 2+ CPUs).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-5}
+(cd "$root" && npm run build --silent)
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+cpu() { if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then echo "taskset -c $1"; fi; }
+node "$root/dist/cli/main.js" dev-pki --out "$work/pki" >/dev/null
+up_port=18181 gw_port=18544 admin_port=18591
+$(cpu 1) node -e "require('node:http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('ok\n'))}).listen($up_port,'127.0.0.1')" &
+pids+=($!)
+GATEWAY_LISTEN=127.0.0.1:$gw_port GATEWAY_ADMIN_LISTEN=127.0.0.1:$admin_port \
+  GATEWAY_SERVER_CERT="$work/pki/server.pem" GATEWAY_SERVER_KEY="$work/pki/server-key.pem" \
+  GATEWAY_CA_BUNDLE="$work/pki/ca-bundle.pem" GATEWAY_CRLS="$work/pki/crl.pem" \
+  GATEWAY_UPSTREAM=http://127.0.0.1:$up_port GATEWAY_LOG_LEVEL="${GATEWAY_LOG_LEVEL:-warn}" \
+  $(cpu 0) "${NODE_BIN:-node}" "$root/dist/cli/main.js" serve >"$work/gateway.log" &
+gw=$!
+pids+=($gw)
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$admin_port/readyz" && break; sleep 0.1; done
+gw_cpu() { awk '{print $14 + $15}' "/proc/$gw/stat"; } # clock ticks (1/100 s)
+measure() { # $1 = tls1_3|tls1_2, $2 = new|reuse → "connections/s per-core-s"
+  local t0 t1 w0 w1 out n
+  t0=$(gw_cpu); w0=$(date +%s.%N)
+  out=$($(cpu 1) openssl s_time -connect "127.0.0.1:$gw_port" "-$2" "-$1" -www / \
+    -cert "$work/pki/partner-a.pem" -key "$work/pki/partner-a-key.pem" -CAfile "$work/pki/root-ca.pem" -time "$secs" 2>&1)
+  t1=$(gw_cpu); w1=$(date +%s.%N)
+  n=$(echo "$out" | grep -oE '^[0-9]+ connections in' | tail -1 | awk '{print $1}')
+  awk -v n="$n" -v w="$(echo "$w1 - $w0" | bc)" -v c="$((t1 - t0))" 'BEGIN { printf "%.0f %.0f", n / w, n * 100 / c }'
+}
+echo
+echo "| TLS | full conn/s | resumed conn/s | ratio | full per gateway core-s | resumed per gateway core-s | ratio |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for v in tls1_3 tls1_2; do
+  read -r fr fc <<<"$(measure "$v" new)"
+  read -r rr rc <<<"$(measure "$v" reuse)"
+  awk -v v="$v" -v fr="$fr" -v fc="$fc" -v rr="$rr" -v rc="$rc" \
+    'BEGIN { printf "| %s | %d | %d | %.2fx | %d | %d | %.2fx |\n", v, fr, rr, rr / fr, fc, rc, rc / fc }'
+done
+echo
+echo "command: openssl s_time -connect 127.0.0.1:$gw_port -new|-reuse -tls1_3|-tls1_2 -www / -cert … -key … -CAfile … -time $secs"
+echo "(one sequential client: conn/s is latency-bound; the per-core-s columns are the server's cost)"
