@@ -1,7 +1,7 @@
 // Memory per idle mTLS keep-alive connection (issue #8, goal 4): starts the built gateway on a fresh
 // development PKI, reads its RSS idle, opens N verified keep-alive connections (one request each,
 // then idle), reads RSS again. Loopback only. Usage (after npm run build):
-//   node bench/idle-connections.mjs [N=5000]
+//   [NODE_BIN=…] node bench/idle-connections.mjs [N=5000] [SETTLE_SECONDS=2]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,8 @@ const dir = mkdtempSync(join(tmpdir(), 'idle-'));
 await new Promise((r) =>
   spawn(process.execPath, [cli, 'dev-pki', '--out', dir], { stdio: 'ignore' }).on('exit', r),
 );
-const gw = spawn(process.execPath, [cli, 'serve'], {
+// NODE_BIN runs the gateway on another Node (e.g. the Node 24 the image ships); the clients stay on this one.
+const gw = spawn(process.env.NODE_BIN ?? process.execPath, [cli, 'serve'], {
   env: {
     PATH: process.env.PATH,
     GATEWAY_LISTEN: '127.0.0.1:18600',
@@ -32,11 +33,20 @@ const gw = spawn(process.execPath, [cli, 'serve'], {
   },
   stdio: 'ignore',
 });
-const rss = async () => {
-  const text = await (await fetch('http://127.0.0.1:18601/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith('mtls_gateway_process_resident_memory_bytes '));
+const metric = (text, name) => {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return Number(line.split(' ')[1]) / 1024 / 1024;
 };
+/** RSS, and the V8 heap and off-heap (Buffers, OpenSSL is not in it) parts of it, in MB. */
+const memory = async () => {
+  const text = await (await fetch('http://127.0.0.1:18601/metrics')).text();
+  return {
+    rss: metric(text, 'mtls_gateway_process_resident_memory_bytes'),
+    heap: metric(text, 'mtls_gateway_nodejs_heap_size_used_bytes'),
+    external: metric(text, 'mtls_gateway_nodejs_external_memory_bytes'),
+  };
+};
+const rss = async () => (await memory()).rss;
 for (let i = 0; i < 100; i++) {
   try {
     await rss();
@@ -46,7 +56,8 @@ for (let i = 0; i < 100; i++) {
   }
 }
 await sleep(1000);
-const idle = await rss();
+const idleMemory = await memory();
+const idle = idleMemory.rss;
 const tls = {
   ca: readFileSync(join(dir, 'root-ca.pem')),
   cert: readFileSync(join(dir, 'partner-a.pem')),
@@ -64,8 +75,13 @@ const open = () =>
   });
 for (let i = 0; i < N; i += 50)
   sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, N - i) }, open))));
-await sleep(2000);
-const loaded = await rss();
+await sleep(Number(process.argv[3] ?? 2) * 1000);
+const loadedMemory = await memory();
+const loaded = loadedMemory.rss;
+console.log(
+  `gateway: V8 heap used ${idleMemory.heap.toFixed(1)} -> ${loadedMemory.heap.toFixed(1)} MB, ` +
+    `external ${idleMemory.external.toFixed(1)} -> ${loadedMemory.external.toFixed(1)} MB (the rest of RSS is native: OpenSSL, libuv, malloc)`,
+);
 console.log(
   `idle RSS ${idle.toFixed(1)} MB; with ${sockets.length} idle keep-alive mTLS connections ${loaded.toFixed(1)} MB (+${(loaded - idle).toFixed(1)} MB, ${(((loaded - idle) * 1024) / sockets.length).toFixed(1)} KiB each)`,
 );
