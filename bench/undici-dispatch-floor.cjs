@@ -53,6 +53,8 @@ const server = createServer(
         'x-client-verify',
         'SUCCESS',
       ];
+      // FLOOR_CERT=1: also the URL-encoded PEM, as the gateway's default X-Client-Cert (~1.4 KB).
+      if (process.env.FLOOR_CERT === '1') identity.push('x-client-cert', encodeURIComponent(peer.toString()));
       identityOf.set(req.socket, identity);
     }
     const headers = [];
@@ -91,3 +93,4 @@ const server = createServer(
 );
 server.on('tlsClientError', () => {});
 server.listen(Number(env('BENCH_PORT')), env('BENCH_HOST'));
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(0)); // lets --cpu-prof write
