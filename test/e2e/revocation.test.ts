@@ -151,6 +151,34 @@ describe('resumed TLS sessions', () => {
   });
 });
 
+describe('a partner seen before (its verified chain reused by the gate)', () => {
+  it('is refused on its next full handshake once revoked, and its intermediate too', async () => {
+    await setup();
+    const first = await keepAliveConnection('partner-b');
+    expect(await first.send('/before')).toMatch(/^HTTP\/1\.1 200 /);
+    first.socket.destroy();
+    const again = await keepAliveConnection('partner-b');
+    expect(again.socket.isSessionReused()).toBe(false);
+    expect(await again.send('/again')).toMatch(/^HTTP\/1\.1 200 /);
+    again.socket.destroy();
+    await writeCrls([pki.pki.clients['partner-b'].serialHex], 2);
+    await gw.gateway.reloadTrust();
+    await expect(get(`${gw.url}/after`, clientAgent(pki, 'partner-b'))).rejects.toThrow();
+    const leaf = await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'revoked');
+    expect(leaf.serial).toBe(pki.pki.clients['partner-b'].serialHex);
+    // A partner-a chain used before the root CRL revokes the intermediate: refused as well.
+    expect((await get(`${gw.url}/a`, clientAgent(pki, 'partner-a'))).status).toBe(200);
+    const rootCrl = await makeCrl(pki.pki.root, {
+      crlNumber: 3,
+      revoked: [{ serialHex: pki.pki.intermediate.serialHex }],
+    });
+    await pki.write('crl.pem', rootCrl + (await makeCrl(pki.pki.intermediate, { crlNumber: 3 })));
+    await gw.gateway.reloadTrust();
+    await expect(get(`${gw.url}/a2`, clientAgent(pki, 'partner-a'))).rejects.toThrow();
+    expect(gw.upstream.seen.some((r) => r.path === '/after' || r.path === '/a2')).toBe(false);
+  });
+});
+
 describe('the chain above the leaf', () => {
   it('refuses a client whose intermediate CA is revoked, though it sent only its leaf', async () => {
     await setup();
