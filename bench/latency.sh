@@ -9,26 +9,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rate=${1:-1000}
 secs=${2:-20}
-(cd "$root" && npm run build --silent)
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
-pin() { if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
-cpu() { if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then echo "taskset -c $1"; fi; }
-node "$root/dist/cli/main.js" dev-pki --out "$work/pki" >/dev/null
-up_port=18180 gw_port=18543 admin_port=18590
-$(cpu 1) node -e "require('node:http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('ok\n'))}).listen($up_port,'127.0.0.1')" &
-pids+=($!)
-GATEWAY_LISTEN=127.0.0.1:$gw_port GATEWAY_ADMIN_LISTEN=127.0.0.1:$admin_port \
-  GATEWAY_SERVER_CERT="$work/pki/server.pem" GATEWAY_SERVER_KEY="$work/pki/server-key.pem" \
-  GATEWAY_CA_BUNDLE="$work/pki/ca-bundle.pem" GATEWAY_CRLS="$work/pki/crl.pem" \
-  GATEWAY_UPSTREAM=http://127.0.0.1:$up_port GATEWAY_LOG_LEVEL="${GATEWAY_LOG_LEVEL:-info}" \
-  $(cpu 0) "${NODE_BIN:-node}" "$root/dist/cli/main.js" serve >"$work/gateway.log" &
-pids+=($!)
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$admin_port/readyz" && break; sleep 0.1; done
+up_port=18180 gw_port=18543 admin_port=18590 default_log_level=info
+# shellcheck source=lib/local-gateway.sh
+source "$root/bench/lib/local-gateway.sh"
 # Each run first sends 5 s of the same load unmeasured (--warmup): JIT and pools of the tool,
 # the gateway and the upstream are warm when measuring starts.
-lt() { pin 1 node "$root/dist/cli/main.js" loadtest "$@" --connections 20 --rate "$rate" --warmup 5 --duration "$secs" --json; }
+lt() { $(cpu 1) node "$root/dist/cli/main.js" loadtest "$@" --connections 20 --rate "$rate" --warmup 5 --duration "$secs" --json; }
 certs=(--cert "$work/pki/partner-a.pem" --key "$work/pki/partner-a-key.pem" --cacert "$work/pki/root-ca.pem")
 direct=$(lt "http://127.0.0.1:$up_port/")
 curl -sf "http://127.0.0.1:$admin_port/metrics" >"$work/before.prom"

@@ -7,23 +7,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-5}
-(cd "$root" && npm run build --silent)
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
-cpu() { if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then echo "taskset -c $1"; fi; }
-node "$root/dist/cli/main.js" dev-pki --out "$work/pki" >/dev/null
-up_port=18181 gw_port=18544 admin_port=18591
-$(cpu 1) node -e "require('node:http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end('ok\n'))}).listen($up_port,'127.0.0.1')" &
-pids+=($!)
-GATEWAY_LISTEN=127.0.0.1:$gw_port GATEWAY_ADMIN_LISTEN=127.0.0.1:$admin_port \
-  GATEWAY_SERVER_CERT="$work/pki/server.pem" GATEWAY_SERVER_KEY="$work/pki/server-key.pem" \
-  GATEWAY_CA_BUNDLE="$work/pki/ca-bundle.pem" GATEWAY_CRLS="$work/pki/crl.pem" \
-  GATEWAY_UPSTREAM=http://127.0.0.1:$up_port GATEWAY_LOG_LEVEL="${GATEWAY_LOG_LEVEL:-warn}" \
-  $(cpu 0) "${NODE_BIN:-node}" "$root/dist/cli/main.js" serve >"$work/gateway.log" &
-gw=$!
-pids+=($gw)
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$admin_port/readyz" && break; sleep 0.1; done
+up_port=18181 gw_port=18544 admin_port=18591 default_log_level=warn
+# shellcheck source=lib/local-gateway.sh
+source "$root/bench/lib/local-gateway.sh"
 gw_cpu() { awk '{print $14 + $15}' "/proc/$gw/stat"; } # clock ticks (1/100 s)
 measure() { # $1 = tls1_3|tls1_2, $2 = new|reuse → "connections/s per-core-s"
   local t0 t1 w0 w1 out n

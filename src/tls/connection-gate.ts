@@ -122,6 +122,15 @@ export function verifyNewConnection(
   return known;
 }
 
+/** The leaf parsed once, or the refusal of an unparsable one. */
+function parseLeaf(leaf: X509Certificate): ParsedCertificate | Verdict {
+  try {
+    return parseCertificate(leaf.raw);
+  } catch (err) {
+    return refuse('bad_certificate', {}, `unparsable certificate: ${(err as Error).message}`);
+  }
+}
+
 /** A connection OpenSSL did not verify (or with no trust loaded): the reason, and what was presented. */
 function refuseUnverified(
   socket: TLSSocket,
@@ -130,12 +139,8 @@ function refuseUnverified(
   snapshot: TrustSnapshot | undefined,
   now: number,
 ): Verdict {
-  let parsedLeaf: ParsedCertificate;
-  try {
-    parsedLeaf = parseCertificate(leaf.raw);
-  } catch (err) {
-    return refuse('bad_certificate', {}, `unparsable certificate: ${(err as Error).message}`);
-  }
+  const parsedLeaf = parseLeaf(leaf);
+  if ('ok' in parsedLeaf) return parsedLeaf;
   const presented = presentedOf(parsedLeaf);
   if (!snapshot) return refuse('other', presented, 'trust material not loaded');
   const code = String(socket.authorizationError ?? 'unknown');
@@ -150,12 +155,8 @@ function buildVerified(
   sent: readonly X509Certificate[],
   snapshot: TrustSnapshot,
 ): Verdict {
-  let parsedLeaf: ParsedCertificate;
-  try {
-    parsedLeaf = parseCertificate(leaf.raw);
-  } catch (err) {
-    return refuse('bad_certificate', {}, `unparsable certificate: ${(err as Error).message}`);
-  }
+  const parsedLeaf = parseLeaf(leaf);
+  if ('ok' in parsedLeaf) return parsedLeaf;
   let elements: ChainElement[];
   try {
     elements = buildClientChain(leaf, sent, snapshot.caBundle, parsedLeaf);
