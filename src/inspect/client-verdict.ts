@@ -14,9 +14,13 @@ import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect 
 import { OID_EKU_CLIENT_AUTH, type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253 } from '../asn1/name.js';
 import { EKU_SERVER_AUTH, issue } from '../dev/pki.js';
-import { clientIdentityFromDer } from '../identity/index.js';
 import { buildClientChain, type ChainElement } from '../tls/client-chain.js';
-import { type RevocationPolicy, type Verdict, verifyNewConnection } from '../tls/connection-gate.js';
+import {
+  acceptedVerdict,
+  type RevocationPolicy,
+  type Verdict,
+  verifyNewConnection,
+} from '../tls/connection-gate.js';
 import {
   classifyHandshakeError,
   classifyVerifyError,
@@ -284,16 +288,7 @@ function decideByCertificateChecks(
       message: refusalMessage(revocation.reason, { serial: revocation.serial, issuer: revocation.issuer }),
     };
   }
-  return {
-    ok: true,
-    identity: clientIdentityFromDer(
-      leaf.raw,
-      sent.map((c) => c.raw),
-      parsedLeaf,
-    ),
-    chain: parsedChain,
-    chainFingerprints: linked.map((e) => e.fingerprint256),
-  };
+  return acceptedVerdict(leaf, sent, parsedLeaf, linked);
 }
 
 export interface DecideOptions {

@@ -164,6 +164,16 @@ function buildVerified(
     const presented = presentedOf(parsedLeaf);
     return refuse('bad_certificate', presented, `unparsable certificate in chain: ${(err as Error).message}`);
   }
+  return acceptedVerdict(leaf, sent, parsedLeaf, elements);
+}
+
+/** The `ok` verdict of a verified, unrevoked chain (`elements` leaf first): identity and chain. */
+export function acceptedVerdict(
+  leaf: X509Certificate,
+  sent: readonly X509Certificate[],
+  parsedLeaf: ParsedCertificate,
+  elements: readonly ChainElement[],
+): Verdict & { ok: true } {
   return {
     ok: true,
     identity: clientIdentityFromDer(
