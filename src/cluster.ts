@@ -25,7 +25,7 @@ import {
   SourceError,
 } from './trust/sources/index.js';
 import type { FetchOptions } from './trust/sources/types.js';
-import { TrustStore } from './trust/trust-store.js';
+import { TrustStore, trustSettingsOf } from './trust/trust-store.js';
 
 type Source = Config['caBundle'];
 
@@ -104,16 +104,10 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   // The primary validates too (for /trust and readiness); its metrics stay private, the workers'
   // are the ones exported.
   const trust = new TrustStore({
-    caBundle: config.caBundle,
-    serverCert: config.serverCert,
-    serverKey: config.serverKey,
-    crls: config.crls,
-    refreshSeconds: config.trustRefreshSeconds,
-    production: config.production,
+    ...trustSettingsOf(config),
     logger: logger.child({ role: 'primary' }),
     metrics: createMetrics({ defaultMetrics: false }),
     maxRefusedPercent: 100,
-    revocationPolicy: { graceSeconds: config.crlGraceSeconds, crlRequired: config.crlRequired },
     fetch: relayingFetch,
   });
 

@@ -29,7 +29,7 @@ import { TlsListener } from './tls/listener.js';
 import { REFUSAL_MESSAGES, refusalStatus } from './tls/refusal.js';
 import { secureContextOptions } from './tls/secure-context.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
-import { TrustStore, type TrustStoreOptions } from './trust/trust-store.js';
+import { TrustStore, type TrustStoreOptions, trustSettingsOf } from './trust/trust-store.js';
 
 export interface GatewayDeps {
   readonly logger?: Logger;
@@ -49,6 +49,8 @@ export class Gateway {
   private listener: TlsListener | undefined;
   private readonly admin: AdminServer;
   private readonly upstream: Upstream;
+  /** The revocation rules of the configuration, applied by the gate and on every request. */
+  private readonly policy: RevocationPolicy;
   /** One undici Pool per distinct upstream origin, created when a policy first names it. */
   private readonly upstreams = new Map<string, Upstream>();
   /** The authorization policy in force (GATEWAY_CONFIG, or the one default route), swapped whole. */
@@ -75,17 +77,13 @@ export class Gateway {
   ) {
     this.logger = deps.logger ?? createLogger(config.logLevel);
     this.metrics = deps.metrics ?? createMetrics();
+    const trust = trustSettingsOf(config);
+    this.policy = trust.revocationPolicy;
     this.trust = new TrustStore({
-      caBundle: config.caBundle,
-      serverCert: config.serverCert,
-      serverKey: config.serverKey,
-      crls: config.crls,
-      refreshSeconds: config.trustRefreshSeconds,
-      production: config.production,
+      ...trust,
       logger: this.logger,
       metrics: this.metrics,
       maxRefusedPercent: config.rotationMaxRefusedPercent,
-      revocationPolicy: { graceSeconds: config.crlGraceSeconds, crlRequired: config.crlRequired },
       // A trial context from the listener's own option builder: OpenSSL must accept it before swap.
       checkSnapshot: (s) => createSecureContext(secureContextOptions(s.caBundle, s.server)),
       ...(deps.fetchSource ? { fetch: deps.fetchSource } : {}),
@@ -130,10 +128,6 @@ export class Gateway {
     const snapshot = gw.trust.current;
     if (snapshot) await gw.startListener(snapshot);
     return gw;
-  }
-
-  private get policy(): RevocationPolicy {
-    return { graceSeconds: this.config.crlGraceSeconds, crlRequired: this.config.crlRequired };
   }
 
   /** The TLS listener's address, once trust material has loaded and it listens. */

@@ -11,7 +11,7 @@
  * refresh, i.e. SIGHUP, re-reads and re-decides everything).
  */
 import { EventEmitter } from 'node:events';
-import type { Source } from '../config/config.js';
+import type { Config, Source } from '../config/config.js';
 import type { Logger, Metrics, TrustKind } from '../observability/index.js';
 import { type CaBundle, parseCaBundle, TrustMaterialError } from './ca-bundle.js';
 import { parseAndVerifyCrlsOffThread } from './crl/crl-worker.js';
@@ -49,6 +49,26 @@ export interface TrustStoreOptions {
   readonly checkSnapshot?: (snapshot: TrustSnapshot) => void;
   /** How sources are read (default fetchSource; cluster workers read what the primary relayed). */
   readonly fetch?: (source: Source, options: FetchOptions) => Promise<FetchResult>;
+}
+
+/** What a Config says about trust: the sources, how often to poll them, and the revocation rules. */
+export function trustSettingsOf(
+  config: Config,
+): Required<
+  Pick<
+    TrustStoreOptions,
+    'caBundle' | 'serverCert' | 'serverKey' | 'crls' | 'refreshSeconds' | 'production' | 'revocationPolicy'
+  >
+> {
+  return {
+    caBundle: config.caBundle,
+    serverCert: config.serverCert,
+    serverKey: config.serverKey,
+    crls: config.crls,
+    refreshSeconds: config.trustRefreshSeconds,
+    production: config.production,
+    revocationPolicy: { graceSeconds: config.crlGraceSeconds, crlRequired: config.crlRequired },
+  };
 }
 
 export interface Rejection {
