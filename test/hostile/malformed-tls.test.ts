@@ -17,6 +17,7 @@ import {
   waitForMetric,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const CASES = 3_000;
 const CONCURRENCY = 100;
@@ -33,18 +34,6 @@ afterAll(async () => {
   await gw?.close();
   await pki?.cleanup();
 });
-
-/** mulberry32: small, seeded, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One hostile input: bytes to send, then a half-close (the gateway must not wait for more). */
 function makeCase(rand: () => number, hello: Buffer): Buffer {
@@ -104,7 +93,7 @@ function send(port: number, payload: Buffer): Promise<void> {
 describe('malformed TLS', () => {
   it(`survives ${CASES} seeded hostile inputs and closes every connection`, { timeout: 40_000 }, async () => {
     const hello = await captureClientHello();
-    const rand = prng(SEED);
+    const rand = mulberry32(SEED);
     const cases = Array.from({ length: CASES }, () => makeCase(rand, hello));
     const metrics = async (): Promise<string> =>
       (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_HEADER_BYTES, parseProxyHeader, V2_SIGNATURE } from '../../src/tls/proxy-protocol.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 function v2(command: number, family: number, body: Buffer): Buffer {
   const head = Buffer.alloc(4);
@@ -109,11 +110,8 @@ describe('PROXY v1', () => {
 
 describe('fuzzing', () => {
   it('never throws and never consumes more than it was given (5,000 mutations)', () => {
-    let seed = 0x5eed;
-    const rand = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
-    };
+    const next = mulberry32(0x5eed);
+    const rand = (n: number): number => Math.floor(next() * n);
     const seeds = [
       v2(1, 0x11, ipv4Body(tlv(0xea, Buffer.from('\x01vpce-1', 'latin1')))),
       v2(0, 0, Buffer.alloc(0)),

@@ -9,21 +9,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrlError, parseCrl } from '../../src/trust/crl/parse-crl.js';
 import { type VerifiedCrl, verifiedCrlsFrom } from '../../src/trust/crl/verify-crl.js';
+import { mulberry32 } from '../helpers/prng.js';
 import { akiExt, buildCrl, crlNumberExt, extension, idpExt, time } from './crl-builder.js';
 import { OpensslCa, openssl, removeTempDirs, tempDir } from './openssl-pki.js';
 
 afterAll(removeTempDirs);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(base: Uint8Array, rnd: () => number): Uint8Array {
   const pick = (n: number): number => Math.floor(rnd() * n);
