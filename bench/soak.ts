@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
-import { makeTestPki } from '../test/helpers/pki.js';
+import { gatewayEnv, makeTestPki } from '../test/helpers/pki.js';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const SECONDS = env('SOAK_SECONDS', 120);
@@ -57,13 +57,7 @@ async function main(): Promise<void> {
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: {
       PATH: process.env.PATH,
-      GATEWAY_LISTEN: '127.0.0.1:0',
-      GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
-      GATEWAY_SERVER_CERT: pki.path('server.pem'),
-      GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
-      GATEWAY_CA_BUNDLE: pki.path('ca-bundle.pem'),
-      GATEWAY_CRLS: pki.path('crl.pem'),
-      GATEWAY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+      ...gatewayEnv(pki, upstreamPort),
       // Production's level: a request line per request is part of what is being soaked.
       GATEWAY_LOG_LEVEL: 'info',
       GATEWAY_TRUST_REFRESH_SECONDS: '3600',

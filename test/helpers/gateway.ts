@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger, createMetrics } from '../../src/observability/index.js';
-import type { TestPki } from './pki.js';
+import { gatewayEnv, type TestPki } from './pki.js';
 
 export const execFileAsync = promisify(execFile);
 
@@ -67,13 +67,7 @@ export async function startTestGateway(
 ): Promise<TestGateway> {
   const upstream = options.upstream ?? (await startEchoUpstream('127.0.0.1', 0));
   const config = loadConfig({
-    GATEWAY_LISTEN: '127.0.0.1:0',
-    GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
-    GATEWAY_SERVER_CERT: pki.path('server.pem'),
-    GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
-    GATEWAY_CA_BUNDLE: pki.path('ca-bundle.pem'),
-    GATEWAY_CRLS: pki.path('crl.pem'),
-    GATEWAY_UPSTREAM: `http://127.0.0.1:${upstream.port}`,
+    ...gatewayEnv(pki, upstream.port),
     GATEWAY_LOG_LEVEL: 'debug',
     ...env,
   });

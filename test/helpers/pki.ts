@@ -47,3 +47,19 @@ export async function makeTestPki(): Promise<TestPki> {
   );
   return { dir, pki, path, write, addClient, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * The configuration every gateway under test starts from: ephemeral loopback ports, this PKI's
+ * server certificate, CA bundle and CRLs (file sources), and `upstreamPort` as the upstream.
+ */
+export function gatewayEnv(pki: TestPki, upstreamPort: number): Record<string, string> {
+  return {
+    GATEWAY_LISTEN: '127.0.0.1:0',
+    GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
+    GATEWAY_SERVER_CERT: pki.path('server.pem'),
+    GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
+    GATEWAY_CA_BUNDLE: pki.path('ca-bundle.pem'),
+    GATEWAY_CRLS: pki.path('crl.pem'),
+    GATEWAY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+  };
+}

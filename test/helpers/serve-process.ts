@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { LogLine } from './gateway.js';
-import type { TestPki } from './pki.js';
+import { gatewayEnv, type TestPki } from './pki.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 
@@ -32,13 +32,7 @@ export async function startServe(
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: {
       PATH: process.env.PATH,
-      GATEWAY_LISTEN: '127.0.0.1:0',
-      GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
-      GATEWAY_SERVER_CERT: pki.path('server.pem'),
-      GATEWAY_SERVER_KEY: pki.path('server-key.pem'),
-      GATEWAY_CA_BUNDLE: pki.path('ca-bundle.pem'),
-      GATEWAY_CRLS: pki.path('crl.pem'),
-      GATEWAY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+      ...gatewayEnv(pki, upstreamPort),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
