@@ -147,7 +147,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   // http:// (a baseline, e.g. the upstream measured directly): undici's own TCP connector.
   const newClient = (): Client =>
     new Client(opts.url.origin, {
-      ...(opts.url.protocol === 'https:' ? { connect: connector as never } : {}),
+      ...(secureContext ? { connect: connector as never } : {}),
       pipelining: 1,
       keepAliveTimeout: 30_000,
     });

@@ -148,21 +148,19 @@ describe('mtls-gateway loadtest', () => {
     expect(seen.every((r) => r.headers['x-client-subject'] === undefined)).toBe(true);
   });
 
-  it('refuses client certificates for an http:// URL (nothing to present them to)', async () => {
-    const err = await run(process.execPath, [CLI, 'loadtest', 'http://x/', '--cert', 'a', '--key', 'b']).then(
+  it.each([
+    ['a scheme it does not speak', 'ftp://x/', 'must be https://'],
+    [
+      'client certificates for an http:// URL (nothing to present them to)',
+      'http://x/',
+      'are for https:// URLs',
+    ],
+  ])('exits 2 with the usage on %s', async (_case, url, message) => {
+    const err = await run(process.execPath, [CLI, 'loadtest', url, '--cert', 'a', '--key', 'b']).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );
     expect(err?.code).toBe(2);
-    expect(err?.stderr).toContain('are for https:// URLs');
-  });
-
-  it('exits 2 with the usage on a bad argument', async () => {
-    const err = await run(process.execPath, [CLI, 'loadtest', 'ftp://x/', '--cert', 'a', '--key', 'b']).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(err?.code).toBe(2);
-    expect(err?.stderr).toContain('must be https://');
+    expect(err?.stderr).toContain(message);
   });
 });
