@@ -4,34 +4,30 @@
  * is cut at the handshake timeout.
  */
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   clientAgent,
   get,
   metricValue,
   openssl,
   rawExchange,
-  startTestGateway,
   type TestGateway,
+  useTestGateway,
 } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import type { TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  gw = await startTestGateway(pki, {
+useTestGateway(
+  {
     GATEWAY_VERIFY_MODE: 'explain',
     GATEWAY_MAX_HEADERS: '20',
     GATEWAY_MAX_HEADER_BYTES: '4096',
     GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1',
-  });
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+  },
+  (started) => ({ pki, gw } = started),
+);
 
 describe('explain mode', () => {
   it.each([

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { connect, type TLSSocket } from 'node:tls';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   clientAgent,
   get,
@@ -17,25 +17,22 @@ import {
   rawExchange,
   startTestGateway,
   type TestGateway,
+  useTestGateway,
 } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import type { TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  gw = await startTestGateway(pki, {
+useTestGateway(
+  {
     GATEWAY_MAX_URL_BYTES: '300',
     GATEWAY_MAX_BODY_BYTES: '1000',
     GATEWAY_REQUEST_TIMEOUT_SECONDS: '1',
     GATEWAY_MAX_REQUESTS_PER_CONNECTION: '2',
-  });
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+  },
+  (started) => ({ pki, gw } = started),
+);
 
 function tlsSocket(): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {

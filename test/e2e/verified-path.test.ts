@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   clientAgent,
   curl,
@@ -13,22 +13,15 @@ import {
   metricValue,
   openssl,
   rawExchange,
-  startTestGateway,
   type TestGateway,
+  useTestGateway,
 } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import type { TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  gw = await startTestGateway(pki);
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+useTestGateway({}, (started) => ({ pki, gw } = started));
 
 async function opensslField(file: string, ...args: string[]): Promise<string> {
   const out = await openssl(['x509', '-in', pki.path(file), '-noout', ...args]);

@@ -9,11 +9,12 @@ import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { Agent, type Dispatcher, request } from 'undici';
+import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger, createMetrics } from '../../src/observability/index.js';
-import { gatewayEnv, type TestPki } from './pki.js';
+import { gatewayEnv, makeTestPki, type TestPki } from './pki.js';
 
 export const execFileAsync = promisify(execFile);
 
@@ -95,6 +96,27 @@ export async function startTestGateway(
 }
 
 /** An undici Agent presenting client `name` of the test PKI (or no certificate). */
+/**
+ * A fresh PKI and a gateway (with `env`) shared by the tests of one file: started before them,
+ * handed to `use`, and stopped (gateway first, then the PKI folder) after them.
+ */
+export function useTestGateway(
+  env: Record<string, string>,
+  use: (started: { pki: TestPki; gw: TestGateway }) => void,
+): void {
+  let pki: TestPki | undefined;
+  let gw: TestGateway | undefined;
+  beforeAll(async () => {
+    pki = await makeTestPki();
+    gw = await startTestGateway(pki, env);
+    use({ pki, gw });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await pki?.cleanup();
+  });
+}
+
 export function clientAgent(
   pki: TestPki,
   name: string | undefined,

@@ -5,16 +5,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   clientAgent,
   get,
   metricValue,
-  startTestGateway,
   type TestGateway,
+  useTestGateway,
   waitForMetric,
 } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import type { TestPki } from '../helpers/pki.js';
 
 const VALID = 160;
 const UNTRUSTED = 60;
@@ -24,14 +24,10 @@ const OLD_TLS = 40;
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  gw = await startTestGateway(pki, { GATEWAY_LOG_LEVEL: 'info', GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '5' });
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+useTestGateway(
+  { GATEWAY_LOG_LEVEL: 'info', GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '5' },
+  (started) => ({ pki, gw } = started),
+);
 
 type Outcome = 'served' | 'refused';
 interface FloodClient {

@@ -6,17 +6,17 @@
  * bounded.
  */
 import { connect as netConnect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   captureClientHello,
   clientAgent,
   get,
   metricValue,
-  startTestGateway,
   type TestGateway,
+  useTestGateway,
   waitForMetric,
 } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import type { TestPki } from '../helpers/pki.js';
 import { mulberry32 } from '../helpers/prng.js';
 
 const CASES = 3_000;
@@ -26,14 +26,10 @@ const SEED = 0x9e3779b9;
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  gw = await startTestGateway(pki, { GATEWAY_LOG_LEVEL: 'error', GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1' });
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+useTestGateway(
+  { GATEWAY_LOG_LEVEL: 'error', GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1' },
+  (started) => ({ pki, gw } = started),
+);
 
 /** One hostile input: bytes to send, then a half-close (the gateway must not wait for more). */
 function makeCase(rand: () => number, hello: Buffer): Buffer {

@@ -8,17 +8,17 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   captureClientHello,
   clientAgent,
   get,
   metricValue,
-  startTestGateway,
   type TestGateway,
+  useTestGateway,
   waitForMetric,
 } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import type { TestPki } from '../helpers/pki.js';
 
 /** Two sockets (ours and the gateway's) per connection, in this one process: stay well under ulimit -n. */
 const TOTAL = 1_000;
@@ -29,19 +29,15 @@ const TRICKLE_MS = 50;
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  gw = await startTestGateway(pki, {
+useTestGateway(
+  {
     GATEWAY_LOG_LEVEL: 'error',
     GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1',
     GATEWAY_REQUEST_TIMEOUT_SECONDS: '1',
     GATEWAY_MAX_CONNECTIONS_PER_CLIENT: String(TOTAL + 100),
-  });
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+  },
+  (started) => ({ pki, gw } = started),
+);
 
 /** Resolves when `s` closes (already closed included). */
 const closed = (s: Socket): Promise<void> =>

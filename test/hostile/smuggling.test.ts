@@ -6,27 +6,23 @@
  * normalise reach it as exactly one request whose body holds the would-be smuggled request.
  * Every case carries a second request whose path is unique to it; the upstream must never see it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientAgent, get, rawExchange, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { describe, expect, it } from 'vitest';
+import { clientAgent, get, rawExchange, type TestGateway, useTestGateway } from '../helpers/gateway.js';
+import type { TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  // Short keep-alive and drain: a case the gateway wrongly keeps open fails in about a second.
-  gw = await startTestGateway(pki, {
+// Short keep-alive and drain: a case the gateway wrongly keeps open fails in about a second.
+useTestGateway(
+  {
     GATEWAY_LOG_LEVEL: 'warn',
     GATEWAY_REQUEST_TIMEOUT_SECONDS: '2',
     GATEWAY_KEEPALIVE_TIMEOUT_SECONDS: '1',
     GATEWAY_DRAIN_SECONDS: '2',
-  });
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+  },
+  (started) => ({ pki, gw } = started),
+);
 
 const smuggled = (tag: string): string => `GET /smuggled-${tag} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
 

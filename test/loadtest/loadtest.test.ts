@@ -7,10 +7,10 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type LoadOptions, runLoad } from '../../src/loadtest/index.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { type TestGateway, useTestGateway } from '../helpers/gateway.js';
+import type { TestPki } from '../helpers/pki.js';
 
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -18,14 +18,7 @@ const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 let pki: TestPki;
 let gw: TestGateway;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  gw = await startTestGateway(pki, { GATEWAY_LOG_LEVEL: 'warn' });
-});
-afterAll(async () => {
-  await gw?.close();
-  await pki?.cleanup();
-});
+useTestGateway({ GATEWAY_LOG_LEVEL: 'warn' }, (started) => ({ pki, gw } = started));
 
 function options(over: Partial<LoadOptions>): LoadOptions {
   return {
