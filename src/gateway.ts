@@ -340,18 +340,22 @@ export class Gateway {
 
   /** The verified chain for whoami, with whether a loaded CRL of each element's issuer covers it. */
   private whoamiChain(verdict: Verdict & { ok: true }): WhoamiChainElement[] {
-    const crlIssuers = new Set(this.trust.current?.revocation.summary().map((c) => c.issuer) ?? []);
+    const revocation = this.trust.current?.revocation;
     return verdict.chain.map((c, i) => {
       const subject = formatRfc2253(c.subjectDer);
       const issuer = formatRfc2253(c.issuerDer);
-      const anchor = i > 0 && subject === issuer;
+      const anchor = i > 0 && i === verdict.chain.length - 1;
       return {
         subject,
         issuer,
         serial: c.serialHex,
         fingerprint256: verdict.chainFingerprints[i] ?? '',
         notAfter: c.notAfter,
-        revocation: anchor ? 'trust_anchor' : crlIssuers.has(issuer) ? 'checked' : 'no_crl',
+        revocation: anchor
+          ? 'trust_anchor'
+          : revocation?.covers(c, verdict.chain[i + 1])
+            ? 'checked'
+            : 'no_crl',
       };
     });
   }

@@ -6,6 +6,7 @@
  * subject, issuer) are judged by their issuer's name alone, and said so.
  */
 import { X509Certificate } from 'node:crypto';
+import { canonicalTextNameKey } from '../asn1/canonical-name.js';
 import { parseCertificate } from '../asn1/certificate.js';
 import type { RevocationPolicy } from '../tls/connection-gate.js';
 import { splitPem } from '../trust/pem.js';
@@ -82,17 +83,25 @@ export interface BundleDiffInput {
   readonly onClient?: (done: number, total: number) => void;
 }
 
+/** Names compared canonically (RFC 5280 §7.1, as OpenSSL does), so a re-encoded subject is a renewal. */
+function nameOf(rfc2253: string): string {
+  return canonicalTextNameKey(rfc2253) ?? `exact:${rfc2253}`;
+}
+
 export async function diffBundles(input: BundleDiffInput): Promise<BundleDiff> {
   const oldFacts = factsOf(input.oldBytes);
   const newFacts = factsOf(input.newBytes);
-  const subjects = [...new Set([...oldFacts, ...newFacts].map((f) => f.subject))];
+  const firstSubject = new Map<string, string>();
+  for (const f of [...oldFacts, ...newFacts])
+    if (!firstSubject.has(nameOf(f.subject))) firstSubject.set(nameOf(f.subject), f.subject);
+  const subjects = [...firstSubject.values()];
   const added: CaChange[] = [];
   const removed: CaChange[] = [];
   const renewed: CaChange[] = [];
   let unchanged = 0;
   for (const subject of subjects) {
-    const o = oldFacts.filter((f) => f.subject === subject);
-    const n = newFacts.filter((f) => f.subject === subject);
+    const o = oldFacts.filter((f) => nameOf(f.subject) === nameOf(subject));
+    const n = newFacts.filter((f) => nameOf(f.subject) === nameOf(subject));
     const same =
       o.length === n.length && o.every((f) => n.some((g) => g.fingerprint256 === f.fingerprint256));
     if (o.length === 0) added.push({ subject, old: o, new: n, keyChanged: false });
@@ -138,9 +147,9 @@ export async function diffBundles(input: BundleDiffInput): Promise<BundleDiff> {
     if (!before.ok && after.ok) gainAccess.push(change);
     input.onClient?.(i + 1, input.clients.length);
   }
-  const oldSubjects = new Set(oldLoaded.bundle?.cas.map((c) => c.subject) ?? []);
+  const oldSubjects = new Set(oldLoaded.bundle?.cas.map((c) => nameOf(c.subject)) ?? []);
   const newSubjects = new Set(
-    newLoaded.gatewayError ? oldSubjects : (newLoaded.bundle?.cas.map((c) => c.subject) ?? []),
+    newLoaded.gatewayError ? oldSubjects : (newLoaded.bundle?.cas.map((c) => nameOf(c.subject)) ?? []),
   );
   for (const s of input.seen) {
     const name = s.partner ? `${s.partner} ${s.fingerprint256}` : s.fingerprint256;
@@ -148,8 +157,8 @@ export async function diffBundles(input: BundleDiffInput): Promise<BundleDiff> {
       undecided.push(name);
       continue;
     }
-    const before = oldSubjects.has(s.issuer);
-    const after = newSubjects.has(s.issuer);
+    const before = oldSubjects.has(nameOf(s.issuer));
+    const after = newSubjects.has(nameOf(s.issuer));
     const change = {
       name,
       subject: s.subject,
@@ -180,7 +189,7 @@ function keyChanged(oldBytes: Uint8Array, newBytes: Uint8Array, subject: string)
         if (b.label !== 'CERTIFICATE') continue;
         const x = new X509Certificate(b.der);
         const facts = certificateFacts(x, parseCertificate(b.der));
-        if (facts.subject === subject) {
+        if (nameOf(facts.subject) === nameOf(subject)) {
           out.add(x.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'));
         }
       }

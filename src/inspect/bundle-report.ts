@@ -256,9 +256,9 @@ export async function checkBundle(input: BundleCheckInput): Promise<BundleReport
     }
   }
   if (input.crls.length > 0 && loaded.bundle) {
-    const covered = new Set(crls.index.crls.map((c) => Buffer.from(c.issuerDer).toString('hex')));
     for (const ca of loaded.bundle.cas) {
-      if (!covered.has(Buffer.from(ca.parsed.subjectDer).toString('hex'))) {
+      // A CRL covers the certificates issued by the key that signed it.
+      if (!crls.index.hasCrlSignedBy(ca.parsed)) {
         findings.push(
           warning(
             'no_crl',

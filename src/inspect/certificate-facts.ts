@@ -4,6 +4,7 @@
  * gateway uses (asn1/), plus the two fields it does not need (pathLen, signature algorithm).
  */
 import type { X509Certificate } from 'node:crypto';
+import { sameName } from '../asn1/canonical-name.js';
 import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253 } from '../asn1/name.js';
 import { fingerprintHex } from '../trust/ca-bundle.js';
@@ -72,7 +73,7 @@ export function certificateFacts(x509: X509Certificate, parsed: ParsedCertificat
     fingerprint256: fingerprintHex(x509),
     notBefore: parsed.notBefore,
     notAfter: parsed.notAfter,
-    selfSigned: Buffer.compare(parsed.subjectDer, parsed.issuerDer) === 0 && x509.verify(key),
+    selfSigned: sameName(parsed.subjectDer, parsed.issuerDer) && x509.verify(key),
     isCa: parsed.isCa,
     pathLength,
     keyType: key.asymmetricKeyType ?? 'unknown',

@@ -5,6 +5,8 @@
  * why. Pure: no I/O.
  */
 import { createHash } from 'node:crypto';
+import { canonicalNameKey, canonicalTextNameKey } from '../asn1/canonical-name.js';
+import { attributeName } from '../asn1/name.js';
 import type { ClientIdentity } from '../identity/index.js';
 import type { PartnerMatchSpec, PartnerSpec } from './document.js';
 import { compileUriPattern } from './uri-pattern.js';
@@ -76,8 +78,11 @@ function compileAlternative(spec: PartnerMatchSpec): Check {
     checks.push((id) => anyOf(id.sanEmail, (e) => set.has(e.toLowerCase())));
   }
   if (spec.issuer) {
-    const set = new Set(spec.issuer);
-    checks.push((id) => set.has(id.issuer));
+    // Compared canonically (RFC 5280 §7.1, as OpenSSL compares names): case, whitespace runs and
+    // string types do not count, RDN attribute order inside a '+' set does not either.
+    const exact = new Set(spec.issuer);
+    const canonical = new Set(spec.issuer.map((t) => canonicalTextNameKey(t)).filter((k) => k !== undefined));
+    checks.push((id) => exact.has(id.issuer) || canonical.has(issuerTextKey(id)));
   }
   if (spec.fingerprintSha256) {
     const set = new Set(spec.fingerprintSha256.map(normaliseFingerprint));
@@ -90,6 +95,14 @@ function compileAlternative(spec: PartnerMatchSpec): Check {
   // An alternative with no field would match everyone; the file validator refuses it, and so do we.
   if (checks.length === 0) return () => false;
   return (identity, spki) => checks.every((c) => c(identity, spki));
+}
+
+/** The leaf's issuer keyed as canonicalTextNameKey keys configured RFC 2253 text. */
+function issuerTextKey(identity: ClientIdentity): string {
+  return canonicalNameKey(identity.parsed.issuerDer, {
+    typeName: (oid) => attributeName(oid).toUpperCase(),
+    numericAsText: true,
+  });
 }
 
 export class PartnerMatcher {

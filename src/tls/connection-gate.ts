@@ -11,7 +11,7 @@ import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js
 import { formatRfc2253 } from '../asn1/name.js';
 import { type ClientIdentity, clientIdentityFromDer } from '../identity/client-identity.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
-import { buildClientChain, type ChainElement } from './client-chain.js';
+import { buildClientChain, type ChainElement, isAnchoredIn } from './client-chain.js';
 import { classifyVerifyError, type RefusalFacts, type RefusalReason, refusalMessage } from './refusal.js';
 
 export interface PresentedCertificate {
@@ -93,8 +93,9 @@ function chainFacts(leaf: ParsedCertificate, sent: readonly X509Certificate[]): 
 }
 
 /**
- * Decides a freshly established connection. Must be called once per connection: in Node 20 a
- * second getPeerX509Certificate() loses the chain.
+ * Decides a freshly established connection against `snapshot`, which must be the snapshot whose
+ * secure context verified the handshake (the listener records it per socket). Must be called once
+ * per connection: in Node 20 a second getPeerX509Certificate() loses the chain.
  */
 export function verifyNewConnection(
   socket: TLSSocket,
@@ -163,6 +164,16 @@ function buildVerified(
   } catch (err) {
     const presented = presentedOf(parsedLeaf);
     return refuse('bad_certificate', presented, `unparsable certificate in chain: ${(err as Error).message}`);
+  }
+  // One chain, the verified one: every link signature-checked, ending at a self-signed CA of the
+  // snapshot whose secure context verified the handshake. Anything else is not what OpenSSL
+  // verified, so nothing (revocation, identity) may be decided from it.
+  if (!isAnchoredIn(elements, snapshot.caBundle)) {
+    return refuse(
+      'unknown_ca',
+      presentedOf(parsedLeaf),
+      'the rebuilt chain does not end at a CA of the trust snapshot that verified the handshake',
+    );
   }
   return acceptedVerdict(leaf, sent, parsedLeaf, elements);
 }

@@ -17,7 +17,12 @@ import {
 import type { TLSSocket } from 'node:tls';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
-import { type RevocationPolicy, type Verdict, verifyNewConnection } from './connection-gate.js';
+import {
+  type RevocationPolicy,
+  recheckConnection,
+  type Verdict,
+  verifyNewConnection,
+} from './connection-gate.js';
 import { attachState, ConnectionState } from './connection-state.js';
 import { mayStartWithProxyHeader, parseProxyHeader } from './proxy-protocol.js';
 import { classifyHandshakeError, type RefusalReason } from './refusal.js';
@@ -61,6 +66,8 @@ interface Accepted {
   readonly clientAddress?: string;
   readonly clientPort?: number;
   readonly awsVpceId?: string;
+  /** The snapshot whose secure context the TLS socket was created with (it verifies the handshake). */
+  readonly verifiedBy?: TrustSnapshot;
 }
 
 export class TlsListener {
@@ -182,7 +189,9 @@ export class TlsListener {
       raw.pause();
       const rest = buffered.subarray(consumed);
       if (rest.length > 0) raw.unshift(rest);
-      this.accepted.set(raw, { at, ...info });
+      // The HTTPS server creates the TLSSocket synchronously in this emit, with the context of
+      // this.snapshot: record that snapshot, the one OpenSSL verifies this handshake against.
+      this.accepted.set(raw, { at, ...info, verifiedBy: this.snapshot });
       this.server.emit('connection', raw);
     };
     const onData = (chunk: Buffer): void => {
@@ -275,7 +284,13 @@ export class TlsListener {
 
   private gate(socket: TLSSocket): void {
     const { logger, metrics, revocationPolicy, verifyMode } = this.opts;
-    const verdict = verifyNewConnection(socket, this.snapshot, revocationPolicy);
+    // Judged against the snapshot that verified the handshake (unknown: refused as unloaded); if
+    // trust was swapped mid-handshake, re-judged against the current one before any request.
+    const verifiedBy = this.acceptedOf(socket)?.verifiedBy;
+    let verdict = verifyNewConnection(socket, verifiedBy, revocationPolicy);
+    if (verdict.ok && verifiedBy !== undefined && verifiedBy !== this.snapshot) {
+      verdict = recheckConnection(verdict, verifiedBy, this.snapshot, revocationPolicy);
+    }
     const duration = this.elapsedSeconds(socket);
     const cipher = socket.getCipher();
     const peer = this.clientOf(socket);

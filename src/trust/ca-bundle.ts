@@ -5,6 +5,7 @@
  * under the development root (O=mtls-gateway development) is refused.
  */
 import { X509Certificate } from 'node:crypto';
+import { canonicalNameKey } from '../asn1/canonical-name.js';
 import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253, OID_O, parseName } from '../asn1/name.js';
 import { type PemError, splitPem } from './pem.js';
@@ -29,7 +30,7 @@ export interface CaBundle {
   readonly pem: string;
   readonly cas: readonly TrustedCa[];
   readonly byFingerprint: ReadonlySet<string>;
-  /** CAs by subject Name DER (hex): the candidates when building a client's chain. */
+  /** CAs by canonical subject Name (nameKey): the candidates when building a client's chain. */
   readonly bySubject: ReadonlyMap<string, readonly TrustedCa[]>;
   readonly warnings: readonly string[];
 }
@@ -40,9 +41,12 @@ export function isDevelopmentMaterial(parsed: ParsedCertificate): boolean {
   return dev(parsed.subjectDer) || dev(parsed.issuerDer);
 }
 
-/** The map key for a Name: its DER bytes, hex. Names are compared byte for byte. */
+/**
+ * The map key for a Name: its canonical form (RFC 5280 §7.1, as OpenSSL compares names), so a
+ * PrintableString issuer finds its UTF8String-named CA as OpenSSL's chain builder does.
+ */
 export function nameKey(der: Uint8Array): string {
-  return Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('hex');
+  return canonicalNameKey(der);
 }
 
 export function fingerprintHex(x509: X509Certificate): string {

@@ -1,14 +1,31 @@
 /**
- * The revocation index: verified CRLs keyed by issuer Name (DER) and serial, answering "is any
- * certificate of this verified chain revoked, or is its issuer's CRL too old?" in O(1) per
+ * The revocation index: verified CRLs keyed by the key of the CA that signed them, answering "is
+ * any certificate of this verified chain revoked, or is its issuer's CRL too old?" in O(1) per
  * certificate, whatever the size of the CRLs.
  *
  * Security property (fail closed): a certificate whose issuer has a CRL loaded is refused when the
  * CRL lists it (`revoked`) or when that CRL is past nextUpdate + grace (`crl_expired`); with
- * `crlRequired` a leaf whose issuer has no applicable CRL is refused (`crl_missing`). Between two
- * CRLs of the same issuer and scope the newer one (higher CRL number, else later thisUpdate) wins,
- * so an older CRL never replaces a newer one. Only verified CRLs (verify-crl.ts) enter the index.
+ * `crlRequired` a leaf whose issuer has no applicable CRL is refused (`crl_missing`). Only verified
+ * CRLs (verify-crl.ts) enter the index.
+ *
+ * Scope: a CRL applies only to certificates whose issuer in the verified chain has the key that
+ * verified the CRL's signature (issuer names compared canonically). Two CAs with the same name and
+ * different keys (a rollover, two partners' "CN=Issuing CA") keep their CRLs apart: both stay in
+ * force, and neither can replace or cancel the other. "Newer" is compared only within one scope
+ * (signing key + canonical issuer name + distribution point): higher CRL number, else later
+ * thisUpdate; an older CRL never replaces a newer one.
+ *
+ * CRL dates (README "Trust rules"):
+ * - no nextUpdate: accepted, its entries apply, it never expires by date (as in OpenSSL); a newer
+ *   CRL of the same scope replaces it. Refusing it would un-revoke the serials it lists.
+ * - thisUpdate in the future: accepted up to CRL_CLOCK_SKEW_MS (5 min) ahead of our clock; beyond
+ *   that the CRL is not-yet-valid material: left out (`notYetValid`), the previous CRL of its scope
+ *   stays in force, and the trust store retries it at the next poll.
+ * - CRL numbers: compared only within one scope, never across keys.
  */
+
+import { createHash } from 'node:crypto';
+import { canonicalNameKey, sameName } from '../asn1/canonical-name.js';
 import type { ParsedCertificate } from '../asn1/certificate.js';
 import { DerReader, Tag } from '../asn1/der.js';
 import { formatRfc2253 } from '../asn1/name.js';
@@ -47,23 +64,42 @@ export interface CrlSummary {
 
 const OK: RevocationVerdict = { ok: true };
 
-function hexKey(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+/** How far ahead of our clock a CRL's thisUpdate may be (clock skew between CA and gateway). */
+export const CRL_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** True when the CRL's thisUpdate is beyond the allowed skew: not-yet-valid material. */
+export function isNotYetValid(crl: VerifiedCrl, now: number): boolean {
+  return crl.thisUpdate > now + CRL_CLOCK_SKEW_MS;
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Issuer + IDP scope: CRLs with the same key compete, the newer wins. */
+/** Signing key + canonical issuer + IDP scope: CRLs with the same scope compete, the newer wins. */
 function scopeKey(crl: VerifiedCrl): string {
   const idp = crl.issuingDistributionPoint;
   const scope = idp
     ? JSON.stringify([[...idp.uris].sort(), idp.onlyContainsUserCerts, idp.onlyContainsCACerts])
     : 'full';
-  return `${hexKey(crl.issuerDer)}|${scope}`;
+  return `${crl.signedBy.keySha256}|${canonicalNameKey(crl.issuerDer)}|${scope}`;
+}
+
+/** True when the two CRLs compete (same signing key, issuer and scope). */
+export function sameCrlScope(a: VerifiedCrl, b: VerifiedCrl): boolean {
+  return scopeKey(a) === scopeKey(b);
+}
+
+const keyCache = new WeakMap<ParsedCertificate, string>();
+
+/** SHA-256 (hex) of a certificate's SubjectPublicKeyInfo: the key a CRL's scope is bound to. */
+export function publicKeySha256(cert: ParsedCertificate): string {
+  let key = keyCache.get(cert);
+  if (key === undefined) {
+    key = spkiSha256(cert.subjectPublicKeyInfoDer);
+    keyCache.set(cert, key);
+  }
+  return key;
+}
+
+export function spkiSha256(spkiDer: Uint8Array): string {
+  return createHash('sha256').update(spkiDer).digest('hex');
 }
 
 /** True when `a` is strictly newer than `b`. */
@@ -117,22 +153,25 @@ interface IssuerCrls {
 
 export interface IndexBuild {
   readonly index: RevocationIndex;
-  /** CRLs that lost to a newer (or equally new, already present) CRL of the same issuer and scope. */
+  /** CRLs that lost to a newer (or equally new, already present) CRL of the same scope. */
   readonly superseded: readonly VerifiedCrl[];
+  /** CRLs left out because their thisUpdate is more than CRL_CLOCK_SKEW_MS ahead of `now`. */
+  readonly notYetValid: readonly VerifiedCrl[];
 }
 
 export class RevocationIndex {
   static readonly EMPTY = new RevocationIndex([]);
 
-  private readonly byIssuer = new Map<string, IssuerCrls>();
+  /** By the SHA-256 of the signing CA's public key. */
+  private readonly byKey = new Map<string, IssuerCrls>();
 
   private constructor(readonly crls: readonly VerifiedCrl[]) {
     for (const crl of crls) {
-      const key = hexKey(crl.issuerDer);
-      let entry = this.byIssuer.get(key);
+      const key = crl.signedBy.keySha256;
+      let entry = this.byKey.get(key);
       if (!entry) {
         entry = { full: [], byUri: new Map() };
-        this.byIssuer.set(key, entry);
+        this.byKey.set(key, entry);
       }
       const uris = crl.issuingDistributionPoint?.uris ?? [];
       if (uris.length === 0) {
@@ -148,13 +187,18 @@ export class RevocationIndex {
   }
 
   /**
-   * An index of the newest CRL per issuer and scope among `crls`. On a tie (same CRL number and
-   * thisUpdate) the earlier one in the list stays.
+   * An index of the newest CRL per scope among `crls`. On a tie (same CRL number and thisUpdate)
+   * the earlier one in the list stays. CRLs not yet valid at `now` (beyond the skew) are left out.
    */
-  static build(crls: readonly VerifiedCrl[]): IndexBuild {
+  static build(crls: readonly VerifiedCrl[], now: number = Date.now()): IndexBuild {
     const chosen = new Map<string, VerifiedCrl>();
     const superseded: VerifiedCrl[] = [];
+    const notYetValid: VerifiedCrl[] = [];
     for (const crl of crls) {
+      if (isNotYetValid(crl, now)) {
+        notYetValid.push(crl);
+        continue;
+      }
       const key = scopeKey(crl);
       const current = chosen.get(key);
       if (!current) {
@@ -166,12 +210,12 @@ export class RevocationIndex {
         superseded.push(crl);
       }
     }
-    return { index: new RevocationIndex([...chosen.values()]), superseded };
+    return { index: new RevocationIndex([...chosen.values()]), superseded, notYetValid };
   }
 
   /** This index plus `offered`: an offered CRL replaces a loaded one only when it is newer. */
-  withOffered(offered: readonly VerifiedCrl[]): IndexBuild {
-    return RevocationIndex.build([...this.crls, ...offered]);
+  withOffered(offered: readonly VerifiedCrl[], now: number = Date.now()): IndexBuild {
+    return RevocationIndex.build([...this.crls, ...offered], now);
   }
 
   /** This index without the CRLs `drop` selects (e.g. those whose signing CA left the bundle). */
@@ -179,9 +223,13 @@ export class RevocationIndex {
     return new RevocationIndex(this.crls.filter((crl) => !drop(crl)));
   }
 
-  /** The CRLs that apply to `cert` (issued by the issuer its issuerDer names). */
-  private applicable(cert: ParsedCertificate): VerifiedCrl[] {
-    const entry = this.byIssuer.get(hexKey(cert.issuerDer));
+  /**
+   * The CRLs that apply to `cert`, issued by `issuer` (its issuer in the verified chain): those
+   * signed by `issuer`'s key. Every name the key signed CRLs under counts (a superset of the
+   * canonical-name match, so an undecodable name can only add CRLs, never lose one).
+   */
+  private applicable(cert: ParsedCertificate, issuer: ParsedCertificate): VerifiedCrl[] {
+    const entry = this.byKey.get(publicKeySha256(issuer));
     if (!entry) return [];
     const out: VerifiedCrl[] = [];
     const add = (crl: VerifiedCrl): void => {
@@ -197,9 +245,20 @@ export class RevocationIndex {
     return out;
   }
 
+  /** True when a loaded CRL applies to `cert` issued by `issuer` (the next element of its chain). */
+  covers(cert: ParsedCertificate, issuer: ParsedCertificate | undefined): boolean {
+    return issuer !== undefined && this.applicable(cert, issuer).length > 0;
+  }
+
+  /** True when a loaded CRL was signed by `ca`'s key. */
+  hasCrlSignedBy(ca: ParsedCertificate): boolean {
+    return this.byKey.has(publicKeySha256(ca));
+  }
+
   /**
-   * Checks every certificate of a verified chain (leaf first; a self-issued root is skipped)
-   * against its issuer's CRLs. `now` is epoch ms.
+   * Checks every certificate of a verified chain (leaf first, each element issued by the next;
+   * the self-issued anchor at the end is skipped) against the CRLs of its issuer's key. A last
+   * element that is not self-issued has no issuer here, so no CRL applies to it. `now` is epoch ms.
    */
   check(
     chain: readonly ParsedCertificate[],
@@ -209,8 +268,10 @@ export class RevocationIndex {
     const graceMs = Math.max(0, options.graceSeconds) * 1000;
     for (let i = 0; i < chain.length; i++) {
       const cert = chain[i]!;
-      if (i > 0 && bytesEqual(cert.subjectDer, cert.issuerDer)) continue; // self-issued root
-      const crls = this.applicable(cert);
+      const selfIssued = sameName(cert.subjectDer, cert.issuerDer);
+      if (i > 0 && i === chain.length - 1 && selfIssued) continue; // the anchor
+      const issuer = chain[i + 1] ?? (selfIssued ? cert : undefined);
+      const crls = issuer ? this.applicable(cert, issuer) : [];
       if (crls.length === 0) {
         if (i === 0 && options.crlRequired) return refuse('crl_missing', cert);
         continue;

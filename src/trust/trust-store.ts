@@ -16,7 +16,12 @@ import type { Logger, Metrics, TrustKind } from '../observability/index.js';
 import { type CaBundle, parseCaBundle, TrustMaterialError } from './ca-bundle.js';
 import { parseAndVerifyCrlsOffThread } from './crl/crl-worker.js';
 import type { VerifiedCrl } from './crl/verify-crl.js';
-import { isNewerCrl, type RevocationCheckOptions, RevocationIndex } from './revocation-index.js';
+import {
+  isNewerCrl,
+  type RevocationCheckOptions,
+  RevocationIndex,
+  sameCrlScope,
+} from './revocation-index.js';
 import {
   evaluateGuard,
   type GuardVerdict,
@@ -486,11 +491,31 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     const base = bundleChanged
       ? this.index.without((crl) => !bundle.byFingerprint.has(crl.signedBy.fingerprint256))
       : this.index;
-    const { index, superseded } =
-      offered.length > 0 || bundleChanged ? base.withOffered(offered) : { index: base, superseded: [] };
+    const { index, superseded, notYetValid } =
+      offered.length > 0 || bundleChanged
+        ? base.withOffered(offered)
+        : { index: base, superseded: [], notYetValid: [] };
+    // A CRL whose thisUpdate is beyond the clock skew is not-yet-valid material (README "Trust
+    // rules"): rejected, the previous CRL of its scope stays in force, and its source is not
+    // recorded as read, so the next poll offers it again.
+    for (const crl of notYetValid) {
+      const name = origin.get(crl) ?? 'unknown';
+      accepted.delete(name);
+      offeredBy.delete(name);
+      rejections.push(() => {
+        this.opts.metrics.crlRejected.inc({ reason: 'CRL_NOT_YET_VALID' });
+        this.reject(
+          'crl',
+          name,
+          new TrustMaterialError(
+            `CRL of ${crl.issuer} is not yet valid (thisUpdate ${iso(crl.thisUpdate)}); kept the one in force`,
+          ),
+        );
+      });
+    }
     for (const crl of superseded) {
       if (!offered.includes(crl)) continue;
-      const inForce = index.crls.find((c) => c.issuer === crl.issuer && isNewerCrl(c, crl));
+      const inForce = index.crls.find((c) => sameCrlScope(c, crl) && isNewerCrl(c, crl));
       if (!inForce) continue; // the same CRL offered again: unchanged, not a rejection
       rejections.push(() => {
         this.opts.metrics.crlRejected.inc({ reason: 'CRL_OLDER' });

@@ -237,19 +237,25 @@ describe('RevocationIndex', () => {
     const first = RevocationIndex.build([n5]).index;
     const offered = first.withOffered([n4]);
     expect(offered.superseded).toEqual([n4]);
-    expect(offered.index.check([leafA], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
-    expect(offered.index.check([leafB], Date.now(), STRICT).ok).toBe(true);
+    expect(offered.index.check([leafA, ec.cert.parsed], Date.now(), STRICT)).toMatchObject({
+      ok: false,
+      reason: 'revoked',
+    });
+    expect(offered.index.check([leafB, ec.cert.parsed], Date.now(), STRICT).ok).toBe(true);
     // The newer one does replace.
     const n6 = crl({ entries: [{ serialHex: 'BB' }], extensions: [crlNumberExt(6)] });
     const replaced = offered.index.withOffered([n6]).index;
-    expect(replaced.check([leafA], Date.now(), STRICT).ok).toBe(true);
-    expect(replaced.check([leafB], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(replaced.check([leafA, ec.cert.parsed], Date.now(), STRICT).ok).toBe(true);
+    expect(replaced.check([leafB, ec.cert.parsed], Date.now(), STRICT)).toMatchObject({
+      ok: false,
+      reason: 'revoked',
+    });
     // Without CRL numbers, thisUpdate decides.
     const old = crl({ entries: [{ serialHex: 'AA' }], extensions: [], thisUpdate: Date.now() - 7_200_000 });
     const recent = crl({ entries: [{ serialHex: 'BB' }], extensions: [], thisUpdate: Date.now() - 60_000 });
     const byTime = RevocationIndex.build([recent]).index.withOffered([old]).index;
-    expect(byTime.check([leafA], Date.now(), STRICT).ok).toBe(true);
-    expect(byTime.check([leafB], Date.now(), STRICT).ok).toBe(false);
+    expect(byTime.check([leafA, ec.cert.parsed], Date.now(), STRICT).ok).toBe(true);
+    expect(byTime.check([leafB, ec.cert.parsed], Date.now(), STRICT).ok).toBe(false);
   });
 
   it('a rejected CRL leaves the loaded good CRL in force', () => {
@@ -262,12 +268,19 @@ describe('RevocationIndex', () => {
     expect(bad.accepted).toEqual([]);
     const after = good.withOffered(bad.accepted).index;
     const leafA = fakeCert({ issuerDer: ec.cert.parsed.subjectDer, serialHex: 'AA' });
-    expect(after.check([leafA], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(after.check([leafA, ec.cert.parsed], Date.now(), STRICT)).toMatchObject({
+      ok: false,
+      reason: 'revoked',
+    });
   });
 
   it('crl_missing only for the leaf issuer; expiry and grace', () => {
     const root = fakeCert({ issuerDer: name('Root'), subjectDer: name('Root'), isCa: true });
-    const inter = fakeCert({ issuerDer: name('Root'), subjectDer: ec.cert.parsed.subjectDer, isCa: true });
+    // The leaf's issuer in the chain carries the key that signs the CRL (the CRL's scope).
+    const inter = {
+      ...fakeCert({ issuerDer: name('Root'), subjectDer: ec.cert.parsed.subjectDer, isCa: true }),
+      subjectPublicKeyInfoDer: ec.cert.parsed.subjectPublicKeyInfoDer,
+    };
     const leaf = fakeCert({ issuerDer: ec.cert.parsed.subjectDer });
     const chain = [leaf, inter, root];
     expect(RevocationIndex.EMPTY.check(chain, Date.now(), STRICT)).toMatchObject({ reason: 'crl_missing' });
@@ -293,20 +306,31 @@ describe('RevocationIndex', () => {
     const inP1 = fakeCert({ issuerDer, serialHex: 'C1', cdp: [p1] });
     const inP2 = fakeCert({ issuerDer, serialHex: 'C1', cdp: [p2] });
     const goodP1 = fakeCert({ issuerDer, serialHex: 'C2', cdp: [p1] });
-    expect(index.check([inP1], Date.now(), STRICT)).toMatchObject({
+    expect(index.check([inP1, ec.cert.parsed], Date.now(), STRICT)).toMatchObject({
       ok: false,
       reason: 'revoked',
       serial: 'C1',
     });
-    expect(index.check([goodP1], Date.now(), STRICT).ok).toBe(true);
-    expect(index.check([inP2], Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'crl_missing' });
-    expect(index.check([inP2], Date.now(), { graceSeconds: 0, crlRequired: false }).ok).toBe(true);
+    expect(index.check([goodP1, ec.cert.parsed], Date.now(), STRICT).ok).toBe(true);
+    expect(index.check([inP2, ec.cert.parsed], Date.now(), STRICT)).toMatchObject({
+      ok: false,
+      reason: 'crl_missing',
+    });
+    expect(index.check([inP2, ec.cert.parsed], Date.now(), { graceSeconds: 0, crlRequired: false }).ok).toBe(
+      true,
+    );
     // onlyContainsCACerts: does not cover leaves.
     const caOnly = crl({ entries: [{ serialHex: 'C1' }], extensions: [idpExt([], { ca: true })] });
     const caIndex = RevocationIndex.build([caOnly]).index;
-    expect(caIndex.check([inP1], Date.now(), STRICT)).toMatchObject({ reason: 'crl_missing' });
+    expect(caIndex.check([inP1, ec.cert.parsed], Date.now(), STRICT)).toMatchObject({
+      reason: 'crl_missing',
+    });
     expect(
-      caIndex.check([fakeCert({ issuerDer, serialHex: 'C1', isCa: true })], Date.now(), STRICT),
+      caIndex.check(
+        [fakeCert({ issuerDer, serialHex: 'C1', isCa: true }), ec.cert.parsed],
+        Date.now(),
+        STRICT,
+      ),
     ).toMatchObject({
       reason: 'revoked',
     });
@@ -314,10 +338,11 @@ describe('RevocationIndex', () => {
     const part2 = crl({ entries: [{ serialHex: 'D2' }], extensions: [crlNumberExt(9), idpExt([p2])] });
     const both = RevocationIndex.build([part, part2]).index;
     expect(both.crls).toHaveLength(2);
-    expect(both.check([inP1], Date.now(), STRICT).ok).toBe(false);
-    expect(both.check([fakeCert({ issuerDer, serialHex: 'D2', cdp: [p2] })], Date.now(), STRICT).ok).toBe(
-      false,
-    );
+    expect(both.check([inP1, ec.cert.parsed], Date.now(), STRICT).ok).toBe(false);
+    expect(
+      both.check([fakeCert({ issuerDer, serialHex: 'D2', cdp: [p2] }), ec.cert.parsed], Date.now(), STRICT)
+        .ok,
+    ).toBe(false);
   });
 
   it('summarises each CRL for /trust and metrics', () => {

@@ -19,6 +19,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { type IssuingDistributionPoint, RevokedSet, type RevokedSetData } from './parse-crl.js';
 import {
   type CrlLoadResult,
+  type CrlSigner,
   certificatesFromPem,
   type RejectedCrl,
   type VerifiedCrl,
@@ -37,7 +38,7 @@ interface WireCrl {
   readonly crlNumber: bigint | undefined;
   readonly authorityKeyId: Uint8Array | undefined;
   readonly issuingDistributionPoint: IssuingDistributionPoint | undefined;
-  readonly signedBy: { readonly subject: string; readonly fingerprint256: string };
+  readonly signedBy: CrlSigner;
   readonly revoked: RevokedSetData;
 }
 

@@ -3,13 +3,14 @@
  * into CRLs whose signatures were verified against their issuing CA from the bundle.
  *
  * Security property (fail closed): a CRL is accepted only if it parses completely, its issuer Name
- * is byte-for-byte the subject of a CA in the bundle (and its authority key id, when both sides
+ * is the subject of a CA in the bundle (compared canonically, RFC 5280 §7.1, as OpenSSL does) (and its authority key id, when both sides
  * carry one, matches that CA's subject key id), the CA may sign CRLs (keyUsage cRLSign when the
  * extension is present), the signature algorithm is one we know (no SHA-1), and the signature
  * verifies. Every other CRL is reported in `rejected` with a stable code; nothing in it is used.
  * Expired CRLs are still accepted: expiry is a policy decision of the revocation index.
  */
-import { constants, verify as cryptoVerify, type KeyObject, X509Certificate } from 'node:crypto';
+import { constants, createHash, verify as cryptoVerify, type KeyObject, X509Certificate } from 'node:crypto';
+import { canonicalNameKey } from '../../asn1/canonical-name.js';
 import { KeyUsage, type ParsedCertificate, parseCertificate } from '../../asn1/certificate.js';
 import { DerError, DerReader, decodeOid, smallInteger, Tag } from '../../asn1/der.js';
 import { formatRfc2253 } from '../../asn1/name.js';
@@ -22,9 +23,17 @@ import {
   splitDer,
 } from './parse-crl.js';
 
+/** The CA whose key verified a CRL's signature. */
+export interface CrlSigner {
+  readonly subject: string;
+  readonly fingerprint256: string;
+  /** SHA-256 (hex) of the CA's SubjectPublicKeyInfo: the CRL applies only to certificates this key issued. */
+  readonly keySha256: string;
+}
+
 /** A CRL whose signature was verified against `signedBy`; all fields are trustworthy. */
 export interface VerifiedCrl extends CrlInfo {
-  readonly signedBy: { readonly subject: string; readonly fingerprint256: string };
+  readonly signedBy: CrlSigner;
 }
 
 export interface RejectedCrl {
@@ -156,14 +165,11 @@ export function signatureScheme(oid: string, params: Uint8Array | undefined): Si
 export interface CaCandidate {
   readonly cert: X509Certificate;
   readonly parsed: ParsedCertificate;
+  /** canonicalNameKey of the subject. */
   readonly subjectKey: string;
   readonly mayIssueCrls: boolean;
   readonly fingerprint256: string;
   readonly subject: string;
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
@@ -178,7 +184,7 @@ export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
     out.push({
       cert,
       parsed,
-      subjectKey: hex(parsed.subjectDer),
+      subjectKey: canonicalNameKey(parsed.subjectDer),
       // keyUsage, when present, must allow cRLSign.
       mayIssueCrls: cert.ca && (parsed.keyUsage === undefined || (parsed.keyUsage & KeyUsage.cRLSign) !== 0),
       fingerprint256: cert.fingerprint256,
@@ -214,7 +220,7 @@ function verifyWith(crl: ParsedCrl, scheme: SignatureScheme, key: KeyObject): bo
 /** Verifies one parsed CRL against the bundle; throws CrlError when it cannot be accepted. */
 export function verifyParsedCrl(crl: ParsedCrl, cas: readonly CaCandidate[]): VerifiedCrl {
   const scheme = signatureScheme(crl.signatureAlgorithmOid, crl.signatureAlgorithmParams);
-  const issuerKey = hex(crl.issuerDer);
+  const issuerKey = canonicalNameKey(crl.issuerDer);
   const named = cas.filter((ca) => ca.subjectKey === issuerKey);
   if (named.length === 0)
     throw new CrlError('CRL_UNKNOWN_ISSUER', `no CA in the bundle is named ${crl.issuer}`);
@@ -247,7 +253,11 @@ export function verifyParsedCrl(crl: ParsedCrl, cas: readonly CaCandidate[]): Ve
       return {
         ...info,
         issuerDer: crl.issuerDer.slice(),
-        signedBy: { subject: ca.subject, fingerprint256: ca.fingerprint256 },
+        signedBy: {
+          subject: ca.subject,
+          fingerprint256: ca.fingerprint256,
+          keySha256: createHash('sha256').update(ca.parsed.subjectPublicKeyInfoDer).digest('hex'),
+        },
       };
     }
   }
