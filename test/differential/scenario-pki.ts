@@ -39,6 +39,8 @@ export interface IssueOptions extends ExtOptions {
   readonly endDate?: string;
   /** Encode the subject as PrintableString where possible (string_mask = default). */
   readonly printable?: boolean;
+  /** This serial number instead of the next one (to give two CAs' certificates the same serial). */
+  readonly serial?: number;
 }
 
 function caExt(o: ExtOptions): string {
@@ -161,7 +163,8 @@ export class ScenarioCa {
     ]);
     const extFile = join(this.dir, `${name}.ext`);
     writeFileSync(extFile, `[ x ]\n${ext}\n`);
-    writeFileSync(join(this.dir, 'serial'), `${(serial++).toString(16).toUpperCase()}\n`);
+    const n = o.serial ?? serial++;
+    writeFileSync(join(this.dir, 'serial'), `${n.toString(16).toUpperCase().padStart(4, '0')}\n`);
     openssl([
       'ca',
       '-config',
