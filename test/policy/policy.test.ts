@@ -88,6 +88,7 @@ describe('partner matchers', () => {
     ['sanUri *', { sanUri: ['spiffe://partners.example/*/billing'] }],
     ['sanEmail, any case', { sanEmail: ['ops@partner-a.example'] }],
     ['issuer', { issuer: ['CN=test CA,O=Test'] }],
+    ['issuer, compared canonically (case, spaces)', { issuer: ['CN=TEST  ca,O=test'] }],
     ['two fields, both true', { commonName: ['partner-a'], organization: ['Partner A'] }],
   ])('matches on %s, and not partner-b', (_name, spec) => {
     const policy = policyWith([spec]);
