@@ -6,6 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { CRL_REASONS, CrlError, type ParsedCrl, parseCrl, splitDer } from '../trust/crl/parse-crl.js';
 import { caCandidates, verifyParsedCrl } from '../trust/crl/verify-crl.js';
+import { CRL_CLOCK_SKEW_MS } from '../trust/revocation-index.js';
 import { isoSeconds } from './certificate-facts.js';
 import { count, type Finding } from './findings.js';
 
@@ -117,6 +118,13 @@ export function checkCrl(input: CrlCheckInput): CrlReport {
       });
     }
     const next = parsed.nextUpdate;
+    if (parsed.thisUpdate > input.now + CRL_CLOCK_SKEW_MS) {
+      findings.push({
+        severity: 'error',
+        code: 'crl_not_yet_valid',
+        message: `thisUpdate ${isoSeconds(parsed.thisUpdate)} is more than 5 minutes ahead: the gateway rejects it until then and keeps the CRL in force`,
+      });
+    }
     if (next !== undefined && input.now > next + input.graceSeconds * 1000) {
       findings.push({
         severity: 'error',

@@ -7,6 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ParsedCertificate } from '../../src/asn1/certificate.js';
+import { checkCrl } from '../../src/inspect/crl-report.js';
 import { CrlError, parseCrl } from '../../src/trust/crl/parse-crl.js';
 import { type VerifiedCrl, verifiedCrlsFrom } from '../../src/trust/crl/verify-crl.js';
 import { RevocationIndex } from '../../src/trust/revocation-index.js';
@@ -360,5 +361,125 @@ describe('RevocationIndex', () => {
     const index = RevocationIndex.build([c]).index;
     expect(index.refreshDue(c.thisUpdate)).toEqual([]);
     expect(index.refreshDue(c.nextUpdate! - 1000)).toEqual([c]);
+  });
+});
+
+describe('RevocationIndex: scope per CA key and CRL dates (issue 13)', () => {
+  let twin: OpensslCa;
+  beforeAll(() => {
+    // Same name as `ec`, another key.
+    twin = OpensslCa.root(join(tempDir('crl-twin-'), 'twin'), '/O=Synth/CN=EC CA', 'ec');
+  });
+  const both = () => [ec.cert.x509, twin.cert.x509];
+  const signedBy = (ca: OpensslCa, spec: Partial<CrlSpec>): VerifiedCrl => {
+    const r = verifiedCrlsFrom(
+      buildCrl(ecSpec({ key: ca.key, extensions: [akiExt(ca.cert.parsed.subjectKeyId!)], ...spec })),
+      both(),
+    );
+    expect(r.rejected).toEqual([]);
+    return r.accepted[0]!;
+  };
+  const crl = (spec: Partial<CrlSpec>): VerifiedCrl => signedBy(ec, spec);
+
+  it('two same-name CAs keep their CRLs apart: numbers never compete across keys, serials never leak', () => {
+    const a = signedBy(ec, {
+      entries: [{ serialHex: 'AA' }],
+      extensions: [akiExt(ec.cert.parsed.subjectKeyId!), crlNumberExt(90)],
+    });
+    const b = signedBy(twin, {
+      entries: [{ serialHex: 'BB' }],
+      extensions: [akiExt(twin.cert.parsed.subjectKeyId!), crlNumberExt(1)],
+    });
+    expect(a.signedBy.keySha256).not.toBe(b.signedBy.keySha256);
+    const built = RevocationIndex.build([a, b]);
+    expect(built.superseded).toEqual([]);
+    const index = built.index;
+    const of = (ca: OpensslCa, serialHex: string) => [
+      fakeCert({ issuerDer: ca.cert.parsed.subjectDer, serialHex }),
+      ca.cert.parsed,
+    ];
+    expect(index.check(of(ec, 'AA'), Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(index.check(of(twin, 'BB'), Date.now(), STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    // The same serial under the other key is not revoked.
+    expect(index.check(of(twin, 'AA'), Date.now(), STRICT).ok).toBe(true);
+    expect(index.check(of(ec, 'BB'), Date.now(), STRICT).ok).toBe(true);
+    // Within one key the newer still wins.
+    const b2 = signedBy(twin, {
+      entries: [],
+      extensions: [akiExt(twin.cert.parsed.subjectKeyId!), crlNumberExt(2)],
+    });
+    const next = index.withOffered([b2]);
+    expect(next.superseded).toEqual([b]);
+    expect(next.index.check(of(twin, 'BB'), Date.now(), STRICT).ok).toBe(true);
+    expect(next.index.check(of(ec, 'AA'), Date.now(), STRICT).ok).toBe(false);
+  });
+
+  it('a CRL without nextUpdate applies and never expires', () => {
+    const c = crl({ entries: [{ serialHex: 'AA' }], nextUpdate: null });
+    expect(c.nextUpdate).toBeUndefined();
+    const index = RevocationIndex.build([c]).index;
+    const leaf = (serialHex: string) => [
+      fakeCert({ issuerDer: ec.cert.parsed.subjectDer, serialHex }),
+      ec.cert.parsed,
+    ];
+    const farFuture = Date.now() + 10 * 365 * 86_400_000;
+    expect(index.check(leaf('AA'), farFuture, STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(index.check(leaf('AB'), farFuture, STRICT).ok).toBe(true);
+    expect(index.refreshDue(farFuture)).toEqual([]);
+  });
+
+  it('a thisUpdate up to 5 minutes ahead is accepted; further ahead the CRL is left out and the previous stays', () => {
+    const now = Date.now();
+    const current = crl({
+      entries: [{ serialHex: 'AA' }],
+      extensions: [crlNumberExt(1)],
+      thisUpdate: now - 60_000,
+    });
+    const early = crl({
+      entries: [],
+      extensions: [crlNumberExt(2)],
+      thisUpdate: now + 3_600_000,
+      nextUpdate: now + 7_200_000,
+    });
+    const skewed = crl({
+      entries: [],
+      extensions: [crlNumberExt(3)],
+      thisUpdate: now + 240_000,
+      nextUpdate: now + 7_200_000,
+    });
+    const index = RevocationIndex.build([current], now).index;
+    const leaf = [fakeCert({ issuerDer: ec.cert.parsed.subjectDer, serialHex: 'AA' }), ec.cert.parsed];
+    const held = index.withOffered([early], now);
+    expect(held.notYetValid).toEqual([early]);
+    expect(held.index.crls).toEqual([current]);
+    expect(held.index.check(leaf, now, STRICT)).toMatchObject({ ok: false, reason: 'revoked' });
+    // The same CRL once its time has come.
+    expect(index.withOffered([early], now + 3_600_000).index.crls).toEqual([early]);
+    const within = index.withOffered([skewed], now);
+    expect(within.notYetValid).toEqual([]);
+    expect(within.index.check(leaf, now, STRICT).ok).toBe(true);
+  });
+
+  it('`crl check` names a thisUpdate beyond the skew', () => {
+    const now = Date.now();
+    const der = buildCrl(ecSpec({ thisUpdate: now + 3_600_000, nextUpdate: now + 7_200_000 }));
+    const report = checkCrl({
+      source: 'x',
+      bytes: der,
+      bundlePem: ec.cert.x509.toString(),
+      serials: [],
+      now,
+      graceSeconds: 0,
+    });
+    expect(report.crls[0]!.findings.map((f) => f.code)).toContain('crl_not_yet_valid');
+    const ok = checkCrl({
+      source: 'x',
+      bytes: buildCrl(ecSpec()),
+      bundlePem: ec.cert.x509.toString(),
+      serials: [],
+      now,
+      graceSeconds: 0,
+    });
+    expect(ok.crls[0]!.findings.map((f) => f.code)).not.toContain('crl_not_yet_valid');
   });
 });
