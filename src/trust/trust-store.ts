@@ -706,13 +706,21 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     m.crlNextUpdate.reset();
     m.crlEntries.reset();
     m.crlNearExpiry.reset();
+    // Several CRLs can share an issuer name (same-name CAs of different keys, partitions): each
+    // gauge shows the worst of them (earliest nextUpdate, any near expiry), entries are summed.
+    const entries = new Map<string, number>();
+    const earliest = new Map<string, number>();
+    const nearAny = new Map<string, boolean>();
     for (const crl of this.index.summary()) {
-      m.crlEntries.set({ issuer: crl.issuer }, crl.entries);
+      entries.set(crl.issuer, (entries.get(crl.issuer) ?? 0) + crl.entries);
+      m.crlEntries.set({ issuer: crl.issuer }, entries.get(crl.issuer)!);
       if (crl.nextUpdate === undefined) continue;
-      m.crlNextUpdate.set({ issuer: crl.issuer }, crl.nextUpdate / 1000);
+      earliest.set(crl.issuer, Math.min(earliest.get(crl.issuer) ?? Infinity, crl.nextUpdate));
+      m.crlNextUpdate.set({ issuer: crl.issuer }, earliest.get(crl.issuer)! / 1000);
       const window = crl.nextUpdate - crl.thisUpdate;
       const near = now >= crl.nextUpdate - window * 0.25;
-      m.crlNearExpiry.set({ issuer: crl.issuer }, near ? 1 : 0);
+      nearAny.set(crl.issuer, near || nearAny.get(crl.issuer) === true);
+      m.crlNearExpiry.set({ issuer: crl.issuer }, nearAny.get(crl.issuer) ? 1 : 0);
       if (near) {
         this.opts.logger.warn({
           event: 'trust',

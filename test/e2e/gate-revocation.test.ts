@@ -16,7 +16,7 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { type CertFile, opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { get, metricValue, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { akiExt, buildCrl, crlNumberExt } from '../trust/crl-builder.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
@@ -33,6 +33,11 @@ afterAll(async () => {
   await pki?.cleanup();
   removeTempDirs();
 });
+
+/** `openssl ca` date form, `days` from now. */
+function inDays(days: number): string {
+  return `${new Date(Date.now() + days * 86_400_000).toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
+}
 
 /** One request as `client` (leaf only, or leaf + `chain`): status and the explain-mode reason. */
 async function ask(
@@ -88,7 +93,7 @@ describe('finding 2: two trusted CAs with the same name keep both CRLs in force'
     const bundle = writeText(join(dir, 'f2-bundle.pem'), root.cert.pem + a.cert.pem + b.cert.pem);
     const crls = writeText(
       join(dir, 'f2-crls.pem'),
-      root.crl() + a.crl({ crlNumber: 90 }) + b.crl({ crlNumber: 1 }),
+      root.crl() + b.crl({ crlNumber: 1, nextUpdate: inDays(2) }) + a.crl({ crlNumber: 90 }),
     );
     const expected = { goodA: 'ok', revokedA: 'CERT_REVOKED', goodB: 'ok', revokedB: 'CERT_REVOKED' };
     for (const [k, c] of Object.entries(leaves)) {
@@ -104,6 +109,12 @@ describe('finding 2: two trusted CAs with the same name keep both CRLs in force'
       expect(await ask(gw, leaves.revokedB)).toEqual({ status: 403, reason: 'revoked' });
       const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as { crls: unknown[] };
       expect(trust.crls).toHaveLength(3);
+      // The twins share the issuer label: the gauge shows the earlier nextUpdate (B's, 2 days).
+      const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+      const next = metricValue(metrics, 'mtls_gateway_crl_next_update_timestamp_seconds', {
+        issuer: 'CN=Issuing CA,O=Partners',
+      });
+      expect(next).toBeLessThan(Date.now() / 1000 + 3 * 86_400);
     } finally {
       await gw.close();
     }
