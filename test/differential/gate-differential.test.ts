@@ -2,7 +2,7 @@
  * Differential test of the gate, OpenSSL as the oracle. A seeded generator builds PKI scenarios
  * with the openssl CLI (scenario-pki.ts): string-type variants of one name, same-name twin CAs
  * (with and without key identifiers, with colliding serials), key rollover with a cross-signed
- * root, an intermediate revoked by its root's CRL, an expired intermediate, wrong EKU or keyUsage,
+ * root (both roots trusted, or only the old one), an intermediate revoked by its root's CRL, an expired intermediate, wrong EKU or keyUsage,
  * a pathLen violation, a CA certificate used as a client certificate; each client sends its leaf
  * only or its full chain. All scenarios share one CA bundle and one CRL file (the oracle gets
  * exactly the gateway's material, so sharing is sound), and one real gateway (explain mode,
@@ -29,6 +29,7 @@ const KINDS = [
   'twins',
   'twins-no-key-ids',
   'rollover',
+  'rollover-old-root-only',
   'revoked-intermediate',
   'expired-intermediate',
   'wrong-eku',
@@ -161,6 +162,23 @@ function build(kind: Kind, seed: number, dir: string, w: World): void {
       crl(newRoot);
       crl(ca);
       add(revokeCa ? 'ca-revoked' : 'cross-revoked', good, [ca.cert, cross]);
+      return;
+    }
+    case 'rollover-old-root-only': {
+      // Only the old root (and the intermediate) are trusted; the client sends the cross-certificate
+      // that would bridge to the old root. OpenSSL, trusted-first, takes the intermediate from the
+      // bundle and then searches only the bundle, where the new root is missing: both must refuse.
+      const newRoot = ScenarioCa.root(sub('root2'), `/O=Differential/CN=${id} Root`);
+      const cross = root.crossSign(newRoot, `/O=Differential/CN=${id} Root`);
+      const ca = newRoot.intermediate(sub('ca'), `/CN=${id} Issuing CA`);
+      const good = ca.leaf('good', `${id}-good`);
+      const revokeCa = rnd() < 0.5;
+      if (revokeCa) newRoot.revoke(ca.cert);
+      trust(ca);
+      crl(root);
+      crl(newRoot);
+      crl(ca);
+      add(revokeCa ? 'ca-revoked' : 'good', good, [cross], true);
       return;
     }
     case 'revoked-intermediate': {
