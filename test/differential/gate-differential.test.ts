@@ -2,9 +2,9 @@
  * Differential test of the gate, OpenSSL as the oracle. A seeded generator builds PKI scenarios
  * with the openssl CLI (scenario-pki.ts): string-type variants of one name, same-name twin CAs
  * (with and without key identifiers, with colliding serials), key rollover with a cross-signed
- * root (both roots trusted, or only the old one), an intermediate revoked by its root's CRL, an expired intermediate, wrong EKU or keyUsage,
- * a pathLen violation, a CA certificate used as a client certificate; each client sends its leaf
- * only or its full chain. All scenarios share one CA bundle and one CRL file (the oracle gets
+ * root (both roots trusted, or only the old one), an intermediate revoked by its root's CRL, an
+ * expired intermediate, wrong EKU or keyUsage, a pathLen violation, a CA certificate used as a
+ * client certificate; each client sends its leaf only or its full chain. All scenarios share one CA bundle and one CRL file (the oracle gets
  * exactly the gateway's material, so sharing is sound), and one real gateway (explain mode,
  * GATEWAY_CRL_REQUIRED=true) decides every client over a real handshake. The expected verdict is
  * `openssl verify -crl_check_all -purpose sslclient`; the only tolerated differences are the
