@@ -14,7 +14,7 @@ import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect 
 import { OID_EKU_CLIENT_AUTH, type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253 } from '../asn1/name.js';
 import { EKU_SERVER_AUTH, issue } from '../dev/pki.js';
-import { buildClientChain, type ChainElement } from '../tls/client-chain.js';
+import { buildClientChain, type ChainElement, isAnchoredIn } from '../tls/client-chain.js';
 import {
   acceptedVerdict,
   type RevocationPolicy,
@@ -28,7 +28,7 @@ import {
   refusalMessage,
 } from '../tls/refusal.js';
 import { secureContextOptions } from '../tls/secure-context.js';
-import type { CaBundle } from '../trust/ca-bundle.js';
+import { type CaBundle, nameKey } from '../trust/ca-bundle.js';
 import { splitPem } from '../trust/pem.js';
 import type { RevocationIndex } from '../trust/revocation-index.js';
 import type { ServerCredentials } from '../trust/server-credentials.js';
@@ -255,15 +255,19 @@ function decideByCertificateChecks(
       detail: `unparsable certificate in chain: ${(err as Error).message}`,
     };
   }
-  // buildClientChain links by name, key id and signature; OpenSSL also needs checkIssued.
-  const linked: ChainElement[] = [elements[0]!];
-  for (const e of elements.slice(1)) {
-    const child = linked[linked.length - 1]!;
-    if (!child.x509.checkIssued(e.x509) || !child.x509.verify(e.x509.publicKey)) break;
-    linked.push(e);
-  }
+  // buildClientChain links only issuers OpenSSL's checkIssued accepts and whose signature verifies.
+  const linked = elements;
   const chain = linked.map((element) => ({ element, pathLength: pathLengthOf(element.x509.raw) }));
-  const code = chainErrors(chain, trust.bundle, now);
+  let code = chainErrors(chain, trust.bundle, now);
+  // No anchored path: an issuer that fits by name and key id but whose signature fails is what
+  // OpenSSL reports (it picks the issuer first and checks the signature later).
+  const top = linked[linked.length - 1]!;
+  if (code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && !isAnchoredIn(linked, trust.bundle)) {
+    const named = trust.bundle.bySubject.get(nameKey(top.parsed.issuerDer)) ?? [];
+    if (named.some((ca) => top.x509.checkIssued(ca.x509) && !top.x509.verify(ca.x509.publicKey))) {
+      code = 'CERT_SIGNATURE_FAILURE';
+    }
+  }
   if (code) {
     const reason = classifyVerifyError(code);
     const facts = {

@@ -164,7 +164,9 @@ export class ScenarioCa {
     const extFile = join(this.dir, `${name}.ext`);
     writeFileSync(extFile, `[ x ]\n${ext}\n`);
     const n = o.serial ?? serial++;
-    writeFileSync(join(this.dir, 'serial'), `${n.toString(16).toUpperCase().padStart(4, '0')}\n`);
+    const hex = n.toString(16).toUpperCase().padStart(4, '0');
+    // `openssl ca` reads the serial file as whole octets.
+    writeFileSync(join(this.dir, 'serial'), `${hex.length % 2 ? `0${hex}` : hex}\n`);
     openssl([
       'ca',
       '-config',
