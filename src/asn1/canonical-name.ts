@@ -31,7 +31,8 @@ function hexOf(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is a character of the value (OpenSSL keeps it), not a byte-order mark.
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The characters of a string value, or NotCanonical where OpenSSL's UTF-8 conversion fails. */
 function decodeString(bytes: Uint8Array, width: number): string {

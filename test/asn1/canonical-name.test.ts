@@ -39,6 +39,9 @@ describe('canonicalNameKey', () => {
     const two = nameOf([atv(O, UTF8, 'Acme')], [atv(CN, UTF8, 'x')]);
     expect(sameName(two, nameOf([atv(CN, UTF8, 'x')], [atv(O, UTF8, 'Acme')]))).toBe(false);
     expect(sameName(two, nameOf([atv(O, UTF8, 'Acme'), atv(CN, UTF8, 'x')]))).toBe(false);
+    // A leading U+FEFF is part of the value, not a byte-order mark.
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Issuing CA')]);
+    expect(sameName(a, nameOf([atv(CN, UTF8, bom)]))).toBe(false);
     // NumericString is not canonicalized by OpenSSL; non-ASCII case is not folded.
     expect(sameName(nameOf([atv(CN, NUMERIC, '123')]), nameOf([atv(CN, PRINTABLE, '123')]))).toBe(false);
     expect(
