@@ -87,6 +87,17 @@ export function sameCrlScope(a: VerifiedCrl, b: VerifiedCrl): boolean {
 }
 
 const keyCache = new WeakMap<ParsedCertificate, string>();
+const selfIssuedCache = new WeakMap<ParsedCertificate, boolean>();
+
+/** Subject and issuer canonically equal (cached: chains are reused across connections). */
+function isSelfIssued(cert: ParsedCertificate): boolean {
+  let known = selfIssuedCache.get(cert);
+  if (known === undefined) {
+    known = sameName(cert.subjectDer, cert.issuerDer);
+    selfIssuedCache.set(cert, known);
+  }
+  return known;
+}
 
 /** SHA-256 (hex) of a certificate's SubjectPublicKeyInfo: the key a CRL's scope is bound to. */
 export function publicKeySha256(cert: ParsedCertificate): string {
@@ -268,7 +279,7 @@ export class RevocationIndex {
     const graceMs = Math.max(0, options.graceSeconds) * 1000;
     for (let i = 0; i < chain.length; i++) {
       const cert = chain[i]!;
-      const selfIssued = sameName(cert.subjectDer, cert.issuerDer);
+      const selfIssued = isSelfIssued(cert);
       if (i > 0 && i === chain.length - 1 && selfIssued) continue; // the anchor
       const issuer = chain[i + 1] ?? (selfIssued ? cert : undefined);
       const crls = issuer ? this.applicable(cert, issuer) : [];
