@@ -63,14 +63,33 @@ interface Search {
   longest: ChainElement[];
 }
 
+/**
+ * Link results per issuer certificate object (bundle CAs live as long as their snapshot), keyed by
+ * the child's SHA-256 fingerprint: the answer depends only on those bytes and that key, so a CA
+ * above a new leaf is not verified again for every handshake. Bounded per issuer.
+ */
+const MAX_CACHED_LINKS = 1_000;
+const linkCache = new WeakMap<X509Certificate, Map<string, boolean>>();
+
 function issues(search: Search, issuer: ChainElement, child: ChainElement): boolean {
+  let links = linkCache.get(issuer.x509);
+  const known = links?.get(child.fingerprint256);
+  if (known !== undefined) return known;
   if (search.checks >= MAX_SIGNATURE_CHECKS) return false;
   search.checks++;
+  let ok: boolean;
   try {
-    return child.x509.checkIssued(issuer.x509) && child.x509.verify(issuer.x509.publicKey);
+    ok = child.x509.checkIssued(issuer.x509) && child.x509.verify(issuer.x509.publicKey);
   } catch {
-    return false;
+    ok = false;
   }
+  if (!links) {
+    links = new Map();
+    linkCache.set(issuer.x509, links);
+  }
+  if (links.size >= MAX_CACHED_LINKS) links.clear();
+  links.set(child.fingerprint256, ok);
+  return ok;
 }
 
 /** The issuers of `child`: bundle CAs first, then sent certificates; currently valid ones first. */
