@@ -27,8 +27,14 @@ export type Source =
   | { readonly kind: 's3'; readonly bucket: string; readonly key: string };
 
 export type VerifyMode = 'strict' | 'explain';
-export type IdentityHeaderFormat = 'gateway' | 'xfcc' | 'alb' | 'rfc9440';
-export const IDENTITY_HEADER_FORMATS: readonly IdentityHeaderFormat[] = ['gateway', 'xfcc', 'alb', 'rfc9440'];
+export type IdentityHeaderFormat = 'gateway' | 'xfcc' | 'alb' | 'rfc9440' | 'forwarded';
+export const IDENTITY_HEADER_FORMATS: readonly IdentityHeaderFormat[] = [
+  'gateway',
+  'xfcc',
+  'alb',
+  'rfc9440',
+  'forwarded',
+];
 
 export interface ListenAddress {
   readonly host: string;
@@ -56,6 +62,8 @@ export interface Config {
   readonly crlRequired: boolean;
   readonly verifyMode: VerifyMode;
   readonly identityHeaders: readonly IdentityHeaderFormat[];
+  /** `drop` (default): request headers with `_` in the name are dropped; `allow`: kept unless reserved. */
+  readonly underscoreHeaders: 'drop' | 'allow';
   readonly proxyProtocol: 'off' | 'v2';
   readonly drainSeconds: number;
   readonly maxHeaderBytes: number;
@@ -284,6 +292,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     crlRequired: parseBoolean('GATEWAY_CRL_REQUIRED', get('GATEWAY_CRL_REQUIRED', 'false')),
     verifyMode: parseEnum('GATEWAY_VERIFY_MODE', get('GATEWAY_VERIFY_MODE', 'strict'), ['strict', 'explain']),
     identityHeaders,
+    underscoreHeaders: parseEnum('GATEWAY_UNDERSCORE_HEADERS', get('GATEWAY_UNDERSCORE_HEADERS', 'drop'), [
+      'drop',
+      'allow',
+    ]),
     proxyProtocol: parseEnum('GATEWAY_PROXY_PROTOCOL', get('GATEWAY_PROXY_PROTOCOL', 'off'), ['off', 'v2']),
     drainSeconds: num('GATEWAY_DRAIN_SECONDS', 20, 0, 3600),
     maxHeaderBytes: num('GATEWAY_MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
@@ -330,6 +342,7 @@ const KNOWN_VARIABLES = new Set([
   'GATEWAY_CRL_REQUIRED',
   'GATEWAY_VERIFY_MODE',
   'GATEWAY_IDENTITY_HEADERS',
+  'GATEWAY_UNDERSCORE_HEADERS',
   'GATEWAY_PROXY_PROTOCOL',
   'GATEWAY_DRAIN_SECONDS',
   'GATEWAY_MAX_HEADER_BYTES',
