@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { PolicyDocument } from '../policy/index.js';
+import { redactUrl } from '../trust/sources/redact-url.js';
 import { GatewayConfigFileError, readGatewayConfigFile } from './gateway-config-file.js';
 
 export class ConfigError extends Error {
@@ -140,13 +141,15 @@ function parseSource(variable: string, value: string, cwd: string, allowRemote: 
     return { kind: 'secretsmanager', secretId };
   }
   if (/^https:\/\//i.test(text) || /^s3:\/\//i.test(text)) {
+    // Shown without userinfo or query: a presigned URL's signature must not reach stderr or logs.
+    const shown = redactUrl(text);
     if (!allowRemote)
-      throw new ConfigError(variable, `'${text}': https:// and s3:// sources are for CRLs only`);
+      throw new ConfigError(variable, `'${shown}': https:// and s3:// sources are for CRLs only`);
     if (text.toLowerCase().startsWith('https://')) {
       try {
         return { kind: 'https', url: new URL(text).toString() };
       } catch {
-        throw new ConfigError(variable, `'${text}' is not a valid URL`);
+        throw new ConfigError(variable, `'${shown}' is not a valid URL`);
       }
     }
     const m = /^s3:\/\/([^/]+)\/(.+)$/i.exec(text);
@@ -156,7 +159,7 @@ function parseSource(variable: string, value: string, cwd: string, allowRemote: 
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     throw new ConfigError(
       variable,
-      `'${text}': unsupported scheme (use a path, secretsmanager:, https:// or s3://)`,
+      `'${redactUrl(text)}': unsupported scheme (use a path, secretsmanager:, https:// or s3://)`,
     );
   }
   return { kind: 'file', path: isAbsolute(text) ? text : resolve(cwd, text) };
@@ -228,21 +231,37 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
           }
           return s;
         });
+  // Sources are named redacted (logs, /trust): two that differ only in userinfo or query would look alike.
+  const crlNames = new Set<string>();
+  for (const s of crls) {
+    if (s.kind !== 'https') continue;
+    const shown = redactUrl(s.url);
+    if (crlNames.has(shown)) {
+      throw new ConfigError(
+        'GATEWAY_CRLS',
+        `two sources are both '${shown}': they differ only in userinfo or query`,
+      );
+    }
+    crlNames.add(shown);
+  }
 
   const upstreamText = get('GATEWAY_UPSTREAM', DEV_DEFAULTS.GATEWAY_UPSTREAM);
   let upstream: URL;
   try {
     upstream = new URL(upstreamText);
   } catch {
-    throw new ConfigError('GATEWAY_UPSTREAM', `'${upstreamText}' is not a URL (e.g. http://10.0.1.5:8080)`);
+    throw new ConfigError(
+      'GATEWAY_UPSTREAM',
+      `'${redactUrl(upstreamText)}' is not a URL (e.g. http://10.0.1.5:8080)`,
+    );
   }
   if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
-    throw new ConfigError('GATEWAY_UPSTREAM', `'${upstreamText}' must be http:// or https://`);
+    throw new ConfigError('GATEWAY_UPSTREAM', `'${redactUrl(upstreamText)}' must be http:// or https://`);
   }
   if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username) {
     throw new ConfigError(
       'GATEWAY_UPSTREAM',
-      `'${upstreamText}' must be an origin only (scheme://host:port)`,
+      `'${redactUrl(upstreamText)}' must be an origin only (scheme://host:port)`,
     );
   }
 
