@@ -182,6 +182,11 @@ export class Gateway {
         });
         return { partnerId: auth.partner.id };
       },
+      // Per-client connection limits count a declared partner as one client, else each certificate.
+      clientKey: (verdict) => {
+        const { partner } = this.authorizationFor(verdict.identity).auth;
+        return partner.declared ? `partner:${partner.id}` : `cert:${verdict.identity.fingerprint256}`;
+      },
       onRequest: this.trackInFlight(
         createRequestHandler({
           decide: (req) => this.decide(req),

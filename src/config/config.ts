@@ -90,7 +90,9 @@ export interface Limits {
   readonly keepAliveTimeoutSeconds: number;
   /** Open client connections per task; more are closed at accept. */
   readonly maxConnections: number;
-  /** Open connections per client address; more are closed at accept. */
+  /** Accepted connections not yet verified (PROXY header or TLS handshake pending); more are closed at accept. */
+  readonly maxHandshakingConnections: number;
+  /** Verified connections per client identity (declared partner, else certificate); more are closed after the handshake. */
   readonly maxConnectionsPerClient: number;
   /** Requests on one connection; the last answer carries Connection: close (0 = no limit). */
   readonly maxRequestsPerConnection: number;
@@ -331,6 +333,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       requestTimeoutSeconds: num('GATEWAY_REQUEST_TIMEOUT_SECONDS', 60, 1, 3600),
       keepAliveTimeoutSeconds: num('GATEWAY_KEEPALIVE_TIMEOUT_SECONDS', 60, 1, 340),
       maxConnections: num('GATEWAY_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+      maxHandshakingConnections: num('GATEWAY_MAX_HANDSHAKING_CONNECTIONS', 512, 1, 1_000_000),
       maxConnectionsPerClient: num('GATEWAY_MAX_CONNECTIONS_PER_CLIENT', 1_000, 1, 1_000_000),
       maxRequestsPerConnection: num('GATEWAY_MAX_REQUESTS_PER_CONNECTION', 0, 0, 100_000_000),
       maxConnectionAgeSeconds: num('GATEWAY_MAX_CONNECTION_AGE_SECONDS', 3600, 1, 7 * 86_400),
@@ -346,6 +349,7 @@ const KNOWN_VARIABLES = new Set([
   'GATEWAY_KEEPALIVE_TIMEOUT_SECONDS',
   'GATEWAY_MAX_CONNECTIONS',
   'GATEWAY_MAX_CONNECTIONS_PER_CLIENT',
+  'GATEWAY_MAX_HANDSHAKING_CONNECTIONS',
   'GATEWAY_MAX_REQUESTS_PER_CONNECTION',
   'GATEWAY_MAX_CONNECTION_AGE_SECONDS',
   'GATEWAY_LISTEN',
