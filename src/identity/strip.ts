@@ -23,7 +23,11 @@ export function headerKey(name: string): string {
  * `_` for `-` (the name is put in `headerKey` form first).
  */
 export function isIdentityHeader(name: string): boolean {
-  const key = headerKey(name);
+  return isIdentityKey(headerKey(name));
+}
+
+/** isIdentityHeader for a name already in `headerKey` form (the proxy's hot path). */
+export function isIdentityKey(key: string): boolean {
   switch (key.charCodeAt(0)) {
     case 0x63: // c
       return key === 'client-cert' || key === 'client-cert-chain';
@@ -63,8 +67,20 @@ const FORWARDING: ReadonlySet<string> = new Set([
  * setups act on the path they carry). A client's copy never passes: the gateway sets its own.
  */
 export function isForwardingHeader(name: string): boolean {
-  const key = headerKey(name);
-  return key.startsWith('x-forwarded-') || FORWARDING.has(key);
+  return isForwardingKey(headerKey(name));
+}
+
+/** isForwardingHeader for a name already in `headerKey` form (the proxy's hot path). */
+export function isForwardingKey(key: string): boolean {
+  switch (key.charCodeAt(0)) {
+    case 0x66: // f
+    case 0x74: // t
+      return FORWARDING.has(key);
+    case 0x78: // x
+      return key.startsWith('x-forwarded-') || FORWARDING.has(key);
+    default:
+      return false;
+  }
 }
 
 /**

@@ -6,13 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { forwardedValue } from '../identity/headers.js';
-import {
-  headerKey,
-  hopByHopNames,
-  isForwardingHeader,
-  isHopByHop,
-  isIdentityHeader,
-} from '../identity/strip.js';
+import { headerKey, hopByHopNames, isForwardingKey, isHopByHop, isIdentityKey } from '../identity/strip.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -47,10 +41,20 @@ export function mayForwardRequestHeader(
   hop: ReadonlySet<string>,
   underscores: UnderscoreHeaders,
 ): boolean {
-  const key = headerKey(name);
-  if (isHopByHop(key, hop) || OURS.has(key) || isIdentityHeader(key) || isForwardingHeader(key)) return false;
-  if (name.includes('_')) return underscores === 'allow' && !FRAMING.has(key);
-  return true;
+  const lower = name.toLowerCase();
+  return mayForwardLower(lower, lower.includes('_'), hop, underscores);
+}
+
+/** mayForwardRequestHeader for a lower-cased name (`underscore`: it contains `_`). */
+function mayForwardLower(
+  lower: string,
+  underscore: boolean,
+  hop: ReadonlySet<string>,
+  underscores: UnderscoreHeaders,
+): boolean {
+  const key = underscore ? headerKey(lower) : lower;
+  if (isHopByHop(key, hop) || OURS.has(key) || isIdentityKey(key) || isForwardingKey(key)) return false;
+  return !underscore || (underscores === 'allow' && !FRAMING.has(key));
 }
 
 /**
@@ -68,9 +72,9 @@ export function upstreamHeaders(
   const hop = hopByHopNames(connectionHeader);
   const out: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (!mayForwardRequestHeader(name, hop, options.underscores)) continue;
-    out.push(name.toLowerCase(), rawHeaders[i + 1]!);
+    const lower = rawHeaders[i]!.toLowerCase();
+    if (!mayForwardLower(lower, lower.includes('_'), hop, options.underscores)) continue;
+    out.push(lower, rawHeaders[i + 1]!);
   }
   for (const [name, value] of identity) out.push(name, value);
   out.push('x-forwarded-for', clientAddress, 'x-forwarded-proto', 'https', 'x-request-id', requestId);
