@@ -14,7 +14,7 @@ import { type ClientIdentity, type HeaderPair, identityHeaders } from './identit
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
 import {
   ConnectionAuthorization,
-  isAmbiguousPath,
+  normalizeRequestPath,
   Policy,
   WHOAMI_PATH,
   type WhoamiChainElement,
@@ -182,12 +182,21 @@ export class Gateway {
         });
         return { partnerId: auth.partner.id };
       },
+      // Per-client connection limits count a declared partner as one client, else each certificate.
+      clientKey: (verdict) => {
+        const { partner } = this.authorizationFor(verdict.identity).auth;
+        return partner.declared ? `partner:${partner.id}` : `cert:${verdict.identity.fingerprint256}`;
+      },
       onRequest: this.trackInFlight(
         createRequestHandler({
           decide: (req) => this.decide(req),
           upstream: this.upstream,
           maxHeaders: this.config.maxHeaders,
           limits: this.config.limits,
+          headerOptions: {
+            underscores: this.config.underscoreHeaders,
+            forwarded: this.config.identityHeaders.includes('forwarded'),
+          },
           isDraining: () => this.draining,
           metrics: this.metrics,
           logger: this.logger,
@@ -249,9 +258,11 @@ export class Gateway {
     const auth = new ConnectionAuthorization(this.accessPolicy, identity);
     // After a reload the partner id (X-Client-Id) may change: then the headers are rebuilt too.
     const headers =
-      known && known.auth.partner.id === auth.partner.id
+      known &&
+      known.auth.partner.id === auth.partner.id &&
+      known.auth.partner.declared === auth.partner.declared
         ? known.headers
-        : identityHeaders(identity, auth.partner.id, this.config.identityHeaders);
+        : identityHeaders(identity, auth.partner.id, this.config.identityHeaders, auth.partner.declared);
     const entry = { auth, headers };
     this.authorizations.set(identity, entry);
     return entry;
@@ -267,7 +278,7 @@ export class Gateway {
     const policy = auth.policy;
     const who = { partnerId: auth.partner.id, partnerLabel: auth.partnerLabel };
     const method = req.method ?? 'GET';
-    const path = (req.url ?? '').split('?')[0] ?? '';
+    const url = req.url ?? '';
     const refuse = (
       status: number,
       error: string,
@@ -285,6 +296,20 @@ export class Gateway {
         ...who,
         ...(route ? { route } : {}),
       }) as const;
+    // Not origin-form: the request handler answers 400 before anything is forwarded.
+    if (!url.startsWith('/')) return { ok: true, identityHeaders: headers, clientAddress, ...who };
+    // Routed and forwarded in one normal form (README "Request paths"); `;` only matters with routes.
+    const target = normalizeRequestPath(url, policy.fromFile);
+    if (!target.ok) {
+      return refuse(
+        400,
+        'bad_request',
+        `The request path has ${target.problem}, which this gateway refuses.`,
+        {},
+      );
+    }
+    const path = target.path;
+    const forwardTarget = `${path}${target.query}`;
     if (path === WHOAMI_PATH && (policy.whoami ?? this.config.devMode)) {
       return {
         ok: true,
@@ -294,16 +319,6 @@ export class Gateway {
         ...who,
         local: (requestId) => whoamiBody(verdict.identity, auth, this.whoamiChain(verdict), requestId),
       };
-    }
-    // Not origin-form: the request handler answers 400 before anything is forwarded.
-    if (!path.startsWith('/')) return { ok: true, identityHeaders: headers, clientAddress, ...who };
-    if (policy.fromFile && isAmbiguousPath(path)) {
-      return refuse(
-        400,
-        'bad_request',
-        'The request path has dot segments, empty segments or encoded separators; send it normalised.',
-        {},
-      );
     }
     const selected = policy.select(method, path);
     if (!selected) return refuse(403, 'not_authorized', 'No route accepts this request path.', {});
@@ -333,6 +348,7 @@ export class Gateway {
       identityHeaders: headers,
       clientAddress,
       route: route.name,
+      target: forwardTarget,
       ...who,
       ...(upstream ? { upstream } : {}),
     };

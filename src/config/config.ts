@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { PolicyDocument } from '../policy/index.js';
+import { redactUrl } from '../trust/sources/redact-url.js';
 import { GatewayConfigFileError, readGatewayConfigFile } from './gateway-config-file.js';
 
 export class ConfigError extends Error {
@@ -27,8 +28,14 @@ export type Source =
   | { readonly kind: 's3'; readonly bucket: string; readonly key: string };
 
 export type VerifyMode = 'strict' | 'explain';
-export type IdentityHeaderFormat = 'gateway' | 'xfcc' | 'alb' | 'rfc9440';
-export const IDENTITY_HEADER_FORMATS: readonly IdentityHeaderFormat[] = ['gateway', 'xfcc', 'alb', 'rfc9440'];
+export type IdentityHeaderFormat = 'gateway' | 'xfcc' | 'alb' | 'rfc9440' | 'forwarded';
+export const IDENTITY_HEADER_FORMATS: readonly IdentityHeaderFormat[] = [
+  'gateway',
+  'xfcc',
+  'alb',
+  'rfc9440',
+  'forwarded',
+];
 
 export interface ListenAddress {
   readonly host: string;
@@ -56,6 +63,8 @@ export interface Config {
   readonly crlRequired: boolean;
   readonly verifyMode: VerifyMode;
   readonly identityHeaders: readonly IdentityHeaderFormat[];
+  /** `drop` (default): request headers with `_` in the name are dropped; `allow`: kept unless reserved. */
+  readonly underscoreHeaders: 'drop' | 'allow';
   readonly proxyProtocol: 'off' | 'v2';
   readonly drainSeconds: number;
   readonly maxHeaderBytes: number;
@@ -81,7 +90,9 @@ export interface Limits {
   readonly keepAliveTimeoutSeconds: number;
   /** Open client connections per task; more are closed at accept. */
   readonly maxConnections: number;
-  /** Open connections per client address; more are closed at accept. */
+  /** Accepted connections not yet verified (PROXY header or TLS handshake pending); more are closed at accept. */
+  readonly maxHandshakingConnections: number;
+  /** Verified connections per client identity (declared partner, else certificate); more are closed after the handshake. */
   readonly maxConnectionsPerClient: number;
   /** Requests on one connection; the last answer carries Connection: close (0 = no limit). */
   readonly maxRequestsPerConnection: number;
@@ -132,13 +143,15 @@ function parseSource(variable: string, value: string, cwd: string, allowRemote: 
     return { kind: 'secretsmanager', secretId };
   }
   if (/^https:\/\//i.test(text) || /^s3:\/\//i.test(text)) {
+    // Shown without userinfo or query: a presigned URL's signature must not reach stderr or logs.
+    const shown = redactUrl(text);
     if (!allowRemote)
-      throw new ConfigError(variable, `'${text}': https:// and s3:// sources are for CRLs only`);
+      throw new ConfigError(variable, `'${shown}': https:// and s3:// sources are for CRLs only`);
     if (text.toLowerCase().startsWith('https://')) {
       try {
         return { kind: 'https', url: new URL(text).toString() };
       } catch {
-        throw new ConfigError(variable, `'${text}' is not a valid URL`);
+        throw new ConfigError(variable, `'${shown}' is not a valid URL`);
       }
     }
     const m = /^s3:\/\/([^/]+)\/(.+)$/i.exec(text);
@@ -148,7 +161,7 @@ function parseSource(variable: string, value: string, cwd: string, allowRemote: 
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     throw new ConfigError(
       variable,
-      `'${text}': unsupported scheme (use a path, secretsmanager:, https:// or s3://)`,
+      `'${redactUrl(text)}': unsupported scheme (use a path, secretsmanager:, https:// or s3://)`,
     );
   }
   return { kind: 'file', path: isAbsolute(text) ? text : resolve(cwd, text) };
@@ -220,21 +233,37 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
           }
           return s;
         });
+  // Sources are named redacted (logs, /trust): two that differ only in userinfo or query would look alike.
+  const crlNames = new Set<string>();
+  for (const s of crls) {
+    if (s.kind !== 'https') continue;
+    const shown = redactUrl(s.url);
+    if (crlNames.has(shown)) {
+      throw new ConfigError(
+        'GATEWAY_CRLS',
+        `two sources are both '${shown}': they differ only in userinfo or query`,
+      );
+    }
+    crlNames.add(shown);
+  }
 
   const upstreamText = get('GATEWAY_UPSTREAM', DEV_DEFAULTS.GATEWAY_UPSTREAM);
   let upstream: URL;
   try {
     upstream = new URL(upstreamText);
   } catch {
-    throw new ConfigError('GATEWAY_UPSTREAM', `'${upstreamText}' is not a URL (e.g. http://10.0.1.5:8080)`);
+    throw new ConfigError(
+      'GATEWAY_UPSTREAM',
+      `'${redactUrl(upstreamText)}' is not a URL (e.g. http://10.0.1.5:8080)`,
+    );
   }
   if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
-    throw new ConfigError('GATEWAY_UPSTREAM', `'${upstreamText}' must be http:// or https://`);
+    throw new ConfigError('GATEWAY_UPSTREAM', `'${redactUrl(upstreamText)}' must be http:// or https://`);
   }
   if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username) {
     throw new ConfigError(
       'GATEWAY_UPSTREAM',
-      `'${upstreamText}' must be an origin only (scheme://host:port)`,
+      `'${redactUrl(upstreamText)}' must be an origin only (scheme://host:port)`,
     );
   }
 
@@ -284,6 +313,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     crlRequired: parseBoolean('GATEWAY_CRL_REQUIRED', get('GATEWAY_CRL_REQUIRED', 'false')),
     verifyMode: parseEnum('GATEWAY_VERIFY_MODE', get('GATEWAY_VERIFY_MODE', 'strict'), ['strict', 'explain']),
     identityHeaders,
+    underscoreHeaders: parseEnum('GATEWAY_UNDERSCORE_HEADERS', get('GATEWAY_UNDERSCORE_HEADERS', 'drop'), [
+      'drop',
+      'allow',
+    ]),
     proxyProtocol: parseEnum('GATEWAY_PROXY_PROTOCOL', get('GATEWAY_PROXY_PROTOCOL', 'off'), ['off', 'v2']),
     drainSeconds: num('GATEWAY_DRAIN_SECONDS', 20, 0, 3600),
     maxHeaderBytes: num('GATEWAY_MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
@@ -300,6 +333,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       requestTimeoutSeconds: num('GATEWAY_REQUEST_TIMEOUT_SECONDS', 60, 1, 3600),
       keepAliveTimeoutSeconds: num('GATEWAY_KEEPALIVE_TIMEOUT_SECONDS', 60, 1, 340),
       maxConnections: num('GATEWAY_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+      maxHandshakingConnections: num('GATEWAY_MAX_HANDSHAKING_CONNECTIONS', 512, 1, 1_000_000),
       maxConnectionsPerClient: num('GATEWAY_MAX_CONNECTIONS_PER_CLIENT', 1_000, 1, 1_000_000),
       maxRequestsPerConnection: num('GATEWAY_MAX_REQUESTS_PER_CONNECTION', 0, 0, 100_000_000),
       maxConnectionAgeSeconds: num('GATEWAY_MAX_CONNECTION_AGE_SECONDS', 3600, 1, 7 * 86_400),
@@ -315,6 +349,7 @@ const KNOWN_VARIABLES = new Set([
   'GATEWAY_KEEPALIVE_TIMEOUT_SECONDS',
   'GATEWAY_MAX_CONNECTIONS',
   'GATEWAY_MAX_CONNECTIONS_PER_CLIENT',
+  'GATEWAY_MAX_HANDSHAKING_CONNECTIONS',
   'GATEWAY_MAX_REQUESTS_PER_CONNECTION',
   'GATEWAY_MAX_CONNECTION_AGE_SECONDS',
   'GATEWAY_LISTEN',
@@ -330,6 +365,7 @@ const KNOWN_VARIABLES = new Set([
   'GATEWAY_CRL_REQUIRED',
   'GATEWAY_VERIFY_MODE',
   'GATEWAY_IDENTITY_HEADERS',
+  'GATEWAY_UNDERSCORE_HEADERS',
   'GATEWAY_PROXY_PROTOCOL',
   'GATEWAY_DRAIN_SECONDS',
   'GATEWAY_MAX_HEADER_BYTES',

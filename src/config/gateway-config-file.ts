@@ -9,16 +9,17 @@ import {
   ANY_PARTNER,
   compileUriPattern,
   HTTP_METHODS,
-  isAmbiguousPath,
   MATCH_FIELDS,
   normaliseFingerprint,
   normaliseSpkiPin,
+  normalizeRequestPath,
   PARTNER_ID_PATTERN,
   type PartnerMatchSpec,
   type PartnerSpec,
   type PolicyDocument,
   ROUTE_NAME_PATTERN,
   type RouteSpec,
+  UNDECLARED_ID_PREFIX,
   UNDECLARED_PARTNER_LABEL,
 } from '../policy/index.js';
 
@@ -131,10 +132,10 @@ function partners(v: Json | undefined): PartnerSpec[] {
     const path = `partners[${i}]`;
     const o = object(item, path, ['id', 'match', 'comment']);
     const id = string(o.id, `${path}.id`);
-    if (!PARTNER_ID_PATTERN.test(id) || id === UNDECLARED_PARTNER_LABEL) {
+    if (!PARTNER_ID_PATTERN.test(id) || id === UNDECLARED_PARTNER_LABEL || UNDECLARED_ID_PREFIX.test(id)) {
       fail(
         `${path}.id`,
-        `'${id}' must be 1-64 characters of [A-Za-z0-9._:@-], starting with a letter or digit, and not '${UNDECLARED_PARTNER_LABEL}'`,
+        `'${id}' must be 1-64 characters of [A-Za-z0-9._:@-], starting with a letter or digit, not '${UNDECLARED_PARTNER_LABEL}' and not starting with 'cn:' or 'subject:' (the X-Client-Id of undeclared certificates)`,
       );
     }
     if (seen.has(id)) fail(`${path}.id`, `'${id}' is declared twice`);
@@ -183,10 +184,12 @@ function routes(v: Json | undefined, declared: ReadonlySet<string>): RouteSpec[]
     if (names.has(name)) fail(`${path}.name`, `'${name}' is used by another route`);
     names.add(name);
     const prefix = string(o.prefix, `${path}.prefix`);
-    if (!prefix.startsWith('/') || /[?#*\s]/.test(prefix) || (prefix !== '/' && isAmbiguousPath(prefix))) {
+    // Requests are routed in normalizeRequestPath's form: a prefix in any other form would never match.
+    const normal = normalizeRequestPath(prefix, true);
+    if (/[?#*\s]/.test(prefix) || !normal.ok || normal.path !== prefix) {
       fail(
         `${path}.prefix`,
-        `'${prefix}' must be a plain path starting with '/' (no query, wildcard, dot segment or '//')`,
+        `'${prefix}' must be a plain normalized path starting with '/' (no query, wildcard, ';', dot segment, '//' or escape of an unreserved character)`,
       );
     }
     let methods: string[] | undefined;

@@ -9,8 +9,9 @@
  */
 import type { ClientIdentity } from './client-identity.js';
 
-export type HeaderFormat = 'gateway' | 'xfcc' | 'alb' | 'rfc9440';
-export const HEADER_FORMATS: readonly HeaderFormat[] = ['gateway', 'xfcc', 'alb', 'rfc9440'];
+/** `forwarded` (RFC 7239) depends on the client address, not the certificate: see forwardedValue. */
+export type HeaderFormat = 'gateway' | 'xfcc' | 'alb' | 'rfc9440' | 'forwarded';
+export const HEADER_FORMATS: readonly HeaderFormat[] = ['gateway', 'xfcc', 'alb', 'rfc9440', 'forwarded'];
 
 export type HeaderPair = readonly [string, string];
 
@@ -121,7 +122,24 @@ export function defaultPartnerId(identity: ClientIdentity): string {
   return cn !== undefined && cn !== '' ? cn : identity.subject;
 }
 
-function gatewayHeaders(identity: ClientIdentity, partnerId: string, pem: string, out: HeaderPair[]): void {
+/**
+ * X-Client-Id of a certificate that matches no declared partner: `cn:` and its CN (RFC 2253
+ * escaped), or `subject:` and the whole subject when it has no CN. Declared partner ids may not
+ * start with either prefix (the policy file is validated so), so a certificate whose CN equals a
+ * partner id can never be taken for that partner by a service reading X-Client-Id alone.
+ */
+export function undeclaredClientId(identity: ClientIdentity): string {
+  const cn = identity.commonNameRfc2253;
+  return cn !== undefined && cn !== '' ? `cn:${cn}` : `subject:${identity.subject}`;
+}
+
+function gatewayHeaders(
+  identity: ClientIdentity,
+  partnerId: string,
+  declared: boolean,
+  pem: string,
+  out: HeaderPair[],
+): void {
   out.push(
     ['x-client-verify', 'SUCCESS'],
     ['x-client-subject', headerText(identity.subject)],
@@ -135,21 +153,45 @@ function gatewayHeaders(identity: ClientIdentity, partnerId: string, pem: string
   out.push(
     ['x-client-not-after', isoSeconds(identity.notAfter)],
     ['x-client-id', headerText(partnerId)],
+    ['x-client-declared', declared ? 'true' : 'false'],
     ['x-client-cert', urlEncodedPem(pem)],
   );
 }
 
-/** Envoy's X-Forwarded-Client-Cert element for this client: Hash, Cert, Subject, URI, DNS (no By). */
+/**
+ * RFC 7239 `Forwarded` for one hop: `for=192.0.2.7;proto=https`. An IPv6 address is written as
+ * the RFC's section 6 says, bracketed and quoted (`for="[2001:db8::1]"`); an unknown one as
+ * `for=unknown`. Only characters of an IP address reach the value, so nothing else can be added.
+ */
+export function forwardedValue(clientAddress: string): string {
+  let node: string;
+  if (/^[0-9.]+$/.test(clientAddress) && clientAddress !== '') node = clientAddress;
+  else if (/^[0-9A-Fa-f:.]+$/.test(clientAddress) && clientAddress.includes(':'))
+    node = `"[${clientAddress}]"`;
+  else node = 'unknown';
+  return `for=${node};proto=https`;
+}
+
+/**
+ * Envoy's X-Forwarded-Client-Cert element for this client: Hash, Cert, Subject, URI, DNS (no By).
+ *
+ * `Subject` is the RFC 2253 DN between quotes, verbatim, as Envoy writes it: the DN already writes
+ * `"` as `\"` and `\` as `\\` (and every other byte outside printable ASCII as `\XX`), which is
+ * exactly XFCC's rule inside quotes, so escaping it again would change what a service moving from
+ * Envoy reads. URI and DNS values are written bare as Envoy does; only a value holding `,;="`, `\`
+ * or whitespace (which Envoy would let split the header) is quoted, so no SAN can add a key.
+ */
 function xfccHeader(identity: ClientIdentity, pem: string): string {
   const parts = [
     `Hash=${identity.fingerprint256}`,
     `Cert=${xfccValue(urlEncodedPem(pem), true)}`,
-    `Subject=${xfccValue(identity.subject, true)}`,
+    // formatRfc2253 output is printable ASCII (bytes outside it are `\XX`): safe between quotes as is.
+    `Subject="${identity.subject}"`,
   ];
   // As Envoy: one URI= per URI SAN, and an empty `URI=` when there is none; DNS= only when present.
   if (identity.sanUri.length === 0) parts.push('URI=');
-  for (const uri of identity.sanUri) parts.push(`URI=${xfccValue(encodeUnsafe(uri, '', true))}`);
-  for (const dns of identity.sanDns) parts.push(`DNS=${xfccValue(encodeUnsafe(dns, '', true))}`);
+  for (const uri of identity.sanUri) parts.push(`URI=${xfccValue(encodeUnsafe(uri, '"\\', true))}`);
+  for (const dns of identity.sanDns) parts.push(`DNS=${xfccValue(encodeUnsafe(dns, '"\\', true))}`);
   return parts.join(';');
 }
 
@@ -179,11 +221,13 @@ function rfc9440Headers(identity: ClientIdentity, out: HeaderPair[]): void {
 /**
  * The identity headers for the enabled formats, names lower-case, in a fixed order (formats in
  * the order given, each once). Computed once per connection and reused for every request.
+ * `declared`: `partnerId` is a partner declared in the policy (X-Client-Declared: true).
  */
 export function identityHeaders(
   identity: ClientIdentity,
   partnerId: string,
   formats: readonly HeaderFormat[],
+  declared = false,
 ): readonly HeaderPair[] {
   const out: HeaderPair[] = [];
   const pem = pemOf(identity.leafDer);
@@ -193,7 +237,7 @@ export function identityHeaders(
     done.add(format);
     switch (format) {
       case 'gateway':
-        gatewayHeaders(identity, partnerId, pem, out);
+        gatewayHeaders(identity, partnerId, declared, pem, out);
         break;
       case 'xfcc':
         out.push(['x-forwarded-client-cert', xfccHeader(identity, pem)]);
@@ -204,6 +248,8 @@ export function identityHeaders(
       case 'rfc9440':
         rfc9440Headers(identity, out);
         break;
+      case 'forwarded':
+        break; // per client address, added with X-Forwarded-For (proxy/upstream-headers.ts)
       default: {
         const never: never = format;
         throw new Error(`unknown identity header format ${String(never)}`);

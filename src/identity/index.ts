@@ -4,6 +4,7 @@
 export { type ClientIdentity, clientIdentityFromDer } from './client-identity.js';
 export {
   defaultPartnerId,
+  forwardedValue,
   HEADER_FORMATS,
   type HeaderFormat,
   type HeaderPair,
@@ -12,7 +13,15 @@ export {
   identityHeaders,
   isoSeconds,
   pemOf,
+  undeclaredClientId,
   urlEncodedPem,
   xfccValue,
 } from './headers.js';
-export { HOP_BY_HOP, hopByHopNames, isHopByHop, isIdentityHeader } from './strip.js';
+export {
+  HOP_BY_HOP,
+  headerKey,
+  hopByHopNames,
+  isForwardingHeader,
+  isHopByHop,
+  isIdentityHeader,
+} from './strip.js';

@@ -1,38 +1,83 @@
 /**
  * Which request headers a client may not send upstream: every identity header of every format
- * (enabled or not) and every hop-by-hop header.
+ * (enabled or not), every forwarding header, every hop-by-hop header, and by default every header
+ * whose name contains `_`.
  *
- * Security property: a client can never pass off its own identity header (any format, any case
- * once lower-cased) as one the gateway set, because every such name is dropped before ours are
- * added; names that merely look similar (`x-clientele`) are left alone. Runs for every header of
- * every request, so it is a switch on characters and prefix checks, without regular expressions.
+ * Security property: names are compared in one normalized form (`headerKey`: lower case, `_` read
+ * as `-`), because CGI/WSGI, Rack, PHP-FPM and nginx with `underscores_in_headers on` read
+ * `X_Client_Id` as `X-Client-Id`. So a client can never pass off its own identity or forwarding
+ * header, in any case or spelling, as one the gateway set; names that merely look similar
+ * (`x-clientele`) are left alone. Runs for every header of every request, so it is a switch on
+ * characters and prefix checks, without regular expressions.
  */
+
+/** The one form header names are compared in: lower case, `_` read as `-` (as CGI/WSGI do). */
+export function headerKey(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+}
 
 /**
  * True for `x-client-*`, `x-forwarded-client-cert`, `x-amzn-mtls-*`, `client-cert`,
- * `client-cert-chain`, `x-forwarded-tls-client-cert*` and `x-ssl-client-*`. `lowerName` must
- * already be lower-case (Node's `rawHeaders` keep the client's case; lower-case them first).
+ * `client-cert-chain`, `x-forwarded-tls-client-cert*` and `x-ssl-client-*`, in any case and with
+ * `_` for `-` (the name is put in `headerKey` form first).
  */
-export function isIdentityHeader(lowerName: string): boolean {
-  switch (lowerName.charCodeAt(0)) {
+export function isIdentityHeader(name: string): boolean {
+  return isIdentityKey(headerKey(name));
+}
+
+/** isIdentityHeader for a name already in `headerKey` form (the proxy's hot path). */
+export function isIdentityKey(key: string): boolean {
+  switch (key.charCodeAt(0)) {
     case 0x63: // c
-      return lowerName === 'client-cert' || lowerName === 'client-cert-chain';
+      return key === 'client-cert' || key === 'client-cert-chain';
     case 0x78: // x
-      if (lowerName.charCodeAt(1) !== 0x2d) return false; // '-'
-      switch (lowerName.charCodeAt(2)) {
+      if (key.charCodeAt(1) !== 0x2d) return false; // '-'
+      switch (key.charCodeAt(2)) {
         case 0x63: // x-c…
-          return lowerName.startsWith('x-client-');
+          return key.startsWith('x-client-');
         case 0x66: // x-f…
-          return (
-            lowerName === 'x-forwarded-client-cert' || lowerName.startsWith('x-forwarded-tls-client-cert')
-          );
+          return key === 'x-forwarded-client-cert' || key.startsWith('x-forwarded-tls-client-cert');
         case 0x61: // x-a…
-          return lowerName.startsWith('x-amzn-mtls-');
+          return key.startsWith('x-amzn-mtls-');
         case 0x73: // x-s…
-          return lowerName.startsWith('x-ssl-client-');
+          return key.startsWith('x-ssl-client-');
         default:
           return false;
       }
+    default:
+      return false;
+  }
+}
+
+/** The forwarding headers that are not `x-forwarded-*` (which are all forwarding headers). */
+const FORWARDING: ReadonlySet<string> = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'true-client-ip',
+]);
+
+/**
+ * True for headers that tell an upstream where a request came from or what it asked for:
+ * `Forwarded` (RFC 7239), every `X-Forwarded-*` (For, Proto, Host, Port, Prefix, …), `X-Real-IP`,
+ * `True-Client-IP`, and `X-Original-URL`/`-URI` and `X-Rewrite-URL` (IIS, Symfony and some Spring
+ * setups act on the path they carry). A client's copy never passes: the gateway sets its own.
+ */
+export function isForwardingHeader(name: string): boolean {
+  return isForwardingKey(headerKey(name));
+}
+
+/** isForwardingHeader for a name already in `headerKey` form (the proxy's hot path). */
+export function isForwardingKey(key: string): boolean {
+  switch (key.charCodeAt(0)) {
+    case 0x66: // f
+    case 0x74: // t
+      return FORWARDING.has(key);
+    case 0x78: // x
+      return key.startsWith('x-forwarded-') || FORWARDING.has(key);
     default:
       return false;
   }
@@ -56,8 +101,8 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * HOP_BY_HOP plus every name the client's Connection header lists (comma-separated tokens,
- * lower-cased, whitespace trimmed). Without a Connection header the shared set is returned.
+ * HOP_BY_HOP plus every name the client's Connection header lists (comma-separated tokens, in
+ * `headerKey` form, whitespace trimmed). Without a Connection header the shared set is returned.
  */
 export function hopByHopNames(connectionHeaderValue: string | undefined): ReadonlySet<string> {
   if (connectionHeaderValue === undefined || connectionHeaderValue === '') return HOP_BY_HOP;
@@ -66,13 +111,13 @@ export function hopByHopNames(connectionHeaderValue: string | undefined): Readon
   if (plain === 'keep-alive' || plain === 'close') return HOP_BY_HOP;
   const names = new Set(HOP_BY_HOP);
   for (const token of connectionHeaderValue.split(',')) {
-    const name = token.trim().toLowerCase();
+    const name = headerKey(token.trim());
     if (name !== '') names.add(name);
   }
   return names;
 }
 
-/** True when `lowerName` is hop-by-hop: in `names` (from hopByHopNames) or any `proxy-*`. */
-export function isHopByHop(lowerName: string, names: ReadonlySet<string> = HOP_BY_HOP): boolean {
-  return names.has(lowerName) || lowerName.startsWith('proxy-');
+/** True when `key` (in `headerKey` form) is hop-by-hop: in `names` (from hopByHopNames) or any `proxy-*`. */
+export function isHopByHop(key: string, names: ReadonlySet<string> = HOP_BY_HOP): boolean {
+  return names.has(key) || key.startsWith('proxy-');
 }

@@ -11,6 +11,8 @@ export interface Metrics {
   readonly handshakes: Counter<'result' | 'reason'>;
   readonly handshakeDuration: Histogram<'result'>;
   readonly activeConnections: Gauge;
+  /** Accepted connections whose TLS handshake has not been decided yet (nothing verified). */
+  readonly handshakingConnections: Gauge;
   readonly requests: Counter<'route' | 'code'>;
   readonly requestDuration: Histogram<'route'>;
   readonly upstreamErrors: Counter<'route' | 'kind'>;
@@ -55,6 +57,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     activeConnections: new Gauge({
       name: `${p}active_connections`,
       help: 'Open client TLS connections',
+      registers,
+    }),
+    handshakingConnections: new Gauge({
+      name: `${p}handshaking_connections`,
+      help: 'Accepted client connections not yet verified (PROXY header or TLS handshake pending)',
       registers,
     }),
     requests: new Counter({
@@ -120,7 +127,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     connectionsRefused: new Counter({
       name: `${p}connections_refused_total`,
-      help: 'Connections closed at accept by a limit (max_connections, max_connections_per_client)',
+      help: 'Connections closed by a limit (max_connections, max_handshaking_connections at accept; max_connections_per_client after verification)',
       labelNames: ['reason'],
       registers,
     }),

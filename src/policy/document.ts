@@ -65,6 +65,8 @@ export interface PolicyDocument {
 
 /** Partner ids: what X-Client-Id carries and what metrics label, so a closed ASCII token set. */
 export const PARTNER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/;
+/** Prefixes of the X-Client-Id of undeclared certificates (`cn:partner-b`): never a declared id. */
+export const UNDECLARED_ID_PREFIX = /^(?:cn|subject):/i;
 export const ROUTE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** The metric label for every client that matches no declared partner (bounded cardinality). */
 export const UNDECLARED_PARTNER_LABEL = 'undeclared';

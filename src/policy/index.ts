@@ -14,6 +14,7 @@ export {
   spkiPinOf,
 } from './partner-matcher.js';
 export { type AuthorizationDecision, DEFAULT_ROUTE_NAME, Policy } from './policy.js';
-export { isAmbiguousPath, prefixClaims, type Route, type RouteSelection, RouteTable } from './route-table.js';
+export { normalizeRequestPath, type RequestPath } from './request-path.js';
+export { prefixClaims, type Route, type RouteSelection, RouteTable } from './route-table.js';
 export { compileUriPattern, type UriPattern } from './uri-pattern.js';
 export { WHOAMI_PATH, type WhoamiChainElement, whoamiBody } from './whoami.js';

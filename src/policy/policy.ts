@@ -4,7 +4,7 @@
  * file, the one `default` route to GATEWAY_UPSTREAM that every verified client may call) and
  * replaced whole on reload. Pure: no I/O.
  */
-import { type ClientIdentity, defaultPartnerId } from '../identity/index.js';
+import { type ClientIdentity, undeclaredClientId } from '../identity/index.js';
 import { ANY_PARTNER, type PolicyDocument, UNDECLARED_PARTNER_LABEL } from './document.js';
 import { type PartnerMatch, PartnerMatcher } from './partner-matcher.js';
 import { type Route, type RouteSelection, RouteTable, routeFromSpec } from './route-table.js';
@@ -55,11 +55,11 @@ export class Policy {
     return new Policy(doc, defaultUpstream, true);
   }
 
-  /** Once per connection: the first declared partner that matches, else the CN (undeclared). */
+  /** Once per connection: the first declared partner that matches, else `cn:<CN>` (undeclared). */
   partnerFor(identity: ClientIdentity): PartnerMatch {
     const m = this.partners.match(identity);
     if (m) return { declared: true, id: m.id, rule: m.rule };
-    return { declared: false, id: defaultPartnerId(identity) };
+    return { declared: false, id: undeclaredClientId(identity) };
   }
 
   /** The metric label for a partner: declared ids only, so cardinality is bounded by the file. */

@@ -27,21 +27,6 @@ export function prefixClaims(prefix: string, path: string): boolean {
   return path === prefix || path.startsWith(`${prefix}/`);
 }
 
-/**
- * Paths whose meaning differs between us and an upstream that normalises: dot segments (also
- * `..;` as Tomcat reads it), empty segments, encoded dots, slashes, backslashes or NULs. Routing on
- * them could authorise `/receipts/../admin` as `/receipts`, so they are refused outright.
- */
-export function isAmbiguousPath(path: string): boolean {
-  if (path.includes('\\') || path.includes('//')) return true;
-  if (/%(2e|2f|5c|00)/i.test(path)) return true;
-  for (const segment of path.split('/')) {
-    const core = segment.split(';')[0];
-    if (core === '.' || core === '..') return true;
-  }
-  return false;
-}
-
 export class RouteTable {
   /** Longest prefix first, equal prefixes adjacent, file order kept among them. */
   private readonly ordered: readonly Route[];
@@ -58,7 +43,7 @@ export class RouteTable {
       .map((x) => x.r);
   }
 
-  /** `path` is the request target's path, without the query. */
+  /** `path` is the request target's path in normalizeRequestPath's form, without the query. */
   select(method: string, path: string): RouteSelection | undefined {
     let claimed: Route | undefined;
     for (const route of this.ordered) {

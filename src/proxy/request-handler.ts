@@ -10,7 +10,7 @@ import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ErrorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
-import { requestIdFrom, upstreamHeaders } from './upstream-headers.js';
+import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
 export type ConnectionDecision =
   | {
@@ -21,6 +21,8 @@ export type ConnectionDecision =
       /** The route the policy selected (metrics, logs) and its upstream; default: 'default', opts.upstream. */
       readonly route?: string;
       readonly upstream?: Upstream;
+      /** The request target to forward: the normalized path that was routed, and the query. */
+      readonly target?: string;
       /** Bounded partner label for mtls_gateway_partner_requests_total (declared id or `undeclared`). */
       readonly partnerLabel?: string;
       /** Answered by the gateway itself with this JSON (whoami), never forwarded. */
@@ -69,6 +71,8 @@ export interface RequestHandlerOptions {
   readonly upstream: Upstream;
   readonly maxHeaders: number;
   readonly limits: RequestLimits;
+  /** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
+  readonly headerOptions?: UpstreamHeaderOptions;
   readonly isDraining: () => boolean;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -130,6 +134,7 @@ export function createRequestHandler(
         client: decision.ok ? decision.clientAddress : req.socket.remoteAddress,
         method: req.method,
         path: req.url,
+        forwarded_path: decision.ok && decision.target !== req.url ? decision.target : undefined,
         route,
         status,
         reason,
@@ -217,12 +222,14 @@ export function createRequestHandler(
       decision.identityHeaders,
       decision.clientAddress,
       requestId,
+      opts.headerOptions,
     );
     const responseHeaders = (): Record<string, string> =>
       opts.isDraining() || decision.closeAfter
         ? { 'x-request-id': requestId, connection: 'close' }
         : { 'x-request-id': requestId };
-    (decision.upstream ?? opts.upstream).forward(req, res, headers, path, responseHeaders, body).then(
+    const target = decision.target ?? path;
+    (decision.upstream ?? opts.upstream).forward(req, res, headers, target, responseHeaders, body).then(
       (result) => {
         upstreamMs = result.upstreamMs;
         bytesOut = result.bytesOut;

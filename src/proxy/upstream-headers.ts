@@ -1,18 +1,60 @@
 /**
  * Header hygiene for the upstream request: every identity header a client sent (of every format,
- * enabled or not) and every hop-by-hop header is dropped, then ours are added. X-Forwarded-For is
- * replaced, never appended; X-Request-Id is kept only if it is a sane token.
+ * enabled or not), every forwarding header and every hop-by-hop header is dropped, in any
+ * spelling, then ours are added. X-Forwarded-For is replaced, never appended; X-Request-Id is kept
+ * only if it is a sane token.
  */
 import { randomUUID } from 'node:crypto';
-import { hopByHopNames, isHopByHop, isIdentityHeader } from '../identity/strip.js';
+import { forwardedValue } from '../identity/headers.js';
+import { headerKey, hopByHopNames, isForwardingKey, isHopByHop, isIdentityKey } from '../identity/strip.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Headers we always set ourselves, so a client's copy is dropped. */
-const OURS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'expect']);
+/** Headers we always set ourselves (or refuse), so a client's copy is dropped. */
+const OURS = new Set(['x-request-id', 'expect']);
+
+/**
+ * Names that HTTP framing gives meaning to: their `_` spelling is never forwarded even when
+ * underscores are allowed, so `Content_Length` cannot become a second Content-Length upstream.
+ */
+const FRAMING = new Set(['content-length', 'content-type', 'content-encoding', 'transfer-encoding']);
+
+/** `drop`: every request header whose name contains `_` is dropped (nginx's default); `allow`: kept unless reserved. */
+export type UnderscoreHeaders = 'drop' | 'allow';
+
+export interface UpstreamHeaderOptions {
+  readonly underscores: UnderscoreHeaders;
+  /** Add RFC 7239 `Forwarded: for=…;proto=https` (identity header format `forwarded`). */
+  readonly forwarded: boolean;
+}
 
 export function requestIdFrom(value: string | string[] | undefined): string {
   return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+/**
+ * Whether a client's request header (its name as sent) may go upstream. Every check is on the
+ * `headerKey` form, so case and `_` for `-` change nothing.
+ */
+export function mayForwardRequestHeader(
+  name: string,
+  hop: ReadonlySet<string>,
+  underscores: UnderscoreHeaders,
+): boolean {
+  const lower = name.toLowerCase();
+  return mayForwardLower(lower, lower.includes('_'), hop, underscores);
+}
+
+/** mayForwardRequestHeader for a lower-cased name (`underscore`: it contains `_`). */
+function mayForwardLower(
+  lower: string,
+  underscore: boolean,
+  hop: ReadonlySet<string>,
+  underscores: UnderscoreHeaders,
+): boolean {
+  const key = underscore ? headerKey(lower) : lower;
+  if (isHopByHop(key, hop) || OURS.has(key) || isIdentityKey(key) || isForwardingKey(key)) return false;
+  return !underscore || (underscores === 'allow' && !FRAMING.has(key));
 }
 
 /**
@@ -25,16 +67,18 @@ export function upstreamHeaders(
   identity: readonly (readonly [string, string])[],
   clientAddress: string,
   requestId: string,
+  options: UpstreamHeaderOptions = { underscores: 'drop', forwarded: false },
 ): string[] {
   const hop = hopByHopNames(connectionHeader);
   const out: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    if (isHopByHop(name, hop) || OURS.has(name) || isIdentityHeader(name)) continue;
-    out.push(name, rawHeaders[i + 1]!);
+    const lower = rawHeaders[i]!.toLowerCase();
+    if (!mayForwardLower(lower, lower.includes('_'), hop, options.underscores)) continue;
+    out.push(lower, rawHeaders[i + 1]!);
   }
   for (const [name, value] of identity) out.push(name, value);
   out.push('x-forwarded-for', clientAddress, 'x-forwarded-proto', 'https', 'x-request-id', requestId);
+  if (options.forwarded) out.push('forwarded', forwardedValue(clientAddress));
   return out;
 }
 
@@ -56,7 +100,7 @@ export function downstreamHeaders(
   const listed = hopByHopNames(typeof headers.connection === 'string' ? headers.connection : undefined);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name) || listed.has(headerKey(name))) continue;
     out[name] = value;
   }
   return out;

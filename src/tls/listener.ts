@@ -23,7 +23,7 @@ import {
   type Verdict,
   verifyNewConnection,
 } from './connection-gate.js';
-import { attachState, ConnectionState } from './connection-state.js';
+import { attachState, ConnectionState, stateOf } from './connection-state.js';
 import { mayStartWithProxyHeader, parseProxyHeader } from './proxy-protocol.js';
 import { classifyHandshakeError, type RefusalReason } from './refusal.js';
 import { secureContextOptions } from './secure-context.js';
@@ -46,6 +46,12 @@ export interface ListenerOptions {
     partnerId: string;
   };
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Whom a verified connection counts against for maxConnectionsPerClient (e.g. the declared
+   * partner, else the certificate); default: the leaf's fingerprint. Never the source address:
+   * behind an NLB without PROXY protocol every partner shares a few node addresses.
+   */
+  readonly clientKey?: (verdict: Verdict & { ok: true }) => string;
 }
 
 type WithParent = TLSSocket & { _parent?: Socket };
@@ -55,6 +61,9 @@ export interface ConnectionLimits {
   readonly requestTimeoutSeconds: number;
   readonly keepAliveTimeoutSeconds: number;
   readonly maxConnections: number;
+  /** Accepted, not yet verified connections (PROXY header or TLS handshake pending); more are closed at accept. */
+  readonly maxHandshakingConnections: number;
+  /** Verified connections per client identity (clientKey); more are closed after the handshake. */
   readonly maxConnectionsPerClient: number;
   readonly maxRequestsPerConnection: number;
 }
@@ -120,6 +129,9 @@ export class TlsListener {
       opts.metrics.activeConnections.inc();
       raw.once('close', () => opts.metrics.activeConnections.dec());
     });
+    // Prepended before the gate, so it runs right after it (and before HTTP): the handshake is over,
+    // and a verified connection is counted against its client's limit.
+    this.server.prependListener('secureConnection', (socket: TLSSocket) => this.afterGate(socket));
     // Runs before the HTTP layer's own secureConnection listener: nothing reads a byte of HTTP
     // from a connection this gate has not decided.
     this.server.prependListener('secureConnection', (socket: TLSSocket) => this.gate(socket));
@@ -163,6 +175,20 @@ export class TlsListener {
 
   private accept(raw: Socket): void {
     const at = process.hrtime.bigint();
+    // Counted from the first moment, before any byte: a socket that sends nothing holds a slot too.
+    const over = this.overAcceptLimit();
+    if (over) {
+      this.opts.metrics.connectionsRefused.inc({ reason: over });
+      this.opts.logger.warn({
+        event: 'connection',
+        client: raw.remoteAddress,
+        result: 'refused',
+        reason: over,
+      });
+      raw.destroy();
+      return;
+    }
+    this.countOpen(raw, at);
     const mode = this.opts.proxyProtocol;
     let buffered: Buffer = Buffer.alloc(0);
     const cleanup = (): void => {
@@ -177,15 +203,6 @@ export class TlsListener {
     };
     const handOver = (consumed: number, info: Omit<Accepted, 'at'>): void => {
       cleanup();
-      const client = info.clientAddress ?? raw.remoteAddress ?? '';
-      const over = this.overLimit(client);
-      if (over) {
-        this.opts.metrics.connectionsRefused.inc({ reason: over });
-        this.opts.logger.warn({ event: 'connection', client, result: 'refused', reason: over });
-        raw.destroy();
-        return;
-      }
-      this.countOpen(raw, client);
       raw.pause();
       const rest = buffered.subarray(consumed);
       if (rest.length > 0) raw.unshift(rest);
@@ -225,25 +242,83 @@ export class TlsListener {
     raw.resume();
   }
 
-  /** Open connections, in total and per client address (the PROXY header's when there is one). */
+  /**
+   * Open connections in total, those still handshaking (unauthenticated: counted from accept, cut
+   * handshakeTimeoutSeconds after it), and verified ones per client identity. The per-client count
+   * is never keyed on the source address: behind an NLB without PROXY protocol every partner
+   * shares it, and unauthenticated sockets from it must not keep a verified partner out.
+   */
   private open = 0;
+  private handshaking = 0;
+  /** Ends a raw socket's handshaking phase (once): its verdict is in, or it closed. */
+  private readonly handshakeDone = new WeakMap<Socket, () => void>();
+  private readonly timedOut = new WeakSet<Socket>();
   private readonly openPerClient = new Map<string, number>();
 
-  private overLimit(client: string): 'max_connections' | 'max_connections_per_client' | undefined {
-    const { maxConnections, maxConnectionsPerClient } = this.opts.limits;
+  private overAcceptLimit(): 'max_connections' | 'max_handshaking_connections' | undefined {
+    const { maxConnections, maxHandshakingConnections } = this.opts.limits;
     if (this.open >= maxConnections) return 'max_connections';
-    if ((this.openPerClient.get(client) ?? 0) >= maxConnectionsPerClient) return 'max_connections_per_client';
+    if (this.handshaking >= maxHandshakingConnections) return 'max_handshaking_connections';
     return undefined;
   }
 
-  private countOpen(raw: Socket, client: string): void {
+  private countOpen(raw: Socket, at: bigint): void {
+    const { metrics } = this.opts;
     this.open++;
-    this.openPerClient.set(client, (this.openPerClient.get(client) ?? 0) + 1);
+    this.handshaking++;
+    metrics.handshakingConnections.inc();
+    // One deadline from accept to verdict, whatever the client trickles: before TLS starts, accept's
+    // own timer (same length) refuses it; after, this one does, so a slow handshake gets no more.
+    const deadline = setTimeout(() => {
+      if (!this.accepted.has(raw)) return;
+      this.refusedBeforeTls(raw, 'timeout', 'TLS handshake not finished in time', at);
+      this.timedOut.add(raw); // the TLS layer's error on this socket is the same refusal: not counted twice
+      raw.destroy();
+    }, this.opts.handshakeTimeoutSeconds * 1000);
+    let handshaking = true;
+    const done = (): void => {
+      if (!handshaking) return;
+      handshaking = false;
+      clearTimeout(deadline);
+      this.handshaking--;
+      metrics.handshakingConnections.dec();
+    };
+    this.handshakeDone.set(raw, done);
     raw.once('close', () => {
+      done();
       this.open--;
-      const n = (this.openPerClient.get(client) ?? 1) - 1;
-      if (n === 0) this.openPerClient.delete(client);
-      else this.openPerClient.set(client, n);
+    });
+  }
+
+  /** After the gate: the handshake is over; a verified connection counts against its client. */
+  private afterGate(socket: TLSSocket): void {
+    const raw = (socket as WithParent)._parent;
+    if (raw) this.handshakeDone.get(raw)?.();
+    const state = stateOf(socket);
+    if (socket.destroyed || !state) return;
+    const verdict = state.initialVerdict;
+    const key = verdict.ok
+      ? (this.opts.clientKey?.(verdict) ?? `cert:${verdict.identity.fingerprint256}`)
+      : 'refused'; // explain mode: refused connections share one count
+    const n = this.openPerClient.get(key) ?? 0;
+    if (n >= this.opts.limits.maxConnectionsPerClient) {
+      const reason = 'max_connections_per_client';
+      this.opts.metrics.connectionsRefused.inc({ reason });
+      this.opts.logger.warn({
+        event: 'connection',
+        client: state.remoteAddress,
+        partner_id: state.partnerId,
+        result: 'refused',
+        reason,
+      });
+      socket.destroy();
+      return;
+    }
+    this.openPerClient.set(key, n + 1);
+    socket.once('close', () => {
+      const left = (this.openPerClient.get(key) ?? 1) - 1;
+      if (left === 0) this.openPerClient.delete(key);
+      else this.openPerClient.set(key, left);
     });
   }
 
@@ -336,6 +411,11 @@ export class TlsListener {
   }
 
   private handshakeFailed(err: Error, socket: TLSSocket): void {
+    const raw = (socket as WithParent)._parent;
+    if (raw && this.timedOut.has(raw)) {
+      socket.destroy();
+      return;
+    }
     const reason = classifyHandshakeError(err);
     const duration = this.elapsedSeconds(socket);
     this.opts.metrics.handshakes.inc({ result: 'failure', reason });

@@ -31,7 +31,14 @@ import {
 } from './rotation-guard.js';
 import { parseServerCredentials, type ServerCredentials } from './server-credentials.js';
 import type { LoadedMaterial, TrustSnapshot } from './snapshot.js';
-import { describeSource, type FetchResult, fetchSource, isUnchanged, SourceError } from './sources/index.js';
+import {
+  describeSource,
+  type FetchResult,
+  fetchSource,
+  isUnchanged,
+  redactUrlsIn,
+  SourceError,
+} from './sources/index.js';
 import type { FetchOptions } from './sources/types.js';
 
 export interface TrustStoreOptions {
@@ -216,7 +223,11 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     if (!this.running) {
       this.running = this.refreshOnce(explicit)
         .catch((err: Error) => {
-          this.opts.logger.error({ event: 'trust', msg: 'trust refresh failed', error: err.message });
+          this.opts.logger.error({
+            event: 'trust',
+            msg: 'trust refresh failed',
+            error: redactUrlsIn(err.message),
+          });
         })
         .finally(() => {
           this.running = undefined;
@@ -679,7 +690,8 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   }
 
   private reject(kind: TrustKind, source: string, err: Error, extra: Record<string, unknown> = {}): void {
-    const reason = err.message;
+    // A library's message may quote the URL it was given: shown only without secrets.
+    const reason = redactUrlsIn(err.message);
     this.lastError = `${kind} from ${source}: ${reason}`;
     this.opts.metrics.trustReloads.inc({ kind, result: 'failure' });
     this.opts.logger.error({

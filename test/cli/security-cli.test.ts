@@ -289,7 +289,7 @@ describe.concurrent('dev-pki issue-client', () => {
       '--crl',
       `${dir}/crl.pem`,
     ]);
-    expect(accepted.stdout).toContain('result: accepted as acme-test');
+    expect(accepted.stdout).toContain('result: accepted as cn:acme-test');
 
     const bad = await runCli([
       'dev-pki',

@@ -71,6 +71,8 @@ describe('loadConfig', () => {
     [{ GATEWAY_CRLS: 'ldap://x/y' }, 'GATEWAY_CRLS', 'unsupported scheme'],
     [{ GATEWAY_LOG_LEVEL: 'loud' }, 'GATEWAY_LOG_LEVEL', 'must be one of'],
     [{ GATEWAY_CRL_REQUIERD: 'true' }, 'GATEWAY_CRL_REQUIERD', 'not a known setting'],
+    [{ GATEWAY_UNDERSCORE_HEADERS: 'yes' }, 'GATEWAY_UNDERSCORE_HEADERS', 'drop, allow'],
+    [{ GATEWAY_MAX_HANDSHAKING_CONNECTIONS: '0' }, 'GATEWAY_MAX_HANDSHAKING_CONNECTIONS', 'between 1'],
   ])('refuses %o naming the variable', (env, variable, text) => {
     const err = errorOf(env);
     expect(err.variable).toBe(variable);

@@ -127,16 +127,18 @@ describe('connection limits', () => {
     expect(responses[1]).toMatch(/^HTTP\/1\.1 200 [\s\S]*[Cc]onnection: close/);
   });
 
-  it('refuses connections beyond GATEWAY_MAX_CONNECTIONS_PER_CLIENT at accept', async () => {
+  it('closes verified connections beyond GATEWAY_MAX_CONNECTIONS_PER_CLIENT of one client', async () => {
     // A gateway of its own: the other tests' keep-alive connections would count against the limit.
     await gw.close();
     gw = await startTestGateway(pki, { GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '3' });
     const open = [await tlsSocket(), await tlsSocket(), await tlsSocket()];
-    await expect(tlsSocket()).rejects.toThrow();
+    // The fourth completes its handshake (the limit is on the verified identity) and is closed.
+    const fourth = await tlsSocket();
+    expect(await exchange(fourth, 'GET /4 HTTP/1.1\r\nHost: localhost\r\n\r\n')).toBe('');
     const log = await gw.logs.waitFor(
       (l) => l.event === 'connection' && l.reason === 'max_connections_per_client',
     );
-    expect(log.client).toBe('127.0.0.1');
+    expect(log).toMatchObject({ client: '127.0.0.1', partner_id: 'cn:partner-a' });
     const m = await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined));
     expect(
       metricValue(m.text, 'mtls_gateway_connections_refused_total', { reason: 'max_connections_per_client' }),

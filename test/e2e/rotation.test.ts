@@ -206,8 +206,8 @@ describe('the lock-out guard', () => {
     expect(status.ca_bundle.version).not.toBe(risky);
     expect(status.guard.ca_bundle?.blocked_version).toBe(risky);
     expect(status.guard.ca_bundle?.would_refuse.map((w) => w.partner).sort()).toEqual([
-      'partner-a',
-      'partner-b',
+      'cn:partner-a',
+      'cn:partner-b',
     ]);
     const log = await g.logs.waitFor((l) => l.result === 'guard_blocked');
     expect(log).toMatchObject({ event: 'trust', kind: 'ca_bundle', active_partners: 3 });

@@ -48,7 +48,8 @@ describe('an accepted client', () => {
     expect(h['x-client-san-uri']).toBe('spiffe://partners.example/partner-a');
     const enddate = await opensslField('partner-a.pem', '-enddate');
     expect(h['x-client-not-after']).toBe(new Date(enddate).toISOString().replace('.000Z', 'Z'));
-    expect(h['x-client-id']).toBe('partner-a');
+    expect(h['x-client-id']).toBe('cn:partner-a');
+    expect(h['x-client-declared']).toBe('false');
     expect(decodeURIComponent(String(h['x-client-cert']))).toBe(
       readFileSync(pki.path('partner-a.pem'), 'utf8'),
     );
@@ -139,7 +140,8 @@ describe('header hygiene', () => {
     const seen = gw.upstream.seen[before]!;
     const h = seen.headers;
     expect(h['x-client-subject']).toBe('CN=partner-a,O=Partner A');
-    expect(h['x-client-id']).toBe('partner-a');
+    expect(h['x-client-id']).toBe('cn:partner-a');
+    expect(h['x-client-declared']).toBe('false');
     expect(h['x-client-anything']).toBeUndefined();
     for (const name of [
       'x-forwarded-client-cert',

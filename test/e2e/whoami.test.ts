@@ -53,7 +53,7 @@ describe('whoami', () => {
     const who = await get(`${gw.url}${WHOAMI}`, agent);
     expect(who.status).toBe(200);
     expect(who.json()).toMatchObject({
-      partner: { id: 'partner-b', declared: false, refused: 'requireDeclaredPartners' },
+      partner: { id: 'cn:partner-b', declared: false, refused: 'requireDeclaredPartners' },
       routes: [],
     });
     const res = await get(`${gw.url}/receipts`, agent);

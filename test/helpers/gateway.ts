@@ -189,11 +189,17 @@ export function metricValue(text: string, name: string, labels: Record<string, s
  * answered until it closed (for hop-by-hop and malformed-request tests that HTTP clients refuse
  * to produce). The request should carry `Connection: close`.
  */
-export function rawExchange(pki: TestPki, name: string, port: number, bytes: string): Promise<string> {
+export function rawExchange(
+  pki: TestPki,
+  name: string,
+  port: number,
+  bytes: string,
+  host = '127.0.0.1',
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({
       port,
-      host: '127.0.0.1',
+      host,
       servername: 'localhost',
       ca: readFileSync(pki.path('root-ca.pem')),
       cert: readFileSync(pki.path(`${name}.pem`)),

@@ -133,7 +133,7 @@ describe('handshake flood', () => {
       count(after, result, reason) - count(before, result, reason);
     // Every flood handshake decided once (the keep-alive client's own, partner-b, are not counted).
     const handshakes = gw.logs.events('handshake').filter((l) => l.result === 'success');
-    expect(handshakes.filter((l) => l.partner_id === 'partner-a')).toHaveLength(VALID);
+    expect(handshakes.filter((l) => l.partner_id === 'cn:partner-a')).toHaveLength(VALID);
     expect(delta('failure', 'unknown_ca')).toBe(UNTRUSTED);
     expect(delta('failure', 'no_certificate')).toBe(NO_CERT);
     expect(delta('failure', 'protocol')).toBe(OLD_TLS);

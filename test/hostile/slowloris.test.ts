@@ -35,6 +35,7 @@ useTestGateway(
     GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '1',
     GATEWAY_REQUEST_TIMEOUT_SECONDS: '1',
     GATEWAY_MAX_CONNECTIONS_PER_CLIENT: String(TOTAL + 100),
+    GATEWAY_MAX_HANDSHAKING_CONNECTIONS: String(TOTAL + 100),
   },
   (started) => ({ pki, gw } = started),
 );

@@ -85,8 +85,10 @@ function parseXfcc(header: string): [string, string][][] {
       const eq = pair.indexOf('=');
       const key = pair.slice(0, eq).trim();
       let value = pair.slice(eq + 1).trim();
+      // Between the quotes as written: Envoy puts the RFC 2253 Subject there verbatim (its `\"` and
+      // `\\` are the DN's own escapes), so a service reads the DN without unescaping anything.
       if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      return [key, value.replace(/\\(["\\])/g, '$1')];
+      return [key, value];
     }),
   );
 }
@@ -129,6 +131,7 @@ describe('identity header formats, ordinary certificate', () => {
       ['x-client-san-email', 'ops@partner-a.example'],
       ['x-client-not-after', isoSeconds(normal.openssl.notAfter)],
       ['x-client-id', 'partner-a'],
+      ['x-client-declared', 'false'],
       ['x-client-cert', enc],
     ]);
     expect(isoSeconds(normal.openssl.notAfter)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -251,11 +254,38 @@ describe('identity header formats, hostile certificates', () => {
       expect(keys).toEqual([...expectedKeys, ...id.sanDns.map(() => 'DNS')]);
       expect(pairs[0]![1]).toBe(id.fingerprint256);
       expect(pairs[2]![1]).toBe(id.subject);
+      // URI/DNS as Envoy writes them, with `"` and `\` (never valid in a URI or DNS name) percent-encoded.
+      const sanValue = (u: string): string =>
+        headerList([u]).replaceAll('%2C', ',').replaceAll('"', '%22').replaceAll('\\', '%5C');
       expect(pairs.filter(([k]) => k === 'URI').map(([, v]) => v)).toEqual(
-        id.sanUri.length ? id.sanUri.map((u) => headerList([u]).replaceAll('%2C', ',')) : [''],
+        id.sanUri.length ? id.sanUri.map(sanValue) : [''],
       );
+      expect(pairs.filter(([k]) => k === 'DNS').map(([, v]) => v)).toEqual(id.sanDns.map(sanValue));
     }
     expect(xfccValue('a"b\\c', false)).toBe('"a\\"b\\\\c"');
+  });
+
+  it('xfcc Subject is byte for byte what Envoy writes: the RFC 2253 DN between quotes, verbatim', () => {
+    // Every RFC 2253 escape (, + " \ < > ; leading # and space, trailing space) and non-ASCII.
+    const every = work.der(
+      'every escape',
+      handCert({
+        subject: seq(
+          set(atv('2.5.4.10', 0x0c, utf8(' space'))),
+          set(atv('2.5.4.11', 0x0c, utf8('日本'))),
+          set(atv('2.5.4.3', 0x0c, utf8('#lead, a+b "q" \\ <x> ; Åsa José '))),
+        ),
+      }),
+    );
+    const id = clientIdentityFromDer(every.der, []);
+    const subject = every.openssl.subject;
+    expect(subject).toContain('\\');
+    expect(subject).toContain('\\C3\\85');
+    expect(subject).toContain('\\"q\\"');
+    expect(id.subject).toBe(subject);
+    const xfcc = lookup(identityHeaders(id, 'p', ['xfcc'])).get('x-forwarded-client-cert')!;
+    expect(xfcc).toContain(`;Subject="${subject}";`);
+    expect(xfcc).not.toContain('\\\\C3');
     expect(xfccValue('plain')).toBe('plain');
     expect(xfccValue('a=b')).toBe('"a=b"');
   });

@@ -3,7 +3,14 @@
  * as the proxy does), look-alikes are not, and hop-by-hop names include what Connection lists.
  */
 import { describe, expect, it } from 'vitest';
-import { HOP_BY_HOP, hopByHopNames, isHopByHop, isIdentityHeader } from '../../src/identity/strip.js';
+import {
+  HOP_BY_HOP,
+  headerKey,
+  hopByHopNames,
+  isForwardingHeader,
+  isHopByHop,
+  isIdentityHeader,
+} from '../../src/identity/strip.js';
 
 const IDENTITY = [
   'X-Client-Verify',
@@ -31,6 +38,11 @@ const IDENTITY = [
   'X-Forwarded-Tls-Client-Cert-Info',
   'X-SSL-Client-Cert',
   'x-ssl-client-s-dn',
+  'x_client_id',
+  'X_SSL_Client_S_DN',
+  'Client_Cert',
+  'X_Amzn_Mtls_Clientcert_Subject',
+  'x-forwarded_client-cert',
 ];
 
 const NOT_IDENTITY = [
@@ -49,7 +61,6 @@ const NOT_IDENTITY = [
   'x-ssl-client',
   'x-ssl-cipher',
   'xx-client-id',
-  'x_client_id',
   'authorization',
   'content-type',
   '',
@@ -60,7 +71,7 @@ const NOT_IDENTITY = [
 describe('isIdentityHeader', () => {
   it('recognises every header of every format, whatever case the client used', () => {
     for (const name of IDENTITY)
-      expect({ name, strip: isIdentityHeader(name.toLowerCase()) }).toEqual({ name, strip: true });
+      expect({ name, strip: isIdentityHeader(name) }).toEqual({ name, strip: true });
   });
 
   it('leaves look-alikes alone', () => {
@@ -99,5 +110,35 @@ describe('hop-by-hop', () => {
     expect(isHopByHop('x-secret', hopByHopNames('x-secret'))).toBe(true);
     expect(isHopByHop('proxyish')).toBe(false);
     expect(isHopByHop('content-type')).toBe(false);
+  });
+});
+
+describe('one normalized form for header names', () => {
+  it('headerKey lower-cases and reads _ as -, as CGI/WSGI and nginx with underscores_in_headers do', () => {
+    expect(headerKey('X_Client_Id')).toBe('x-client-id');
+    expect(headerKey('X-Forwarded-For')).toBe('x-forwarded-for');
+    expect(headerKey('plain')).toBe('plain');
+  });
+
+  it('recognises every forwarding header in any spelling, and not look-alikes', () => {
+    for (const name of [
+      'Forwarded',
+      'X-Real-IP',
+      'X_Real_Ip',
+      'X-Forwarded-For',
+      'X-Forwarded-Host',
+      'x_forwarded_port',
+      'X-Forwarded-Proto',
+      'X-Forwarded-Prefix',
+      'X-Original-URL',
+      'X_Original_Url',
+      'X-Rewrite-URL',
+      'True-Client-IP',
+    ]) {
+      expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: true });
+    }
+    for (const name of ['forwarded-x', 'x-forwarded', 'x-real', 'x-original', 'x-rewrite', 'content-type']) {
+      expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: false });
+    }
   });
 });

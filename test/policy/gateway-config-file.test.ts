@@ -89,7 +89,7 @@ describe('GATEWAY_CONFIG file validation', () => {
     [
       'prefix without /',
       withRoute(0, { prefix: 'receipts' }),
-      "routes[0].prefix: 'receipts' must be a plain path",
+      "routes[0].prefix: 'receipts' must be a plain normalized path",
     ],
     ['dot segment prefix', withRoute(0, { prefix: '/a/../b' }), 'routes[0].prefix'],
     [

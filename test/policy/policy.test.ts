@@ -13,7 +13,7 @@ import { type ClientIdentity, clientIdentityFromDer } from '../../src/identity/i
 import {
   ConnectionAuthorization,
   compileUriPattern,
-  isAmbiguousPath,
+  normalizeRequestPath,
   Policy,
   type PolicyDocument,
   spkiPinOf,
@@ -93,7 +93,7 @@ describe('partner matchers', () => {
   ])('matches on %s, and not partner-b', (_name, spec) => {
     const policy = policyWith([spec]);
     expect(policy.partnerFor(a)).toEqual({ declared: true, id: 'pa', rule: 'partners[0].match[0]' });
-    expect(policy.partnerFor(b)).toEqual({ declared: false, id: 'partner-b' });
+    expect(policy.partnerFor(b)).toEqual({ declared: false, id: 'cn:partner-b' });
   });
 
   it('requires every field of one alternative, and tries the alternatives in order', () => {
@@ -226,7 +226,7 @@ describe('routes and decisions', () => {
       'http://127.0.0.1:8081',
     );
     const s = new ConnectionAuthorization(strict, stranger);
-    expect(s.partner).toEqual({ declared: false, id: 'ops' });
+    expect(s.partner).toEqual({ declared: false, id: 'cn:ops' });
     const adminStrict = strict.select('GET', '/admin');
     if (!adminStrict?.ok) throw new Error('route not selected');
     expect(s.authorize(adminStrict.route).allowed).toBe(false);
@@ -250,22 +250,54 @@ describe('routes and decisions', () => {
     if (!s?.ok) throw new Error('route not selected');
     expect(s.route.name).toBe('default');
     expect(auth.authorize(s.route).allowed).toBe(true);
-    expect(auth.partner.id).toBe('any');
+    expect(auth.partner.id).toBe('cn:any');
     expect(auth.partnerLabel).toBe('undeclared');
   });
 
   it.each([
-    ['/receipts/../admin', true],
-    ['/receipts/..;/admin', true],
-    ['/receipts/%2e%2e/admin', true],
-    ['/receipts%2Fadmin', true],
-    ['//admin', true],
-    ['/./admin', true],
-    ['/a\\b', true],
-    ['/receipts/1.2/..x', false],
-    ['/receipts/a%20b', false],
-    ['/', false],
-  ])('ambiguous path %s → %s', (path, expected) => {
-    expect(isAmbiguousPath(path)).toBe(expected);
+    ['/receipts/../admin', '/admin'],
+    ['/receipts/%2e%2e/admin', '/admin'],
+    ['/receipts/.%2E/admin', '/admin'],
+    ['//admin', '/admin'],
+    ['/./admin', '/admin'],
+    ['/a/b/..', '/a/'],
+    ['/..', '/'],
+    ['/%61dmin/users', '/admin/users'],
+    ['/%7e%41-%5F', '/~A-_'],
+    ['/a%3bb', '/a%3Bb'],
+    ['/receipts/a%20b', '/receipts/a%20b'],
+    ['/caf%c3%a9', '/caf%C3%A9'],
+    ['/receipts/1.2/..x', '/receipts/1.2/..x'],
+    ['/', '/'],
+  ])('normalizes %s to %s', (path, expected) => {
+    expect(normalizeRequestPath(path, true)).toEqual({ ok: true, path: expected, query: '' });
+  });
+
+  it.each([
+    '/receipts/..;/admin',
+    '/admin;v=1/users',
+    '/receipts%2Fadmin',
+    '/a%5cb',
+    '/a%00b',
+    '/a%0ab',
+    '/a\\b',
+    '/a#b',
+    '/%2561dmin',
+    '/%c0%ae%c0%ae/admin',
+    '/%ed%a0%80',
+    '/%c3',
+    '/%zz',
+    '/a%2',
+  ])('refuses %s', (path) => {
+    expect(normalizeRequestPath(path, true).ok).toBe(false);
+  });
+
+  it('keeps the query as sent and allows ; without a policy', () => {
+    expect(normalizeRequestPath('/a//b?x=%2F&y=../z', true)).toEqual({
+      ok: true,
+      path: '/a/b',
+      query: '?x=%2F&y=../z',
+    });
+    expect(normalizeRequestPath('/a;v=1', false)).toEqual({ ok: true, path: '/a;v=1', query: '' });
   });
 });

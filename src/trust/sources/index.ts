@@ -8,13 +8,16 @@
 import type { Source } from '../../config/config.js';
 import { fetchFile } from './file.js';
 import { fetchHttps } from './https.js';
+import { redactUrl } from './redact-url.js';
 import type { FetchOptions, FetchResult } from './types.js';
 
 export { setHttpsSourceDispatcher } from './https.js';
+export { redactUrl, redactUrlsIn } from './redact-url.js';
 export { MAX_SOURCE_BYTES, SourceError } from './source-error.js';
 export type { Fetched, FetchOptions, FetchResult, Unchanged } from './types.js';
 export { isUnchanged } from './types.js';
 
+/** How a source is named in logs, `/trust` and errors: an https URL without userinfo or query. */
 export function describeSource(source: Source): string {
   switch (source.kind) {
     case 'file':
@@ -22,7 +25,7 @@ export function describeSource(source: Source): string {
     case 'secretsmanager':
       return `secretsmanager:${source.secretId}`;
     case 'https':
-      return source.url;
+      return redactUrl(source.url);
     case 's3':
       return `s3://${source.bucket}/${source.key}`;
   }
