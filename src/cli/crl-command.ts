@@ -9,7 +9,11 @@ export const CRL_USAGE = `usage: mtls-gateway crl check CRL --bundle BUNDLE [--s
 Reads every CRL in CRL (PEM blocks or DER) with the gateway's parser and verifies it against the
 CAs of BUNDLE as the gateway would: issuer, signature, this/next update (GATEWAY_CRL_GRACE_SECONDS
 applies), CRL number, entries, and for each --serial (hex, colons allowed) whether it is listed.
-exit codes: 0 fine, 1 problems found (unverifiable, expired or unreadable CRL, or a --serial listed), 2 usage error
+exit codes, one meaning each:
+  0  every CRL is sound and no --serial is listed
+  1  a CRL has a problem (unreadable, unverifiable, expired, or a warning): its listings cannot be relied on
+  2  usage error
+  3  every CRL is sound and a --serial is listed (what you want after revoking)
 `;
 
 function format(r: CrlReport): string {
@@ -67,6 +71,7 @@ export async function crlCommand(args: string[]): Promise<number> {
   });
   if (values.json) printJson(report);
   else process.stdout.write(format(report));
-  const listed = report.crls.some((c) => c.serials.some((s) => s.listed));
-  return report.errors + report.warnings > 0 || listed ? 1 : 0;
+  // A broken CRL outranks a listing: a serial "listed" in a CRL the gateway would ignore revokes nothing.
+  if (report.errors + report.warnings > 0) return 1;
+  return report.crls.some((c) => c.serials.some((s) => s.listed)) ? 3 : 0;
 }

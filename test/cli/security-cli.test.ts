@@ -158,12 +158,21 @@ describe.concurrent('bundle check', () => {
       ['bundle', 'check', pki.path('missing.pem')],
       ['bundle', 'frobnicate'],
       ['explain'],
+      ['serve', 'now'],
+      ['dev', '--port=1'],
     ];
+    // The long-running commands print their help and exit instead of starting a gateway (a
+    // regression would hold the port until runCli's timeout and exit -1, not 0).
     const helps = [
       ['bundle', '--help'],
       ['crl', '--help'],
       ['explain', '--help'],
       ['dev-pki', '--help'],
+      ['serve', '--help'],
+      ['dev', '--help'],
+      ['dev', '-h'],
+      ['healthcheck', '--help'],
+      ['loadtest', '-h'],
     ];
     const [bad, good] = await Promise.all([
       Promise.all(usage.map((a) => runCli(a))),
@@ -199,7 +208,7 @@ describe.concurrent('crl check', () => {
     );
     expect(r.stdout).toContain(`serial ${serial}: LISTED`);
     expect(r.stdout).toContain(`serial ${pki.pki.clients['partner-a'].serialHex}: not listed`);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     const clean = await runCli(['crl', 'check', pki.path('crl.pem'), '--bundle', pki.path('ca-bundle.pem')]);
     expect(clean.code).toBe(0);
   });
@@ -218,6 +227,27 @@ describe.concurrent('crl check', () => {
     expect(expired.stdout).toMatch(/error\s+crl_expired: past its nextUpdate/);
     expect(expired.code).toBe(1);
     expect((await runCli(['crl', 'check', old])).code).toBe(2);
+    // A serial listed in a CRL the gateway would ignore is a broken CRL (1), not a revocation (3).
+    const revokedSerial = pki.pki.clients.revoked.serialHex;
+    const stale = await pki.write(
+      'stale-listing-crl.pem',
+      await makeCrl(pki.pki.intermediate, {
+        thisUpdateDays: -10,
+        nextUpdateDays: -1,
+        revoked: [{ serialHex: revokedSerial }],
+      }),
+    );
+    const listedInStale = await runCli([
+      'crl',
+      'check',
+      stale,
+      '--bundle',
+      pki.path('ca-bundle.pem'),
+      '--serial',
+      revokedSerial,
+    ]);
+    expect(listedInStale.stdout).toContain(`serial ${revokedSerial}: LISTED`);
+    expect(listedInStale.code).toBe(1);
   });
 });
 
