@@ -21,7 +21,7 @@ import {
 import { UsageError } from './usage-error.js';
 
 export const BUNDLE_USAGE = `usage: mtls-gateway bundle check BUNDLE [--crl FILE]… [--client CERT]… [--warn-days N] [--production] [--json]
-       mtls-gateway bundle diff OLD NEW [--clients DIR|FILE.json] [--production] [--json]
+       mtls-gateway bundle diff OLD NEW [--clients DIR|FILE.json] [--crl FILE]… [--production] [--json]
        mtls-gateway bundle push BUNDLE --secret-id ID [--crl FILE]… [--client CERT]… [--dry-run] [--force] [--create] [--json]
 
 check  every block of BUNDLE: subject, SHA-256 fingerprint, validity (expired, or expiring within
@@ -30,8 +30,9 @@ check  every block of BUNDLE: subject, SHA-256 fingerprint, validity (expired, o
        gateway loads it (issuer in the bundle, signature, next update) and CAs left without a CRL;
        each --client accepted or refused exactly as the gateway would decide it (a real in-memory
        TLS handshake when the key is in the file or next to it as NAME-key.pem).
-diff   CAs added, removed and renewed; with --clients (a folder of certificates, or the JSON of
-       GET /trust/expiring) which clients would lose or gain access.
+diff   CAs added, removed and renewed; with --clients (a folder of certificates, whose CA
+       certificates are skipped, or the JSON of GET /trust/expiring) which clients would lose or
+       gain access; each --crl is applied under both bundles, so a revoked client stays revoked.
 push   check first (refuses on errors), diff against the secret's AWSCURRENT version, then
        PutSecretValue and print the new version id. --dry-run stops before writing; --force also
        labels the new version MTLS_GATEWAY_FORCE (bypasses the rotation lock-out guard); --create
@@ -154,6 +155,7 @@ async function diffCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       clients: { type: 'string' },
+      crl: { type: 'string', multiple: true, default: [] },
       production: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -167,6 +169,7 @@ async function diffCommand(args: string[]): Promise<number> {
     newBytes: readInput(newPath, 'bundle'),
     clients: clientsArg && !isJson ? clientInputsFromDir(clientsArg) : [],
     seen: clientsArg && isJson ? seenFromJson(clientsArg) : [],
+    crls: (values.crl ?? []).map((name) => ({ name, bytes: readInput(name, 'CRL') })),
     now: Date.now(),
     production: values.production ?? false,
     policy: revocationPolicyFromEnv(process.env),

@@ -396,6 +396,41 @@ describe.concurrent('bundle diff', () => {
     expect(same.code).toBe(0);
   });
 
+  it('counts only leaf certificates as clients, and keeps a revoked client revoked with --crl', async () => {
+    const { root } = pki.pki;
+    const renewed = await issue(root, {
+      subject: 'O=mtls-gateway development, CN=mtls-gateway dev intermediate CA',
+      ca: true,
+    });
+    const next = await pki.write('next-bundle-crl.pem', renewed.certPem + root.certPem);
+    const clients = pki.path('clients-with-cas');
+    await mkdir(clients, { recursive: true });
+    // A partner's folder as it arrives: its leaf, its revoked colleague, and the CA files.
+    await writeFile(`${clients}/partner-a.pem`, readFileSync(pki.path('partner-a.pem')));
+    await writeFile(`${clients}/revoked.pem`, readFileSync(pki.path('revoked.pem')));
+    await writeFile(`${clients}/intermediate.pem`, pki.pki.intermediate.certPem);
+    await writeFile(`${clients}/root-ca.pem`, root.certPem);
+    const r = await runCli([
+      'bundle',
+      'diff',
+      pki.path('ca-bundle.pem'),
+      next,
+      '--clients',
+      clients,
+      '--crl',
+      pki.path('crl.pem'),
+      '--json',
+    ]);
+    const d = JSON.parse(r.stdout) as {
+      loseAccess: { name: string; before: string }[];
+      gainAccess: unknown[];
+    };
+    // Only partner-a had access and loses it: the revoked client never had it, CAs are no clients.
+    expect(d.loseAccess.map((c) => [c.name, c.before])).toEqual([['partner-a.pem', 'accepted']]);
+    expect(d.gainAccess).toEqual([]);
+    expect(r.code).toBe(1);
+  });
+
   it('judges an export of /trust/expiring by issuer name', async () => {
     const rootOnly = await pki.write('root-only.pem', pki.pki.root.certPem);
     const exported = await pki.write(
