@@ -531,3 +531,94 @@ describe('bundle push', () => {
     expect((await runCli(['bundle', 'push', pki.path('ca-bundle.pem')], { env })).code).toBe(2);
   });
 });
+
+describe.concurrent('crl diff', () => {
+  it('lists the serials a new CRL adds, names the clients they revoke, and exits 1', async () => {
+    const { intermediate, clients } = pki.pki;
+    const next = await pki.write(
+      'crl-next.pem',
+      (await makeCrl(pki.pki.root)) +
+        (await makeCrl(intermediate, {
+          crlNumber: 2,
+          revoked: [{ serialHex: clients.revoked.serialHex }, { serialHex: clients['partner-b'].serialHex }],
+        })),
+    );
+    const folder = pki.path('crl-diff-clients');
+    await mkdir(folder, { recursive: true });
+    for (const name of ['partner-a', 'partner-b', 'revoked'])
+      await writeFile(`${folder}/${name}.pem`, readFileSync(pki.path(`${name}.pem`)));
+    await writeFile(`${folder}/intermediate.pem`, intermediate.certPem);
+    const args = ['crl', 'diff', pki.path('crl.pem'), next, '--bundle', pki.path('ca-bundle.pem')];
+    const r = await runCli([...args, '--clients', folder, '--json']);
+    const d = JSON.parse(r.stdout) as {
+      cas: {
+        ca: { subject: string };
+        added: string[];
+        removed: string[];
+        takesEffect: boolean;
+        newlyRevoked: { name: string; serial: string }[];
+      }[];
+      errors: number;
+    };
+    const inter = d.cas.find((c) => c.ca.subject.startsWith('CN=mtls-gateway dev intermediate CA'));
+    expect(inter).toMatchObject({
+      added: [clients['partner-b'].serialHex.toUpperCase()],
+      removed: [],
+      takesEffect: true,
+      newlyRevoked: [{ name: 'partner-b.pem', serial: clients['partner-b'].serialHex }],
+    });
+    expect(d.errors).toBe(0);
+    expect(r.code).toBe(1);
+    const text = await runCli([...args, '--clients', folder]);
+    expect(text.stdout).toMatch(/^ {2}newly revoked {4}partner-b\.pem CN=partner-b,O=Partner B/m);
+    // Without a known client among the additions, a sound diff exits 0.
+    expect((await runCli(args)).code).toBe(0);
+  });
+
+  it('says when the gateway would keep the old CRL (not newer), and exits 1', async () => {
+    const same = await pki.write(
+      'crl-same-number.pem',
+      await makeCrl(pki.pki.intermediate, {
+        crlNumber: 1,
+        thisUpdateDays: -2,
+        revoked: [{ serialHex: pki.pki.clients['partner-a'].serialHex }],
+      }),
+    );
+    const r = await runCli(['crl', 'diff', pki.path('crl.pem'), same, '--bundle', pki.path('ca-bundle.pem')]);
+    expect(r.stdout).toContain('(NOT TAKEN: not newer)');
+    expect(r.stdout).toMatch(/error\s+crl_not_newer/);
+    expect(r.stdout).toContain('serials added 0, removed 0');
+    expect(r.code).toBe(1);
+  });
+
+  it('keeps two CAs of the same name apart: a twin CA listing a serial revokes nobody of the other', async () => {
+    const { root, intermediate, clients } = pki.pki;
+    const twin = await issue(root, {
+      subject: 'O=mtls-gateway development, CN=mtls-gateway dev intermediate CA',
+      ca: true,
+    });
+    const bundle = await pki.write('twin-bundle.pem', intermediate.certPem + twin.certPem + root.certPem);
+    const twinCrl = await makeCrl(twin, { revoked: [{ serialHex: clients['partner-a'].serialHex }] });
+    const next = await pki.write('crl-with-twin.pem', readFileSync(pki.path('crl.pem'), 'utf8') + twinCrl);
+    const folder = pki.path('twin-clients');
+    await mkdir(folder, { recursive: true });
+    await writeFile(`${folder}/partner-a.pem`, readFileSync(pki.path('partner-a.pem')));
+    const r = await runCli([
+      'crl',
+      'diff',
+      pki.path('crl.pem'),
+      next,
+      '--bundle',
+      bundle,
+      '--clients',
+      folder,
+      '--json',
+    ]);
+    const d = JSON.parse(r.stdout) as { cas: { added: string[]; newlyRevoked: unknown[] }[] };
+    expect(d.cas).toHaveLength(3); // root, intermediate and its twin, each by its own key
+    const twinEntry = d.cas.find((c) => c.added.length === 1);
+    expect(twinEntry?.added).toEqual([clients['partner-a'].serialHex.toUpperCase()]);
+    expect(d.cas.flatMap((c) => c.newlyRevoked)).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+});
