@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { issue, makeCrl } from '../../src/dev/pki.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { S3Server } from '../helpers/s3-server.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 import { runCli } from './run-cli.js';
 
@@ -620,5 +621,165 @@ describe.concurrent('crl diff', () => {
     expect(twinEntry?.added).toEqual([clients['partner-a'].serialHex.toUpperCase()]);
     expect(d.cas.flatMap((c) => c.newlyRevoked)).toEqual([]);
     expect(r.code).toBe(0);
+  });
+});
+
+describe('crl push', () => {
+  let sm: SecretsManagerServer;
+  let s3: S3Server;
+  let folder: string;
+  beforeAll(async () => {
+    [sm, s3] = await Promise.all([SecretsManagerServer.start(), S3Server.start()]);
+    folder = pki.path('crl-push-clients');
+    await mkdir(folder, { recursive: true });
+    for (const name of ['partner-a', 'partner-b', 'revoked'])
+      await writeFile(`${folder}/${name}.pem`, readFileSync(pki.path(`${name}.pem`)));
+  });
+  afterAll(async () => {
+    await Promise.all([sm.close(), s3.close()]);
+  });
+  const revokingPartnerB = async (file: string, crlNumber: number): Promise<string> =>
+    pki.write(
+      file,
+      await makeCrl(pki.pki.intermediate, {
+        crlNumber,
+        revoked: [
+          { serialHex: pki.pki.clients.revoked.serialHex },
+          { serialHex: pki.pki.clients['partner-b'].serialHex },
+        ],
+      }),
+    );
+
+  it('to Secrets Manager: names whom it revokes, needs --force for a known partner, refuses an older CRL', async () => {
+    const env = sm.env();
+    const id = 'prod/mtls/crl';
+    const bundle = ['--bundle', pki.path('ca-bundle.pem')];
+    // First publication: the serial it adds belongs to none of the known clients' good standing.
+    const first = await runCli(
+      ['crl', 'push', pki.path('crl.pem'), ...bundle, '--secret-id', id, '--create', '--clients', folder],
+      { env },
+    );
+    expect(first.stdout).toMatch(/newly revoked {4}revoked\.pem CN=revoked,O=Partner R/);
+    expect(first.code).toBe(1); // revoking a known client needs --force, even the one meant to be
+    expect(sm.callCount('CreateSecret')).toBe(0);
+    const created = await runCli(
+      [
+        'crl',
+        'push',
+        pki.path('crl.pem'),
+        ...bundle,
+        '--secret-id',
+        id,
+        '--create',
+        '--clients',
+        folder,
+        '--force',
+      ],
+      { env },
+    );
+    expect(created.stdout).toMatch(/pushed: new version \S+/);
+    expect(created.code).toBe(0);
+    const v1 = sm.currentVersion(id)!;
+
+    const next = await revokingPartnerB('crl-push-b.pem', 2);
+    const refused = await runCli(
+      ['crl', 'push', next, ...bundle, '--secret-id', id, '--clients', folder, '--json'],
+      { env },
+    );
+    const r = JSON.parse(refused.stdout) as { pushed: boolean; reason: string; why: string };
+    expect(r).toMatchObject({ pushed: false, reason: 'needs_force' });
+    expect(r.why).toContain('partner-b.pem (CN=partner-b,O=Partner B)');
+    expect(refused.code).toBe(1);
+    expect(sm.currentVersion(id)).toBe(v1);
+
+    const blind = await runCli(['crl', 'push', next, ...bundle, '--secret-id', id], { env });
+    expect(blind.stdout).toContain('refused: it adds 1 serial(s) and no --clients says whom they belong to');
+    expect(blind.code).toBe(1);
+
+    const dry = await runCli(
+      ['crl', 'push', next, ...bundle, '--secret-id', id, '--clients', folder, '--force', '--dry-run'],
+      { env },
+    );
+    expect(dry.stdout).toContain('dry run: nothing was written');
+    expect(sm.currentVersion(id)).toBe(v1);
+
+    const forced = await runCli(
+      ['crl', 'push', next, ...bundle, '--secret-id', id, '--clients', folder, '--force'],
+      { env },
+    );
+    expect(forced.code).toBe(0);
+    const v2 = sm.currentVersion(id)!;
+    expect(v2).not.toBe(v1);
+    expect(sm.stagesOf(id, v2)).toEqual(expect.arrayContaining(['AWSCURRENT', 'MTLS_GATEWAY_FORCE']));
+
+    // The CRL in force has number 2 now: a number-1 CRL would be ignored by the gateway.
+    const older = await runCli(
+      ['crl', 'push', pki.path('crl.pem'), ...bundle, '--secret-id', id, '--force'],
+      { env },
+    );
+    expect(older.stdout).toMatch(
+      /refused: the gateway would keep the CRL in force for CN=mtls-gateway dev intermediate CA/,
+    );
+    expect(older.code).toBe(1);
+    expect(sm.currentVersion(id)).toBe(v2);
+  });
+
+  it('to Secrets Manager, a DER CRL is stored as PEM text the gateway reads', async () => {
+    const env = sm.env();
+    const der = pki.path('crl-push.der');
+    const pem = await revokingPartnerB('crl-push-der.pem', 2);
+    execFileSync('openssl', ['crl', '-in', pem, '-outform', 'DER', '-out', der]);
+    const id = 'prod/mtls/crl-der';
+    const r = await runCli(
+      [
+        'crl',
+        'push',
+        der,
+        '--bundle',
+        pki.path('ca-bundle.pem'),
+        '--secret-id',
+        id,
+        '--create',
+        '--clients',
+        folder,
+        '--force',
+      ],
+      { env },
+    );
+    expect(r.code).toBe(0);
+    const stored = await pki.write('crl-from-secret.pem', sm.currentValue(id)!);
+    expect(readFileSync(stored, 'utf8')).toMatch(/^-----BEGIN X509 CRL-----\n/);
+    const check = await runCli([
+      'crl',
+      'check',
+      stored,
+      '--bundle',
+      pki.path('ca-bundle.pem'),
+      '--serial',
+      pki.pki.clients['partner-b'].serialHex,
+    ]);
+    expect(check.stdout).toContain('LISTED');
+    expect(check.code).toBe(3);
+  });
+
+  it('to S3: writes the object the gateway reads, and refuses a CRL that fails its check', async () => {
+    const env = s3.env();
+    const bundle = ['--bundle', pki.path('ca-bundle.pem')];
+    const target = ['--s3', 's3://crls/partners/intermediate.crl'];
+    const next = await revokingPartnerB('crl-push-s3.pem', 3);
+    const ok = await runCli(['crl', 'push', next, ...bundle, ...target, '--clients', folder, '--force'], {
+      env,
+    });
+    expect(ok.stdout).toContain('current version of s3://crls/partners/intermediate.crl: (none yet)');
+    expect(ok.code).toBe(0);
+    expect(s3.get('crls', 'partners/intermediate.crl')?.equals(readFileSync(next))).toBe(true);
+    const again = await runCli(['crl', 'push', next, ...bundle, ...target, '--clients', folder], { env });
+    expect(again.stdout).toContain('identical to the current version: nothing to write');
+    expect(again.code).toBe(0);
+    const puts = s3.count('PutObject');
+    const rogue = await runCli(['crl', 'push', rogueCrl, ...bundle, ...target, '--force'], { env });
+    expect(rogue.stdout).toContain('refused: the CRL has 1 error(s); nothing was written');
+    expect(rogue.code).toBe(1);
+    expect(s3.count('PutObject')).toBe(puts);
   });
 });
