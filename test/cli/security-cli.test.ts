@@ -515,6 +515,36 @@ describe('bundle push', () => {
     expect(sm.callCount('PutSecretValue')).toBe(1);
   });
 
+  it('needs --force to remove a CA without evidence, or to take access from a named client', async () => {
+    const env = sm.env();
+    const id = 'mtls-gateway/guarded';
+    const first = sm.put(id, readFileSync(pki.path('ca-bundle.pem'), 'utf8'));
+    const other = await issue(undefined, { subject: 'O=Partner C, CN=partner C root', ca: true });
+    const onlyOther = await pki.write('only-other.pem', other.certPem);
+    // Every CA of the bundle in force removed, and nobody named: refused, nothing written.
+    const blind = await runCli(['bundle', 'push', onlyOther, '--secret-id', id], { env });
+    expect(blind.stdout).toMatch(
+      /refused: it removes .*CN=mtls-gateway dev intermediate CA.* and no --client\/--clients says who depends on it/,
+    );
+    expect(blind.code).toBe(1);
+    // --clients is evidence only (--client would make the check itself fail on partner-a).
+    const folder = pki.path('push-evidence');
+    await mkdir(folder, { recursive: true });
+    await writeFile(`${folder}/partner-a.pem`, readFileSync(pki.path('partner-a.pem')));
+    const named = await runCli(
+      ['bundle', 'push', onlyOther, '--secret-id', id, '--clients', folder, '--json'],
+      { env },
+    );
+    const r = JSON.parse(named.stdout) as { pushed: boolean; reason: string; why: string };
+    expect(r).toMatchObject({ pushed: false, reason: 'needs_force' });
+    expect(r.why).toContain('partner-a.pem (accepted -> unknown_ca)');
+    expect(named.code).toBe(1);
+    expect(sm.currentVersion(id)).toBe(first);
+    const forced = await runCli(['bundle', 'push', onlyOther, '--secret-id', id, '--force'], { env });
+    expect(forced.code).toBe(0);
+    expect(sm.currentVersion(id)).not.toBe(first);
+  });
+
   it('needs --create for a new secret and --secret-id always', async () => {
     const env = sm.env();
     const missing = await runCli(['bundle', 'push', pki.path('ca-bundle.pem'), '--secret-id', 'nope'], {
