@@ -21,8 +21,8 @@ import {
 import { UsageError } from './usage-error.js';
 
 export const BUNDLE_USAGE = `usage: mtls-gateway bundle check BUNDLE [--crl FILE]… [--client CERT]… [--warn-days N] [--production] [--json]
-       mtls-gateway bundle diff OLD NEW [--clients DIR|FILE.json] [--production] [--json]
-       mtls-gateway bundle push BUNDLE --secret-id ID [--crl FILE]… [--client CERT]… [--dry-run] [--force] [--create] [--json]
+       mtls-gateway bundle diff OLD NEW [--clients DIR|FILE.json] [--crl FILE]… [--production] [--json]
+       mtls-gateway bundle push BUNDLE --secret-id ID [--crl FILE]… [--client CERT]… [--clients DIR] [--dry-run] [--force] [--create] [--json]
 
 check  every block of BUNDLE: subject, SHA-256 fingerprint, validity (expired, or expiring within
        --warn-days, default 30), CA flag, path length, key type and size (RSA < 2048 and SHA-1
@@ -30,12 +30,15 @@ check  every block of BUNDLE: subject, SHA-256 fingerprint, validity (expired, o
        gateway loads it (issuer in the bundle, signature, next update) and CAs left without a CRL;
        each --client accepted or refused exactly as the gateway would decide it (a real in-memory
        TLS handshake when the key is in the file or next to it as NAME-key.pem).
-diff   CAs added, removed and renewed; with --clients (a folder of certificates, or the JSON of
-       GET /trust/expiring) which clients would lose or gain access.
+diff   CAs added, removed and renewed; with --clients (a folder of certificates, whose CA
+       certificates are skipped, or the JSON of GET /trust/expiring) which clients would lose or
+       gain access; each --crl is applied under both bundles, so a revoked client stays revoked.
 push   check first (refuses on errors), diff against the secret's AWSCURRENT version, then
-       PutSecretValue and print the new version id. --dry-run stops before writing; --force also
-       labels the new version MTLS_GATEWAY_FORCE (bypasses the rotation lock-out guard); --create
-       makes the secret when it does not exist yet.
+       PutSecretValue and print the new version id. The clients of --client and --clients are the
+       evidence of whom the change affects: a push that takes access from one of them, or that
+       removes a CA with no such evidence, is refused unless --force. --dry-run stops before
+       writing; --force also labels the new version MTLS_GATEWAY_FORCE (bypasses the rotation
+       lock-out guard); --create makes the secret when it does not exist yet.
        AWS configuration as the gateway: default credentials, AWS_REGION,
        AWS_ENDPOINT_URL_SECRETS_MANAGER.
 
@@ -154,6 +157,7 @@ async function diffCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       clients: { type: 'string' },
+      crl: { type: 'string', multiple: true, default: [] },
       production: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -167,6 +171,7 @@ async function diffCommand(args: string[]): Promise<number> {
     newBytes: readInput(newPath, 'bundle'),
     clients: clientsArg && !isJson ? clientInputsFromDir(clientsArg) : [],
     seen: clientsArg && isJson ? seenFromJson(clientsArg) : [],
+    crls: (values.crl ?? []).map((name) => ({ name, bytes: readInput(name, 'CRL') })),
     now: Date.now(),
     production: values.production ?? false,
     policy: revocationPolicyFromEnv(process.env),
@@ -184,6 +189,7 @@ async function pushCommand(args: string[]): Promise<number> {
     options: {
       ...CHECK_OPTIONS,
       'secret-id': { type: 'string' },
+      clients: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       create: { type: 'boolean', default: false },
@@ -216,15 +222,44 @@ async function pushCommand(args: string[]): Promise<number> {
     process.stderr.write(`mtls-gateway: bundle push: secret '${secretId}' not found (--create makes it)\n`);
     return 1;
   }
+  const evidence = [
+    ...(values.client ?? []).map((p) => clientInput(p)),
+    ...(values.clients ? clientInputsFromDir(values.clients) : []),
+  ];
   const diff = await diffBundles({
     oldBytes: current?.bytes ?? Buffer.alloc(0),
     newBytes: bytes,
-    clients: [],
+    clients: evidence,
     seen: [],
+    crls: (values.crl ?? []).map((name) => ({ name, bytes: readInput(name, 'CRL') })),
     now: Date.now(),
     production: values.production ?? false,
     policy: revocationPolicyFromEnv(process.env),
   });
+  // Whom a push locks out must be known and meant: named clients losing access, or a CA removed
+  // while nobody said who depends on it, need an explicit --force.
+  const needsForce =
+    diff.loseAccess.length > 0
+      ? `it takes access from ${diff.loseAccess.map((c) => `${c.name} (${c.before} -> ${c.after})`).join(', ')}`
+      : diff.removed.length > 0 && evidence.length === 0 && current !== undefined
+        ? `it removes ${diff.removed.map((c) => c.subject).join('; ')} and no --client/--clients says who depends on it`
+        : undefined;
+  if (needsForce && !values.force) {
+    if (json)
+      printJson({
+        pushed: false,
+        reason: 'needs_force',
+        why: needsForce,
+        secret_id: secretId,
+        diff,
+        check: report,
+      });
+    else
+      process.stdout.write(
+        `current version of ${secretId}: ${current?.version ?? '(new secret)'}\n${formatDiff(diff)}refused: ${needsForce}; rerun with --force if that is meant (nothing was written)\n`,
+      );
+    return 1;
+  }
   const identical = current !== undefined && Buffer.compare(current.bytes, bytes) === 0;
   let version: string | undefined;
   if (!values['dry-run'] && !identical) {

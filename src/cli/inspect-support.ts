@@ -3,6 +3,7 @@
  * client certificate inputs, the revocation policy from the gateway's own variables, progress on
  * a TTY only, and finding lines.
  */
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type ClientCertificateInput, clientInputFromPem, type Finding } from '../inspect/index.js';
@@ -38,6 +39,14 @@ export function clientInput(path: string, keyPath?: string): ClientCertificateIn
 }
 
 /** Every certificate PEM in a folder (key-only files skipped; the same certificate counted once). */
+function isCaCertificate(pem: string): boolean {
+  try {
+    return new X509Certificate(pem).ca;
+  } catch {
+    return false; // unreadable: the verdict will say so
+  }
+}
+
 export function clientInputsFromDir(dir: string): ClientCertificateInput[] {
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
     throw new UsageError(`'${dir}' is not a folder`);
@@ -49,6 +58,9 @@ export function clientInputsFromDir(dir: string): ClientCertificateInput[] {
     if (!text.includes('-----BEGIN CERTIFICATE-----')) continue;
     const input = clientInput(join(dir, name));
     const leaf = input.certPem.split('-----END CERTIFICATE-----')[0]!;
+    // A folder of a partner's files holds its CA certificates too: only end-entity certificates
+    // are clients (a CA file counted as a "client" would lose or gain access with its own bundle).
+    if (isCaCertificate(`${leaf}-----END CERTIFICATE-----\n`)) continue;
     if (seen.has(leaf)) continue;
     seen.add(leaf);
     out.push(input);

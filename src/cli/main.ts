@@ -24,6 +24,32 @@ commands:
   healthcheck        exit 0 if GET /healthz on GATEWAY_ADMIN_LISTEN answers 200 within 2 s, else 1
 `;
 
+const SERVE_USAGE = `usage: mtls-gateway serve
+
+Runs the gateway, configured only by GATEWAY_* environment variables (README, Configuration).
+NODE_ENV=production: every source must be named and development material is refused.
+A configuration error exits 2 with one line naming the variable.
+signals: SIGTERM/SIGINT drain (exit 0 clean, 1 requests cut), SIGHUP reloads trust material now
+`;
+
+const DEV_USAGE = `usage: mtls-gateway dev        (what npm start runs)
+
+Development mode: writes the development PKI to certs-dev/ if missing, starts the demo echo
+upstream on 127.0.0.1:8081 and the gateway on GATEWAY_LISTEN (default 0.0.0.0:8443) with the demo
+policy (src/dev/demo-policy.json, unless GATEWAY_CONFIG is set), admin on 127.0.0.1:9090.
+`;
+
+const HEALTHCHECK_USAGE = `usage: mtls-gateway healthcheck
+
+The container's HEALTHCHECK: exit 0 if GET /healthz on GATEWAY_ADMIN_LISTEN (default
+127.0.0.1:9090; a wildcard address is probed on loopback) answers 200 within 2 s, else 1.
+`;
+
+/** Whether the arguments ask for help: such a call prints the usage and runs nothing. */
+function wantsHelp(args: readonly string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
+}
+
 function fail(message: string, code: number): never {
   process.stderr.write(`mtls-gateway: ${message}\n`);
   process.exit(code);
@@ -43,6 +69,20 @@ async function securityCommand(run: () => Promise<number>, usage: string, prefix
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  // The long-running commands take no arguments: anything else is a usage error, never a start.
+  const plain: Record<string, string> = {
+    serve: SERVE_USAGE,
+    dev: DEV_USAGE,
+    healthcheck: HEALTHCHECK_USAGE,
+  };
+  const plainUsage = command === undefined ? undefined : plain[command];
+  if (plainUsage !== undefined) {
+    if (wantsHelp(rest)) {
+      process.stdout.write(plainUsage);
+      return;
+    }
+    if (rest.length > 0) fail(`${command}: unexpected argument '${rest[0]}'\n${plainUsage}`, 2);
+  }
   switch (command) {
     case 'serve':
       return (await import('./serve-command.js')).serve(process.env);
@@ -52,7 +92,7 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./serve-command.js')).healthcheck(process.env);
     case 'loadtest': {
       const { LOADTEST_USAGE, loadtestCommand } = await import('./loadtest-command.js');
-      if (rest.includes('--help')) {
+      if (wantsHelp(rest)) {
         process.stdout.write(LOADTEST_USAGE);
         return;
       }
@@ -72,7 +112,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'dev-pki': {
       const { DEV_PKI_USAGE, devPkiSubcommand } = await import('./dev-pki-command.js');
-      if (rest[0] === '--help') {
+      if (wantsHelp(rest)) {
         process.stdout.write(DEV_PKI_USAGE);
         return;
       }

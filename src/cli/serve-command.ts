@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runPrimary, runWorker } from '../cluster.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
@@ -73,6 +74,13 @@ export function healthcheck(env: NodeJS.ProcessEnv): Promise<void> {
   });
 }
 
+/**
+ * The policy `npm start` runs with unless GATEWAY_CONFIG names another: whoami on, `/admin` closed
+ * to everyone, `/receipts` open to any verified client, so every example of docs/partners.md works
+ * against a fresh `npm start` as written.
+ */
+export const DEMO_POLICY = fileURLToPath(new URL('../../config/demo-gateway.json', import.meta.url));
+
 export async function dev(): Promise<void> {
   const dir = resolve('certs-dev');
   if (!existsSync(resolve(dir, 'ca-bundle.pem'))) {
@@ -85,12 +93,14 @@ export async function dev(): Promise<void> {
   process.on('exit', () => echo.server.close());
   await serve({
     ...process.env,
+    GATEWAY_CONFIG: process.env.GATEWAY_CONFIG || DEMO_POLICY,
     NODE_ENV: process.env.NODE_ENV === 'production' ? 'development' : process.env.NODE_ENV,
   });
   const port = process.env.GATEWAY_LISTEN?.split(':').pop() ?? '8443';
   process.stderr.write(
     `\nmtls-gateway is running (demo upstream on 127.0.0.1:${echo.port}). Try:\n\n` +
       `  curl --cacert certs-dev/root-ca.pem --cert certs-dev/partner-a.pem --key certs-dev/partner-a-key.pem https://localhost:${port}/receipts\n\n` +
+      `  refused (route):    curl --cacert certs-dev/root-ca.pem --cert certs-dev/partner-a-combined.pem https://localhost:${port}/admin\n` +
       `  refused (revoked):  curl --cacert certs-dev/root-ca.pem --cert certs-dev/revoked-combined.pem https://localhost:${port}/\n` +
       `  admin:              curl http://127.0.0.1:9090/readyz   http://127.0.0.1:9090/metrics   http://127.0.0.1:9090/trust\n\n`,
   );

@@ -10,10 +10,9 @@ import { canonicalTextNameKey } from '../asn1/canonical-name.js';
 import { parseCertificate } from '../asn1/certificate.js';
 import type { RevocationPolicy } from '../tls/connection-gate.js';
 import { splitPem } from '../trust/pem.js';
-import { RevocationIndex } from '../trust/revocation-index.js';
 import { type CertificateFacts, certificateFacts } from './certificate-facts.js';
 import { type ClientCertificateInput, decideClient } from './client-verdict.js';
-import { loadBundle } from './trust-material.js';
+import { loadBundle, loadCrls } from './trust-material.js';
 
 export interface CaChange {
   readonly subject: string;
@@ -77,6 +76,11 @@ export interface BundleDiffInput {
   readonly newBytes: Uint8Array;
   readonly clients: readonly ClientCertificateInput[];
   readonly seen: readonly SeenClient[];
+  /**
+   * CRLs in force, each verified against the bundle it is judged with (as the gateway loads them):
+   * a revoked client is `revoked` under both bundles, never counted as losing or gaining access.
+   */
+  readonly crls?: readonly { readonly name: string; readonly bytes: Uint8Array }[];
   readonly now: number;
   readonly production: boolean;
   readonly policy: RevocationPolicy;
@@ -122,20 +126,23 @@ export async function diffBundles(input: BundleDiffInput): Promise<BundleDiff> {
   const loseAccess: ClientChange[] = [];
   const gainAccess: ClientChange[] = [];
   const undecided: string[] = [];
-  const empty = RevocationIndex.EMPTY;
+  const crls = input.crls ?? [];
+  const oldRevocation = loadCrls(crls, oldLoaded.bundle).index;
+  const newRevocation = loadCrls(crls, newLoaded.bundle).index;
   for (const [i, client] of input.clients.entries()) {
     const decide = async (
       bundle: typeof oldLoaded.bundle,
+      revocation: typeof oldRevocation,
     ): Promise<{ ok: boolean; reason: string; subject?: string }> => {
       if (!bundle) return { ok: false, reason: 'unknown_ca' };
-      const d = await decideClient(client, { bundle, revocation: empty, policy: input.policy });
+      const d = await decideClient(client, { bundle, revocation, policy: input.policy });
       return d.verdict.ok
         ? { ok: true, reason: 'accepted', subject: d.verdict.identity.subject }
         : { ok: false, reason: d.verdict.reason, subject: d.verdict.presented.subject };
     };
-    const before = await decide(oldLoaded.bundle);
+    const before = await decide(oldLoaded.bundle, oldRevocation);
     // A bundle the gateway refuses never replaces the one in force.
-    const after = newLoaded.gatewayError ? before : await decide(newLoaded.bundle);
+    const after = newLoaded.gatewayError ? before : await decide(newLoaded.bundle, newRevocation);
     const change = {
       name: client.name,
       subject: before.subject ?? after.subject,

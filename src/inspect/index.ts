@@ -16,6 +16,7 @@ export {
   type TrustUnderTest,
   type VerificationMethod,
 } from './client-verdict.js';
+export { type CrlDiff, diffCrls, type KnownClient } from './crl-diff.js';
 export { type CrlReport, checkCrl } from './crl-report.js';
 export { type ExplainStep, type Explanation, explainCertificate } from './explain.js';
 export { count, type Finding, type Severity } from './findings.js';

@@ -2,6 +2,7 @@
  * Every metric the gateway exports, defined once (prefix mtls_gateway_). Label values come from
  * closed sets (handshake reasons, trust kinds, route names), so cardinality stays bounded.
  */
+import { readFileSync } from 'node:fs';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export type TrustKind = 'ca_bundle' | 'crl' | 'server_cert';
@@ -13,6 +14,7 @@ export interface Metrics {
   readonly activeConnections: Gauge;
   /** Accepted connections whose TLS handshake has not been decided yet (nothing verified). */
   readonly handshakingConnections: Gauge;
+  readonly buildInfo: Gauge<'version' | 'node' | 'openssl'>;
   readonly requests: Counter<'route' | 'code'>;
   readonly requestDuration: Histogram<'route'>;
   readonly upstreamErrors: Counter<'route' | 'kind'>;
@@ -29,6 +31,24 @@ export interface Metrics {
   readonly clientCertNotAfter: Gauge<'partner'>;
   readonly policyReloads: Counter<'result'>;
 }
+
+/** The package version, read once: what `mtls_gateway_build_info` reports (`unknown` if unreadable). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const BUILD_INFO = {
+  version: packageVersion(),
+  node: process.versions.node,
+  openssl: process.versions.openssl,
+} as const;
 
 /**
  * In cluster mode the primary's /metrics sums the workers' samples; trust state is the same in
@@ -64,6 +84,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'Accepted client connections not yet verified (PROXY header or TLS handshake pending)',
       registers,
     }),
+    buildInfo: buildInfoGauge(`${p}build_info`, registers),
     requests: new Counter({
       name: `${p}requests_total`,
       help: 'Requests answered, by route and HTTP status code',
@@ -167,4 +188,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers,
     }),
   };
+}
+
+/** Always 1; the labels say which build runs (join on it in dashboards and alerts). */
+function buildInfoGauge(name: string, registers: Registry[]): Gauge<'version' | 'node' | 'openssl'> {
+  const gauge = new Gauge({
+    name,
+    aggregator: 'max',
+    help: 'The running build: package version, Node.js and OpenSSL versions (value always 1)',
+    labelNames: ['version', 'node', 'openssl'],
+    registers,
+  });
+  gauge.set(BUILD_INFO, 1);
+  return gauge;
 }

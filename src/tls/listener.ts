@@ -381,7 +381,7 @@ export class TlsListener {
     if (verdict.ok) {
       const { partnerId } = this.opts.decorate(verdict);
       attachState(socket, new ConnectionState(verdict, this.snapshot, remote, partnerId));
-      metrics.handshakes.inc({ result: 'success', reason: '' });
+      metrics.handshakes.inc({ result: 'success' });
       metrics.handshakeDuration.observe({ result: 'success' }, duration);
       const id = verdict.identity;
       logger.info({

@@ -1,6 +1,7 @@
 /**
  * Runs every `sh` block of docs/runbooks/*.md, in order, in a temporary folder, with
- * `mtls-gateway` on PATH (the built CLI) and the AWS SDK pointed at a local Secrets Manager server.
+ * `mtls-gateway` on PATH (the built CLI) and the AWS SDK pointed at local Secrets Manager and S3
+ * servers (`$SECRET_ID` and `$CRL_S3` name where the runbook publishes).
  * A block starting with `# expect exit N` must exit N; any other block must exit 0.
  */
 import { execFile } from 'node:child_process';
@@ -9,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { S3Server } from '../helpers/s3-server.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 import { CLI } from './run-cli.js';
 
@@ -60,16 +62,17 @@ function runStep(
 vi.setConfig({ testTimeout: 120_000 });
 
 let sm: SecretsManagerServer;
+let s3: S3Server;
 let bin: string;
 
 beforeAll(async () => {
-  sm = await SecretsManagerServer.start();
+  [sm, s3] = await Promise.all([SecretsManagerServer.start(), S3Server.start()]);
   bin = await mkdtemp(join(tmpdir(), 'mtls-gw-runbook-bin-'));
   writeFileSync(join(bin, 'mtls-gateway'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
   chmodSync(join(bin, 'mtls-gateway'), 0o755);
 });
 afterAll(async () => {
-  await sm.close();
+  await Promise.all([sm.close(), s3.close()]);
   await rm(bin, { recursive: true, force: true });
 });
 
@@ -95,7 +98,9 @@ describe('runbooks', () => {
         PATH: `${bin}:${process.env.PATH ?? ''}`,
         HOME: cwd,
         ...sm.env(),
+        ...s3.env(),
         SECRET_ID: `runbooks/${file}`,
+        CRL_S3: `s3://runbooks/${file.replace(/\.md$/, '')}.crl`,
       };
       for (const step of stepsOf(readFileSync(join(RUNBOOKS, file), 'utf8'))) {
         const r = await runStep(step.script, cwd, env);

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { issue, makeCrl } from '../../src/dev/pki.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { S3Server } from '../helpers/s3-server.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 import { runCli } from './run-cli.js';
 
@@ -158,12 +159,21 @@ describe.concurrent('bundle check', () => {
       ['bundle', 'check', pki.path('missing.pem')],
       ['bundle', 'frobnicate'],
       ['explain'],
+      ['serve', 'now'],
+      ['dev', '--port=1'],
     ];
+    // The long-running commands print their help and exit instead of starting a gateway (a
+    // regression would hold the port until runCli's timeout and exit -1, not 0).
     const helps = [
       ['bundle', '--help'],
       ['crl', '--help'],
       ['explain', '--help'],
       ['dev-pki', '--help'],
+      ['serve', '--help'],
+      ['dev', '--help'],
+      ['dev', '-h'],
+      ['healthcheck', '--help'],
+      ['loadtest', '-h'],
     ];
     const [bad, good] = await Promise.all([
       Promise.all(usage.map((a) => runCli(a))),
@@ -199,7 +209,7 @@ describe.concurrent('crl check', () => {
     );
     expect(r.stdout).toContain(`serial ${serial}: LISTED`);
     expect(r.stdout).toContain(`serial ${pki.pki.clients['partner-a'].serialHex}: not listed`);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     const clean = await runCli(['crl', 'check', pki.path('crl.pem'), '--bundle', pki.path('ca-bundle.pem')]);
     expect(clean.code).toBe(0);
   });
@@ -218,6 +228,27 @@ describe.concurrent('crl check', () => {
     expect(expired.stdout).toMatch(/error\s+crl_expired: past its nextUpdate/);
     expect(expired.code).toBe(1);
     expect((await runCli(['crl', 'check', old])).code).toBe(2);
+    // A serial listed in a CRL the gateway would ignore is a broken CRL (1), not a revocation (3).
+    const revokedSerial = pki.pki.clients.revoked.serialHex;
+    const stale = await pki.write(
+      'stale-listing-crl.pem',
+      await makeCrl(pki.pki.intermediate, {
+        thisUpdateDays: -10,
+        nextUpdateDays: -1,
+        revoked: [{ serialHex: revokedSerial }],
+      }),
+    );
+    const listedInStale = await runCli([
+      'crl',
+      'check',
+      stale,
+      '--bundle',
+      pki.path('ca-bundle.pem'),
+      '--serial',
+      revokedSerial,
+    ]);
+    expect(listedInStale.stdout).toContain(`serial ${revokedSerial}: LISTED`);
+    expect(listedInStale.code).toBe(1);
   });
 });
 
@@ -366,6 +397,41 @@ describe.concurrent('bundle diff', () => {
     expect(same.code).toBe(0);
   });
 
+  it('counts only leaf certificates as clients, and keeps a revoked client revoked with --crl', async () => {
+    const { root } = pki.pki;
+    const renewed = await issue(root, {
+      subject: 'O=mtls-gateway development, CN=mtls-gateway dev intermediate CA',
+      ca: true,
+    });
+    const next = await pki.write('next-bundle-crl.pem', renewed.certPem + root.certPem);
+    const clients = pki.path('clients-with-cas');
+    await mkdir(clients, { recursive: true });
+    // A partner's folder as it arrives: its leaf, its revoked colleague, and the CA files.
+    await writeFile(`${clients}/partner-a.pem`, readFileSync(pki.path('partner-a.pem')));
+    await writeFile(`${clients}/revoked.pem`, readFileSync(pki.path('revoked.pem')));
+    await writeFile(`${clients}/intermediate.pem`, pki.pki.intermediate.certPem);
+    await writeFile(`${clients}/root-ca.pem`, root.certPem);
+    const r = await runCli([
+      'bundle',
+      'diff',
+      pki.path('ca-bundle.pem'),
+      next,
+      '--clients',
+      clients,
+      '--crl',
+      pki.path('crl.pem'),
+      '--json',
+    ]);
+    const d = JSON.parse(r.stdout) as {
+      loseAccess: { name: string; before: string }[];
+      gainAccess: unknown[];
+    };
+    // Only partner-a had access and loses it: the revoked client never had it, CAs are no clients.
+    expect(d.loseAccess.map((c) => [c.name, c.before])).toEqual([['partner-a.pem', 'accepted']]);
+    expect(d.gainAccess).toEqual([]);
+    expect(r.code).toBe(1);
+  });
+
   it('judges an export of /trust/expiring by issuer name', async () => {
     const rootOnly = await pki.write('root-only.pem', pki.pki.root.certPem);
     const exported = await pki.write(
@@ -449,6 +515,36 @@ describe('bundle push', () => {
     expect(sm.callCount('PutSecretValue')).toBe(1);
   });
 
+  it('needs --force to remove a CA without evidence, or to take access from a named client', async () => {
+    const env = sm.env();
+    const id = 'mtls-gateway/guarded';
+    const first = sm.put(id, readFileSync(pki.path('ca-bundle.pem'), 'utf8'));
+    const other = await issue(undefined, { subject: 'O=Partner C, CN=partner C root', ca: true });
+    const onlyOther = await pki.write('only-other.pem', other.certPem);
+    // Every CA of the bundle in force removed, and nobody named: refused, nothing written.
+    const blind = await runCli(['bundle', 'push', onlyOther, '--secret-id', id], { env });
+    expect(blind.stdout).toMatch(
+      /refused: it removes .*CN=mtls-gateway dev intermediate CA.* and no --client\/--clients says who depends on it/,
+    );
+    expect(blind.code).toBe(1);
+    // --clients is evidence only (--client would make the check itself fail on partner-a).
+    const folder = pki.path('push-evidence');
+    await mkdir(folder, { recursive: true });
+    await writeFile(`${folder}/partner-a.pem`, readFileSync(pki.path('partner-a.pem')));
+    const named = await runCli(
+      ['bundle', 'push', onlyOther, '--secret-id', id, '--clients', folder, '--json'],
+      { env },
+    );
+    const r = JSON.parse(named.stdout) as { pushed: boolean; reason: string; why: string };
+    expect(r).toMatchObject({ pushed: false, reason: 'needs_force' });
+    expect(r.why).toContain('partner-a.pem (accepted -> unknown_ca)');
+    expect(named.code).toBe(1);
+    expect(sm.currentVersion(id)).toBe(first);
+    const forced = await runCli(['bundle', 'push', onlyOther, '--secret-id', id, '--force'], { env });
+    expect(forced.code).toBe(0);
+    expect(sm.currentVersion(id)).not.toBe(first);
+  });
+
   it('needs --create for a new secret and --secret-id always', async () => {
     const env = sm.env();
     const missing = await runCli(['bundle', 'push', pki.path('ca-bundle.pem'), '--secret-id', 'nope'], {
@@ -464,5 +560,256 @@ describe('bundle push', () => {
     expect(created.stdout).toMatch(/pushed: new version \S+ \(labelled MTLS_GATEWAY_FORCE\)/);
     expect(sm.currentVersion('new')).toBeDefined();
     expect((await runCli(['bundle', 'push', pki.path('ca-bundle.pem')], { env })).code).toBe(2);
+  });
+});
+
+describe.concurrent('crl diff', () => {
+  it('lists the serials a new CRL adds, names the clients they revoke, and exits 1', async () => {
+    const { intermediate, clients } = pki.pki;
+    const next = await pki.write(
+      'crl-next.pem',
+      (await makeCrl(pki.pki.root)) +
+        (await makeCrl(intermediate, {
+          crlNumber: 2,
+          revoked: [{ serialHex: clients.revoked.serialHex }, { serialHex: clients['partner-b'].serialHex }],
+        })),
+    );
+    const folder = pki.path('crl-diff-clients');
+    await mkdir(folder, { recursive: true });
+    for (const name of ['partner-a', 'partner-b', 'revoked'])
+      await writeFile(`${folder}/${name}.pem`, readFileSync(pki.path(`${name}.pem`)));
+    await writeFile(`${folder}/intermediate.pem`, intermediate.certPem);
+    const args = ['crl', 'diff', pki.path('crl.pem'), next, '--bundle', pki.path('ca-bundle.pem')];
+    const r = await runCli([...args, '--clients', folder, '--json']);
+    const d = JSON.parse(r.stdout) as {
+      cas: {
+        ca: { subject: string };
+        added: string[];
+        removed: string[];
+        takesEffect: boolean;
+        newlyRevoked: { name: string; serial: string }[];
+      }[];
+      errors: number;
+    };
+    const inter = d.cas.find((c) => c.ca.subject.startsWith('CN=mtls-gateway dev intermediate CA'));
+    expect(inter).toMatchObject({
+      added: [clients['partner-b'].serialHex.toUpperCase()],
+      removed: [],
+      takesEffect: true,
+      newlyRevoked: [{ name: 'partner-b.pem', serial: clients['partner-b'].serialHex }],
+    });
+    expect(d.errors).toBe(0);
+    expect(r.code).toBe(1);
+    const text = await runCli([...args, '--clients', folder]);
+    expect(text.stdout).toMatch(/^ {2}newly revoked {4}partner-b\.pem CN=partner-b,O=Partner B/m);
+    // Without a known client among the additions, a sound diff exits 0.
+    expect((await runCli(args)).code).toBe(0);
+  });
+
+  it('says when the gateway would keep the old CRL (not newer), and exits 1', async () => {
+    const same = await pki.write(
+      'crl-same-number.pem',
+      await makeCrl(pki.pki.intermediate, {
+        crlNumber: 1,
+        thisUpdateDays: -2,
+        revoked: [{ serialHex: pki.pki.clients['partner-a'].serialHex }],
+      }),
+    );
+    const r = await runCli(['crl', 'diff', pki.path('crl.pem'), same, '--bundle', pki.path('ca-bundle.pem')]);
+    expect(r.stdout).toContain('(NOT TAKEN: not newer)');
+    expect(r.stdout).toMatch(/error\s+crl_not_newer/);
+    expect(r.stdout).toContain('serials added 0, removed 0');
+    expect(r.code).toBe(1);
+  });
+
+  it('keeps two CAs of the same name apart: a twin CA listing a serial revokes nobody of the other', async () => {
+    const { root, intermediate, clients } = pki.pki;
+    const twin = await issue(root, {
+      subject: 'O=mtls-gateway development, CN=mtls-gateway dev intermediate CA',
+      ca: true,
+    });
+    const bundle = await pki.write('twin-bundle.pem', intermediate.certPem + twin.certPem + root.certPem);
+    const twinCrl = await makeCrl(twin, { revoked: [{ serialHex: clients['partner-a'].serialHex }] });
+    const next = await pki.write('crl-with-twin.pem', readFileSync(pki.path('crl.pem'), 'utf8') + twinCrl);
+    const folder = pki.path('twin-clients');
+    await mkdir(folder, { recursive: true });
+    await writeFile(`${folder}/partner-a.pem`, readFileSync(pki.path('partner-a.pem')));
+    const r = await runCli([
+      'crl',
+      'diff',
+      pki.path('crl.pem'),
+      next,
+      '--bundle',
+      bundle,
+      '--clients',
+      folder,
+      '--json',
+    ]);
+    const d = JSON.parse(r.stdout) as { cas: { added: string[]; newlyRevoked: unknown[] }[] };
+    expect(d.cas).toHaveLength(3); // root, intermediate and its twin, each by its own key
+    const twinEntry = d.cas.find((c) => c.added.length === 1);
+    expect(twinEntry?.added).toEqual([clients['partner-a'].serialHex.toUpperCase()]);
+    expect(d.cas.flatMap((c) => c.newlyRevoked)).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('crl push', () => {
+  let sm: SecretsManagerServer;
+  let s3: S3Server;
+  let folder: string;
+  beforeAll(async () => {
+    [sm, s3] = await Promise.all([SecretsManagerServer.start(), S3Server.start()]);
+    folder = pki.path('crl-push-clients');
+    await mkdir(folder, { recursive: true });
+    for (const name of ['partner-a', 'partner-b', 'revoked'])
+      await writeFile(`${folder}/${name}.pem`, readFileSync(pki.path(`${name}.pem`)));
+  });
+  afterAll(async () => {
+    await Promise.all([sm.close(), s3.close()]);
+  });
+  const revokingPartnerB = async (file: string, crlNumber: number): Promise<string> =>
+    pki.write(
+      file,
+      await makeCrl(pki.pki.intermediate, {
+        crlNumber,
+        revoked: [
+          { serialHex: pki.pki.clients.revoked.serialHex },
+          { serialHex: pki.pki.clients['partner-b'].serialHex },
+        ],
+      }),
+    );
+
+  it('to Secrets Manager: names whom it revokes, needs --force for a known partner, refuses an older CRL', async () => {
+    const env = sm.env();
+    const id = 'prod/mtls/crl';
+    const bundle = ['--bundle', pki.path('ca-bundle.pem')];
+    // First publication: the serial it adds belongs to none of the known clients' good standing.
+    const first = await runCli(
+      ['crl', 'push', pki.path('crl.pem'), ...bundle, '--secret-id', id, '--create', '--clients', folder],
+      { env },
+    );
+    expect(first.stdout).toMatch(/newly revoked {4}revoked\.pem CN=revoked,O=Partner R/);
+    expect(first.code).toBe(1); // revoking a known client needs --force, even the one meant to be
+    expect(sm.callCount('CreateSecret')).toBe(0);
+    const created = await runCli(
+      [
+        'crl',
+        'push',
+        pki.path('crl.pem'),
+        ...bundle,
+        '--secret-id',
+        id,
+        '--create',
+        '--clients',
+        folder,
+        '--force',
+      ],
+      { env },
+    );
+    expect(created.stdout).toMatch(/pushed: new version \S+/);
+    expect(created.code).toBe(0);
+    const v1 = sm.currentVersion(id)!;
+
+    const next = await revokingPartnerB('crl-push-b.pem', 2);
+    const refused = await runCli(
+      ['crl', 'push', next, ...bundle, '--secret-id', id, '--clients', folder, '--json'],
+      { env },
+    );
+    const r = JSON.parse(refused.stdout) as { pushed: boolean; reason: string; why: string };
+    expect(r).toMatchObject({ pushed: false, reason: 'needs_force' });
+    expect(r.why).toContain('partner-b.pem (CN=partner-b,O=Partner B)');
+    expect(refused.code).toBe(1);
+    expect(sm.currentVersion(id)).toBe(v1);
+
+    const blind = await runCli(['crl', 'push', next, ...bundle, '--secret-id', id], { env });
+    expect(blind.stdout).toContain('refused: it adds 1 serial(s) and no --clients says whom they belong to');
+    expect(blind.code).toBe(1);
+
+    const dry = await runCli(
+      ['crl', 'push', next, ...bundle, '--secret-id', id, '--clients', folder, '--force', '--dry-run'],
+      { env },
+    );
+    expect(dry.stdout).toContain('dry run: nothing was written');
+    expect(sm.currentVersion(id)).toBe(v1);
+
+    const forced = await runCli(
+      ['crl', 'push', next, ...bundle, '--secret-id', id, '--clients', folder, '--force'],
+      { env },
+    );
+    expect(forced.code).toBe(0);
+    const v2 = sm.currentVersion(id)!;
+    expect(v2).not.toBe(v1);
+    expect(sm.stagesOf(id, v2)).toEqual(expect.arrayContaining(['AWSCURRENT', 'MTLS_GATEWAY_FORCE']));
+
+    // The CRL in force has number 2 now: a number-1 CRL would be ignored by the gateway.
+    const older = await runCli(
+      ['crl', 'push', pki.path('crl.pem'), ...bundle, '--secret-id', id, '--force'],
+      { env },
+    );
+    expect(older.stdout).toMatch(
+      /refused: the gateway would keep the CRL in force for CN=mtls-gateway dev intermediate CA/,
+    );
+    expect(older.code).toBe(1);
+    expect(sm.currentVersion(id)).toBe(v2);
+  });
+
+  it('to Secrets Manager, a DER CRL is stored as PEM text the gateway reads', async () => {
+    const env = sm.env();
+    const der = pki.path('crl-push.der');
+    const pem = await revokingPartnerB('crl-push-der.pem', 2);
+    execFileSync('openssl', ['crl', '-in', pem, '-outform', 'DER', '-out', der]);
+    const id = 'prod/mtls/crl-der';
+    const r = await runCli(
+      [
+        'crl',
+        'push',
+        der,
+        '--bundle',
+        pki.path('ca-bundle.pem'),
+        '--secret-id',
+        id,
+        '--create',
+        '--clients',
+        folder,
+        '--force',
+      ],
+      { env },
+    );
+    expect(r.code).toBe(0);
+    const stored = await pki.write('crl-from-secret.pem', sm.currentValue(id)!);
+    expect(readFileSync(stored, 'utf8')).toMatch(/^-----BEGIN X509 CRL-----\n/);
+    const check = await runCli([
+      'crl',
+      'check',
+      stored,
+      '--bundle',
+      pki.path('ca-bundle.pem'),
+      '--serial',
+      pki.pki.clients['partner-b'].serialHex,
+    ]);
+    expect(check.stdout).toContain('LISTED');
+    expect(check.code).toBe(3);
+  });
+
+  it('to S3: writes the object the gateway reads, and refuses a CRL that fails its check', async () => {
+    const env = s3.env();
+    const bundle = ['--bundle', pki.path('ca-bundle.pem')];
+    const target = ['--s3', 's3://crls/partners/intermediate.crl'];
+    const next = await revokingPartnerB('crl-push-s3.pem', 3);
+    const ok = await runCli(['crl', 'push', next, ...bundle, ...target, '--clients', folder, '--force'], {
+      env,
+    });
+    expect(ok.stdout).toContain('current version of s3://crls/partners/intermediate.crl: (none yet)');
+    expect(ok.code).toBe(0);
+    expect(s3.get('crls', 'partners/intermediate.crl')?.equals(readFileSync(next))).toBe(true);
+    const again = await runCli(['crl', 'push', next, ...bundle, ...target, '--clients', folder], { env });
+    expect(again.stdout).toContain('identical to the current version: nothing to write');
+    expect(again.code).toBe(0);
+    const puts = s3.count('PutObject');
+    const rogue = await runCli(['crl', 'push', rogueCrl, ...bundle, ...target, '--force'], { env });
+    expect(rogue.stdout).toContain('refused: the CRL has 1 error(s); nothing was written');
+    expect(rogue.code).toBe(1);
+    expect(s3.count('PutObject')).toBe(puts);
   });
 });

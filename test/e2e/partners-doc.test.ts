@@ -1,12 +1,14 @@
 /**
  * docs/partners.md is executable: every `sh` and `python` block runs (bash / python3) from the
- * folder holding the test PKI against a real gateway (explain mode, whoami on, an `/admin` route
- * nobody may call), with `localhost:8443` pointed at it; each `# expect: …` must be in the output.
+ * folder holding the test PKI against a real gateway with the policy `npm start` ships
+ * (config/demo-gateway.json: whoami on, an `/admin` route nobody may call) in explain mode, with
+ * `localhost:8443` pointed at it; each `# expect: …` must be in the output.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_POLICY } from '../../src/cli/serve-command.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 
@@ -24,11 +26,7 @@ let gw: TestGateway;
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  const config = await pki.write(
-    'gateway.json',
-    JSON.stringify({ whoami: true, routes: [{ name: 'admin', prefix: '/admin', allow: [] }] }),
-  );
-  gw = await startTestGateway(pki, { GATEWAY_CONFIG: config, GATEWAY_VERIFY_MODE: 'explain' });
+  gw = await startTestGateway(pki, { GATEWAY_CONFIG: DEMO_POLICY, GATEWAY_VERIFY_MODE: 'explain' });
 });
 afterAll(async () => {
   await gw?.close();

@@ -144,10 +144,8 @@ describe('rotation to a new CA', () => {
     const open = clientAgent(pki, 'partner-a');
     expect((await get(`${g.url}/before`, open)).status).toBe(200);
 
-    const started = Date.now();
     const version = sm.put('rot-ca', root2.certPem);
     await g.logs.waitFor(installed(version));
-    expect(Date.now() - started).toBeLessThan(2000);
 
     expect(await freshStatus(g, 'newco')).toBe(200);
     expect(await freshStatus(g, 'partner-a')).toBe('refused');

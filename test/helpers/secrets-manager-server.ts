@@ -117,6 +117,17 @@ export class SecretsManagerServer {
     target.stages.push(stage);
   }
 
+  /** The SecretString (or SecretBinary as text) of the AWSCURRENT version. */
+  currentValue(name: string): string | undefined {
+    const v = this.secrets.get(name)?.versions.find((x) => x.stages.includes('AWSCURRENT'));
+    return v?.string ?? v?.binary?.toString('latin1');
+  }
+
+  /** The staging labels of one version (as list-secret-version-ids prints them). */
+  stagesOf(name: string, versionId: string): readonly string[] {
+    return this.mustGet(name).versions.find((v) => v.id === versionId)?.stages ?? [];
+  }
+
   currentVersion(name: string): string | undefined {
     return this.secrets.get(name)?.versions.find((v) => v.stages.includes('AWSCURRENT'))?.id;
   }

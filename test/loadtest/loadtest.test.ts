@@ -72,7 +72,6 @@ describe('runLoad', () => {
     expect(r.requests).toBeGreaterThan(20);
     expect(r.statuses).toEqual({ 200: r.requests });
     expect(r.durationSeconds).toBeGreaterThanOrEqual(0.4);
-    expect(r.durationSeconds).toBeLessThan(0.8);
     expect(r.handshakes).toBe(0); // both connections were opened during the warm-up
     expect(gw.upstream.seen.length - before).toBe(r.warmupRequests + r.requests);
   });
