@@ -364,4 +364,23 @@ describe('network.yaml and pipeline.yaml house rules', () => {
       'Deploy/ECS',
     ]);
   });
+
+  it('one Node release everywhere: the image, engines, @types/node and the pipeline build', () => {
+    const image = readDockerfile(join(root, 'Dockerfile')).args.NODE_VERSION!;
+    const major = image.split('.')[0]!;
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+      devDependencies: Record<string, string>;
+    };
+    expect(pkg.engines.node).toBe(`>=${major}`);
+    expect(pkg.devDependencies['@types/node']).toMatch(new RegExp(`^\\^${major}\\.`));
+    const spec = (
+      parseTemplate(templatePath('pipeline')).Resources.BuildProject!.Properties!.Source as JsonObject
+    ).BuildSpec as string;
+    expect(spec).toMatch(new RegExp(`^\\s+nodejs: ${major}\\b`, 'm'));
+    // .ci/run tests on exactly the image's release, taken from the same ARG.
+    expect(readFileSync(join(root, '.ci/run'), 'utf8')).toContain(
+      "sed -n 's/^ARG NODE_VERSION=//p' Dockerfile",
+    );
+  });
 });
