@@ -150,6 +150,12 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
     trustStatus: () => trust.status(),
   });
 
+  logger.info({
+    event: 'lifecycle',
+    msg: `${workers} workers`,
+    workers,
+    workers_reason: config.workersReason,
+  });
   await trust.start();
   for (let i = 0; i < workers; i++) fork();
   const address = await admin.listen(config.adminListen.host, config.adminListen.port);

@@ -28,6 +28,12 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   if (cluster.isWorker) return runWorker(config);
   if (config.workers > 1) return runPrimary(config, config.workers);
   const gateway = await Gateway.start(config);
+  gateway.logger.info({
+    event: 'lifecycle',
+    msg: 'single process',
+    workers: 1,
+    workers_reason: config.workersReason,
+  });
   let stopping = false;
   const drain = (signal: string): void => {
     if (stopping) return;
