@@ -10,6 +10,7 @@ import { runPrimary, runWorker } from '../cluster.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { Gateway } from '../gateway.js';
+import { armHardExit } from '../hard-exit.js';
 import { flushLogsSync } from '../observability/index.js';
 
 function fail(message: string, code: number): never {
@@ -38,6 +39,7 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   const drain = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    armHardExit(config.drainSeconds);
     gateway.logger.info({ event: 'lifecycle', msg: `received ${signal}` });
     gateway.drain().then(
       (clean) => {
