@@ -3,11 +3,15 @@
  * test/deploy/cfn.ts), and against the house rules that keep the template, the Dockerfile and the
  * gateway's own defaults in agreement.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SpecDatabase } from '@aws-cdk/service-spec-types';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { yamlParse } from 'yaml-cfn';
 import { loadConfig } from '../../src/config/config.js';
+import { HARD_EXIT_MARGIN_SECONDS } from '../../src/hard-exit.js';
 import {
   evaluate,
   isObject,
@@ -187,8 +191,9 @@ describe('gateway.yaml house rules', () => {
     expect(config.serverCert.kind).toBe('secretsmanager');
     expect(config.serverKey.kind).toBe('secretsmanager');
     expect(config.crls.map((s) => s.kind)).toEqual(['s3']);
-    expect(loadConfig(taskEnv({ ProxyProtocolV2: 'true' }), '/app').proxyProtocol).toBe('v2');
-    expect(loadConfig(env, '/app').proxyProtocol).toBe('off');
+    // PROXY protocol v2 by default: the gateway sees partners' addresses, not the NLB's.
+    expect(loadConfig(env, '/app').proxyProtocol).toBe('v2');
+    expect(loadConfig(taskEnv({ ProxyProtocolV2: 'false' }), '/app').proxyProtocol).toBe('off');
   });
 
   it('runs read-only, non-root, with an init process, a /tmp volume and a log group with retention', () => {
@@ -270,7 +275,10 @@ describe('gateway.yaml house rules', () => {
       const env = taskEnv({ DrainSeconds: value });
       expect(loadConfig(env, '/app').drainSeconds).toBe(seconds);
       const stop = Number(container({ DrainSeconds: value }).StopTimeout);
-      expect(stop, `stopTimeout for drain ${value}`).toBeGreaterThan(seconds);
+      // The hard-exit watchdog ends a stuck process before ECS's SIGKILL would.
+      expect(stop, `stopTimeout for drain ${value}`).toBeGreaterThanOrEqual(
+        seconds + HARD_EXIT_MARGIN_SECONDS,
+      );
       expect(stop).toBeLessThanOrEqual(120); // Fargate's maximum
       const attrs = resolved(props('TargetGroup').TargetGroupAttributes, { DrainSeconds: value }) as {
         Key: string;
@@ -278,7 +286,7 @@ describe('gateway.yaml house rules', () => {
       }[];
       const dereg = Number(attrs.find((a) => a.Key === 'deregistration_delay.timeout_seconds')!.Value);
       expect(dereg, `deregistration delay for drain ${value}`).toBeGreaterThanOrEqual(seconds);
-      expect(attrs.find((a) => a.Key === 'proxy_protocol_v2.enabled')!.Value).toBe('false');
+      expect(attrs.find((a) => a.Key === 'proxy_protocol_v2.enabled')!.Value).toBe('true');
     }
     expect(docker.stopSignal).toBe('SIGTERM');
   });
@@ -363,6 +371,73 @@ describe('network.yaml and pipeline.yaml house rules', () => {
       'Approval/Manual',
       'Deploy/ECS',
     ]);
+  });
+
+  it('deploys the scanned image by digest; blocking scan findings fail the build before approval', () => {
+    const t = parseTemplate(templatePath('pipeline'));
+    const project = t.Resources.BuildProject!.Properties!;
+    const spec = yamlParse((project.Source as JsonObject).BuildSpec as string) as {
+      phases: { build: { commands: string[] } };
+    };
+    const commands = spec.phases.build.commands;
+    for (const c of commands) expect(spawnSync('bash', ['-n', '-c', c]).status, c).toBe(0);
+    const at = (needle: string): number => commands.findIndex((c) => c.includes(needle));
+    // Order: push, digest, wait for the scan, gate on its findings, then the deploy artifact.
+    const order = [
+      'docker push',
+      'describe-images',
+      'wait image-scan-complete',
+      'describe-image-scan-findings',
+    ];
+    const steps = [...order.map(at), at('SCAN_BLOCKING_SEVERITIES'), at('imagedefinitions.json')];
+    expect(steps.every((i) => i >= 0)).toBe(true);
+    expect([...steps].sort((a, b) => a - b)).toEqual(steps);
+    expect(commands[at('imagedefinitions.json')]).toContain('"$REPOSITORY_URI@$DIGEST"');
+    expect(t.Parameters!.ScanBlockingSeverities!.Default).toBe('CRITICAL,HIGH');
+
+    // The gate itself, run on scan counts as the AWS CLI prints them.
+    const gate = commands[at('SCAN_BLOCKING_SEVERITIES')]!;
+    const dir = mkdtempSync(join(tmpdir(), 'mtls-gw-scan-'));
+    try {
+      const verdict = (counts: string): number | null => {
+        writeFileSync(join(dir, 'scan-counts.json'), counts);
+        return spawnSync('bash', ['-c', gate], {
+          cwd: dir,
+          env: { PATH: process.env.PATH, SCAN_BLOCKING_SEVERITIES: 'CRITICAL,HIGH' },
+        }).status;
+      };
+      expect(verdict('{"HIGH": 2, "LOW": 5}')).toBe(1);
+      expect(verdict('{"CRITICAL": 1}')).toBe(1);
+      expect(verdict('{"MEDIUM": 3, "LOW": 5}')).toBe(0);
+      expect(verdict('null')).toBe(0); // no findings at all
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // OCI labels: the build passes them, the Dockerfile's runtime stage sets them.
+    const build = commands[at('docker build')]!;
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    for (const label of ['source', 'revision', 'version']) {
+      expect(build).toContain(`--build-arg "OCI_${label.toUpperCase()}=`);
+      expect(dockerfile).toContain(`org.opencontainers.image.${label}="\${OCI_${label.toUpperCase()}}"`);
+    }
+  });
+
+  it('log groups are kept on delete and replace, and encrypted with a rotating KMS key', () => {
+    for (const name of TEMPLATES) {
+      const t = parseTemplate(templatePath(name));
+      const groups = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Logs::LogGroup');
+      expect(groups.length, name).toBeGreaterThan(0);
+      for (const [id, g] of groups) {
+        expect([g.DeletionPolicy, g.UpdateReplacePolicy], `${name} ${id}`).toEqual(['Retain', 'Retain']);
+        const keyRef = (g.Properties!.KmsKeyId as { 'Fn::GetAtt': string[] })['Fn::GetAtt'];
+        expect(keyRef?.[1], `${name} ${id}`).toBe('Arn');
+        const key = t.Resources[keyRef![0]!]!;
+        expect(key.Type).toBe('AWS::KMS::Key');
+        expect(key.Properties!.EnableKeyRotation).toBe(true);
+        expect(JSON.stringify(key.Properties!.KeyPolicy)).toContain('kms:EncryptionContext:aws:logs:arn');
+      }
+    }
   });
 
   it('one Node release everywhere: the image, engines, @types/node and the pipeline build', () => {
