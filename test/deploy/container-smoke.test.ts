@@ -10,7 +10,7 @@
  * and builds the image first) it never skips: a missing engine or image fails the run. Elsewhere a
  * missing image fails too, naming the command that builds it.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -296,8 +296,10 @@ describe.skipIf(skip)(`the container image ${IMAGE}, run as the runtime runs it`
     expect(config.healthcheck).toEqual(['CMD', 'node', 'dist/cli/main.js', 'healthcheck']);
     for (const label of ['source', 'revision', 'version'])
       expect(config.labels[`org.opencontainers.image.${label}`], label).toMatch(/\S/);
+    const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
     process.stderr.write(
-      `container smoke: ${IMAGE} ${(config.size / 1e6).toFixed(0)} MB, revision ${config.labels['org.opencontainers.image.revision']}\n`,
+      `container smoke: ${IMAGE} ${(config.size / 1e6).toFixed(0)} MB, revision ` +
+        `${config.labels['org.opencontainers.image.revision']} (work tree at ${head}; npm run image:build rebuilds)\n`,
     );
   });
 
@@ -306,6 +308,9 @@ describe.skipIf(skip)(`the container image ${IMAGE}, run as the runtime runs it`
     const { running, ports, env, t0 } = await startGateway({ GATEWAY_DRAIN_SECONDS: String(drainSeconds) });
     await waitReady(ports.admin, running);
     process.stderr.write(`container smoke: start to ready ${Date.now() - t0} ms\n`);
+    // The worker count follows the container's CPU quota, and the log says why.
+    const workers = await running.waitLog((l) => typeof l.workers_reason === 'string');
+    process.stderr.write(`container smoke: ${workers.workers} workers: ${workers.workers_reason}\n`);
     // The process runs as the image's user (real, effective, saved and filesystem uid).
     const uids = /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${running.child.pid}/status`, 'utf8'))?.[1];
     expect(uids?.split(/\s+/)).toEqual(['1000', '1000', '1000', '1000']);
