@@ -270,6 +270,13 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), cpu: () => Cpu
     ),
   ];
 
+  if (env.GATEWAY_CONFIG?.startsWith('ssm:')) {
+    // serve fetches the parameter into a file first (parameter-store.ts); nothing else may read it.
+    throw new ConfigError(
+      'GATEWAY_CONFIG',
+      'an ssm: parameter is read by `serve` only (fetched before loading)',
+    );
+  }
   const configFile = env.GATEWAY_CONFIG ? resolve(cwd, env.GATEWAY_CONFIG) : undefined;
   let policyFile: Config['policyFile'];
   try {

@@ -156,6 +156,33 @@ describe('gateway.yaml house rules', () => {
     expect(wildcardViolations(broken)).toEqual(['TaskRole: s3:GetObject on *']);
   });
 
+  it('GATEWAY_CONFIG from Parameter Store: the task role alone may read exactly that parameter', () => {
+    // Without the parameter: no GATEWAY_CONFIG and no SSM permission at all.
+    expect(taskEnv()).not.toHaveProperty('GATEWAY_CONFIG');
+    expect(JSON.stringify(resolved(res.TaskRole!.Properties))).not.toContain('ssm:');
+    const name = '/mtls-gateway/policy';
+    expect(name).toMatch(new RegExp(t.Parameters!.GatewayConfigParameterName!.AllowedPattern as string));
+    const env = taskEnv({ GatewayConfigParameterName: name });
+    expect(env.GATEWAY_CONFIG).toBe(`ssm:${name}`);
+    const statements = (
+      resolved(props('TaskRole').Policies, { GatewayConfigParameterName: name }) as {
+        PolicyDocument: { Statement: JsonObject[] };
+      }[]
+    ).flatMap((p) => p.PolicyDocument.Statement);
+    const ssm = statements.filter((s) => JSON.stringify(s.Action).includes('ssm:'));
+    expect(ssm).toEqual([
+      {
+        Sid: 'ReadPolicyParameter',
+        Effect: 'Allow',
+        Action: 'ssm:GetParameter',
+        Resource: `arn:aws:ssm:eu-west-1:123456789012:parameter${name}`,
+      },
+    ]);
+    // Nobody else in the stack is granted it (the execution role pulls the image and writes logs).
+    const others = Object.entries(res).filter(([n, r]) => n !== 'TaskRole' && r.Type === 'AWS::IAM::Role');
+    for (const [n, r] of others) expect(JSON.stringify(r.Properties), n).not.toContain('ssm:');
+  });
+
   it('the task role reads exactly the secrets and CRL object the task is configured with', () => {
     const env = taskEnv();
     const policy = resolved(props('TaskRole').Policies) as { PolicyDocument: { Statement: JsonObject[] } }[];
@@ -341,7 +368,7 @@ describe('network.yaml and pipeline.yaml house rules', () => {
     const services = Object.values(t.Resources)
       .filter((r) => r.Type === 'AWS::EC2::VPCEndpoint')
       .map((r) => (evaluate(t, r.Properties!.ServiceName) as string).split('.').slice(3).join('.'));
-    expect(services.sort()).toEqual(['ecr.api', 'ecr.dkr', 'logs', 's3', 'secretsmanager']);
+    expect(services.sort()).toEqual(['ecr.api', 'ecr.dkr', 'logs', 's3', 'secretsmanager', 'ssm']);
     expect(types).toContain('AWS::EC2::FlowLog');
     const gateway = parseTemplate(templatePath('gateway'));
     const exported = Object.values(t.Outputs!).map((o) =>
