@@ -78,13 +78,16 @@ export class ContainerRoot {
   private readonly mounts: string[] = [];
 
   private constructor(
+    /** The image id (not the tag). */
     readonly image: string,
     readonly root: string,
   ) {}
 
   static open(image: string, binds: Readonly<Record<string, string>> = {}): ContainerRoot {
-    const merged = sh('podman', ['image', 'mount', image]);
-    const c = new ContainerRoot(image, mkdtempSync(join(tmpdir(), 'mtls-gw-rootfs-')));
+    // By id: a rebuild moving the tag meanwhile must not leave this image mounted.
+    const id = sh('podman', ['image', 'inspect', '--format', '{{.Id}}', image]);
+    const merged = sh('podman', ['image', 'mount', id]);
+    const c = new ContainerRoot(id, mkdtempSync(join(tmpdir(), 'mtls-gw-rootfs-')));
     try {
       c.mount(['--bind', merged, c.root]);
       sh('mount', ['-o', 'remount,bind,ro', c.root]);
@@ -124,12 +127,18 @@ export class ContainerRoot {
     );
   }
 
+  /** Unmounts everything it mounted, innermost first; one failure does not stop the rest. */
   close(): void {
+    const failures: string[] = [];
     for (const target of this.mounts.splice(0).reverse()) {
       try {
         sh('umount', [target]);
       } catch {
-        sh('umount', ['-l', target]);
+        try {
+          sh('umount', ['-l', target]);
+        } catch (err) {
+          failures.push(`${target}: ${(err as Error).message}`);
+        }
       }
     }
     try {
@@ -137,6 +146,11 @@ export class ContainerRoot {
     } catch {
       // still busy: left for the OS's temp cleanup rather than failing the run
     }
-    sh('podman', ['image', 'unmount', this.image]);
+    try {
+      sh('podman', ['image', 'unmount', this.image]);
+    } catch (err) {
+      failures.push(`podman image unmount: ${(err as Error).message}`);
+    }
+    if (failures.length > 0) throw new Error(`container root not fully released:\n${failures.join('\n')}`);
   }
 }
