@@ -5,7 +5,7 @@
  * ends it within GATEWAY_DRAIN_SECONDS plus its margin: this test waits for the exit event, and the
  * test's own timeout is the bound.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,11 +30,14 @@ function freePort(): Promise<number> {
 
 let pki: TestPki;
 let upstream: EchoUpstream;
+/** The process under test: killed after the file even when the test timed out (the bug's symptom). */
+let child: ChildProcess | undefined;
 beforeAll(async () => {
   pki = await makeTestPki();
   upstream = await startEchoUpstream('127.0.0.1', 0);
 });
 afterAll(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await upstream.close();
   await pki.cleanup();
 });
@@ -42,7 +45,7 @@ afterAll(async () => {
 describe('SIGTERM with stdout blocked (a pipe nobody reads)', () => {
   it('still ends the process within GATEWAY_DRAIN_SECONDS plus the margin', async () => {
     const [tls, admin] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [CLI, 'serve'], {
+    const gateway = spawn(process.execPath, [CLI, 'serve'], {
       env: {
         PATH: process.env.PATH,
         ...gatewayEnv(pki, upstream.port),
@@ -53,36 +56,33 @@ describe('SIGTERM with stdout blocked (a pipe nobody reads)', () => {
       // stdout: a pipe this test never reads (its buffer and the kernel's fill up, then it blocks).
       stdio: ['ignore', 'pipe', 'ignore'],
     });
+    child = gateway;
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-      child.once('exit', (code, signal) => r({ code, signal })),
+      gateway.once('exit', (code, signal) => r({ code, signal })),
     );
-    try {
-      for (;;) {
-        const ready = await request(`http://127.0.0.1:${admin}/readyz`).then(
-          async (r) => {
-            await r.body.text();
-            return r.statusCode;
-          },
-          () => 0,
-        );
-        if (ready === 200) break;
-        await new Promise((r) => setTimeout(r, 50)); // polled, as a load balancer polls
-      }
-      // Fill the pipe: each request logs its (long) path; 60 × 6 KB is far beyond 64 KB + 16 KB.
-      const agent = clientAgent(pki, 'partner-a');
-      const path = `/fill/${'x'.repeat(6000)}`;
-      for (let i = 0; i < 60; i++) {
-        const res = await request(`https://localhost:${tls}${path}?${i}`, { dispatcher: agent });
-        expect(res.statusCode).toBe(200);
-        await res.body.text();
-      }
-      await agent.close();
-      child.kill('SIGTERM');
-      const { code, signal } = await exited;
-      // Ended: normally (the flush got through) or by the watchdog's SIGKILL, never left running.
-      expect(code !== null || signal === 'SIGKILL', `code ${code}, signal ${signal}`).toBe(true);
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (;;) {
+      const ready = await request(`http://127.0.0.1:${admin}/readyz`).then(
+        async (r) => {
+          await r.body.text();
+          return r.statusCode;
+        },
+        () => 0,
+      );
+      if (ready === 200) break;
+      await new Promise((r) => setTimeout(r, 50)); // polled, as a load balancer polls
     }
+    // Fill the pipe: each request logs its (long) path; 60 × 6 KB is far beyond 64 KB + 16 KB.
+    const agent = clientAgent(pki, 'partner-a');
+    const path = `/fill/${'x'.repeat(6000)}`;
+    for (let i = 0; i < 60; i++) {
+      const res = await request(`https://localhost:${tls}${path}?${i}`, { dispatcher: agent });
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+    }
+    await agent.close();
+    gateway.kill('SIGTERM');
+    const { code, signal } = await exited;
+    // Ended: normally (the flush got through) or by the watchdog's SIGKILL, never left running.
+    expect(code !== null || signal === 'SIGKILL', `code ${code}, signal ${signal}`).toBe(true);
   }, 20_000);
 });
