@@ -113,3 +113,5 @@ podman build "${build_flags[@]}" \
   --build-arg "OCI_REVISION=$revision" --build-arg "OCI_VERSION=$version" --build-arg "OCI_SOURCE=$source_url" \
   -t "$image" -f Dockerfile .
 echo "image-build: built $image in $(($(now) - started)) s; size $(podman image inspect "$image" --format '{{.Size}}') bytes"
+# Earlier builds of the tag and the build stage are left untagged (hundreds of MB each): drop them.
+podman image prune -f >/dev/null
