@@ -3,7 +3,7 @@
 # dependencies only, on the current Node LTS. Runs as a non-root user with a read-only root
 # filesystem (ECS gives /tmp as a volume). The base is pinned to an exact release; the pipeline's
 # image scan and a base-image bump are how it moves. .ci/run tests the code on this same release.
-# test/deploy/ lints this file, and its smoke test runs the RUN/COPY steps below as commands.
+# test/deploy/ lints this file; `npm run image:build` builds it and the smoke test runs the image.
 ARG NODE_VERSION=24.21.0
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
@@ -15,6 +15,14 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+# OCI labels: where the image comes from (scripts/image-build.sh and the pipeline pass these).
+ARG OCI_SOURCE=unknown
+ARG OCI_REVISION=unknown
+ARG OCI_VERSION=unknown
+LABEL org.opencontainers.image.title="mtls-gateway" \
+      org.opencontainers.image.source="${OCI_SOURCE}" \
+      org.opencontainers.image.revision="${OCI_REVISION}" \
+      org.opencontainers.image.version="${OCI_VERSION}"
 # Production mode: every trust source must be given explicitly (the task definition does) and
 # development certificates are refused. The admin port must be reachable from the load balancer's
 # health check inside the VPC; the security group, not the bind address, keeps it private.

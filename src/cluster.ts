@@ -15,6 +15,7 @@ import { AggregatorRegistry, type PrometheusContentType } from 'prom-client';
 import { AdminServer } from './admin/index.js';
 import type { Config } from './config/config.js';
 import { Gateway } from './gateway.js';
+import { armHardExit } from './hard-exit.js';
 import { createLogger, createMetrics, flushLogsSync, type Logger } from './observability/index.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
 import {
@@ -150,6 +151,12 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
     trustStatus: () => trust.status(),
   });
 
+  logger.info({
+    event: 'lifecycle',
+    msg: `${workers} workers`,
+    workers,
+    workers_reason: config.workersReason,
+  });
   await trust.start();
   for (let i = 0; i < workers; i++) fork();
   const address = await admin.listen(config.adminListen.host, config.adminListen.port);
@@ -158,6 +165,7 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   const drain = (signal: string): void => {
     if (draining) return;
     draining = true;
+    armHardExit(config.drainSeconds);
     logger.info({ event: 'lifecycle', msg: `received ${signal}; draining ${workers} workers` });
     trust.stop();
     const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
@@ -223,6 +231,7 @@ export async function runWorker(config: Config): Promise<void> {
         else pending.push(msg);
         return;
       case 'drain':
+        armHardExit(config.drainSeconds);
         if (!gateway) process.exit(0);
         void gateway.drain().then((clean) => {
           flushLogsSync();

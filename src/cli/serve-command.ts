@@ -9,16 +9,37 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPrimary, runWorker } from '../cluster.js';
 import { ConfigError, loadConfig } from '../config/config.js';
+import { GatewayConfigFileError } from '../config/gateway-config-file.js';
+import { ParameterStoreError, ParameterStorePolicy, parameterNameOf } from '../config/parameter-store.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { Gateway } from '../gateway.js';
-import { flushLogsSync } from '../observability/index.js';
+import { armHardExit } from '../hard-exit.js';
+import { createLogger, flushLogsSync } from '../observability/index.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`mtls-gateway: ${message}\n`);
   process.exit(code);
 }
 
-export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
+export async function serve(processEnv: NodeJS.ProcessEnv): Promise<void> {
+  let env = processEnv;
+  // GATEWAY_CONFIG=ssm:<name>: fetched and validated now, then read from its private file (the
+  // primary's cluster workers inherit that path, so only the primary polls Parameter Store).
+  let parameterPolicy: ParameterStorePolicy | undefined;
+  if (cluster.isPrimary) {
+    try {
+      const parameter = parameterNameOf(env.GATEWAY_CONFIG);
+      if (parameter) {
+        parameterPolicy = await ParameterStorePolicy.materialize(parameter);
+        env = { ...env, GATEWAY_CONFIG: parameterPolicy.file };
+        process.env.GATEWAY_CONFIG = parameterPolicy.file;
+      }
+    } catch (err) {
+      if (err instanceof ParameterStoreError || err instanceof GatewayConfigFileError)
+        fail(`configuration error: GATEWAY_CONFIG: ${err.message} (in ${env.GATEWAY_CONFIG})`, 2);
+      throw err;
+    }
+  }
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(env);
@@ -27,12 +48,20 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
     throw err;
   }
   if (cluster.isWorker) return runWorker(config);
+  parameterPolicy?.start(config.trustRefreshSeconds, createLogger(config.logLevel));
   if (config.workers > 1) return runPrimary(config, config.workers);
   const gateway = await Gateway.start(config);
+  gateway.logger.info({
+    event: 'lifecycle',
+    msg: 'single process',
+    workers: 1,
+    workers_reason: config.workersReason,
+  });
   let stopping = false;
   const drain = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    armHardExit(config.drainSeconds);
     gateway.logger.info({ event: 'lifecycle', msg: `received ${signal}` });
     gateway.drain().then(
       (clean) => {

@@ -3,11 +3,11 @@
  * names the variable and what was wrong, so `serve` can stop with one line and exit code 2.
  * This room reads no files of trust material: it only says where they come from.
  */
-import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import type { PolicyDocument } from '../policy/index.js';
 import { redactUrl } from '../trust/sources/redact-url.js';
+import { type CpuLimit, cpuLimit } from './cpu-limit.js';
 import { GatewayConfigFileError, readGatewayConfigFile } from './gateway-config-file.js';
 
 export class ConfigError extends Error {
@@ -76,6 +76,8 @@ export interface Config {
   readonly limits: Limits;
   /** Worker processes sharing the TLS port (1 = no cluster). */
   readonly workers: number;
+  /** Why that many (GATEWAY_WORKERS, the cgroup CPU quota, or development), for the start-up log. */
+  readonly workersReason?: string;
 }
 
 /** Request and connection limits: each answers with its own status, or closes, logs and counts. */
@@ -193,7 +195,28 @@ function parseEnum<T extends string>(variable: string, value: string, allowed: r
  * Builds the Config from `env`. Unknown GATEWAY_* variables are refused too: a typo such as
  * GATEWAY_CRL_REQUIERD=true must not silently leave a security control off.
  */
-export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+/**
+ * Production defaults to one worker per CPU the task may use (its cgroup quota, not the CPUs it
+ * sees); development and tests stay in one process.
+ */
+function workersOf(
+  env: Env,
+  production: boolean,
+  cpu: () => CpuLimit,
+  num: (name: string, fallback: number, min: number, max: number) => number,
+): { workers: number; workersReason: string } {
+  if (env.GATEWAY_WORKERS !== undefined)
+    return { workers: num('GATEWAY_WORKERS', 1, 1, 64), workersReason: 'GATEWAY_WORKERS' };
+  if (!production) return { workers: 1, workersReason: 'development default (one process)' };
+  const limit = cpu();
+  return { workers: Math.min(64, limit.cpus), workersReason: limit.reason };
+}
+
+/**
+ * `cpu` says how many CPUs the process may use (production's default GATEWAY_WORKERS); tests pass
+ * one over a fake cgroup tree.
+ */
+export function loadConfig(env: Env, cwd: string = process.cwd(), cpu: () => CpuLimit = cpuLimit): Config {
   const production = env.NODE_ENV === 'production';
   for (const name of Object.keys(env)) {
     if (name.startsWith('GATEWAY_') && !KNOWN_VARIABLES.has(name)) {
@@ -276,6 +299,13 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     ),
   ];
 
+  if (env.GATEWAY_CONFIG?.startsWith('ssm:')) {
+    // serve fetches the parameter into a file first (parameter-store.ts); nothing else may read it.
+    throw new ConfigError(
+      'GATEWAY_CONFIG',
+      'an ssm: parameter is read by `serve` only (fetched before loading)',
+    );
+  }
   const configFile = env.GATEWAY_CONFIG ? resolve(cwd, env.GATEWAY_CONFIG) : undefined;
   let policyFile: Config['policyFile'];
   try {
@@ -325,8 +355,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     handshakeTimeoutSeconds: num('GATEWAY_HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300),
     upstreamConnectTimeoutSeconds: num('GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS', 5, 1, 300),
     upstreamTimeoutSeconds: num('GATEWAY_UPSTREAM_TIMEOUT_SECONDS', 30, 1, 3600),
-    // Production uses every core by default; development and tests stay in one process.
-    workers: num('GATEWAY_WORKERS', production ? Math.min(64, availableParallelism()) : 1, 1, 64),
+    ...workersOf(env, production, cpu, num),
     limits: {
       maxUrlBytes: num('GATEWAY_MAX_URL_BYTES', 8192, 256, 65_536),
       maxBodyBytes: num('GATEWAY_MAX_BODY_BYTES', 100 * 1024 * 1024, 0, 2 ** 40),

@@ -1,7 +1,7 @@
 /**
  * The Dockerfile as data (parsed with dockerfile-ast): global ARGs, stages with their resolved base
  * image and build steps, and the final stage's runtime settings. The lint test checks house rules
- * on it; the smoke test replays its COPY/RUN steps, so both follow the file when it changes.
+ * on it, so it follows the file when it changes.
  */
 import { readFileSync } from 'node:fs';
 import {

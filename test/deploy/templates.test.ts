@@ -3,11 +3,15 @@
  * test/deploy/cfn.ts), and against the house rules that keep the template, the Dockerfile and the
  * gateway's own defaults in agreement.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SpecDatabase } from '@aws-cdk/service-spec-types';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { yamlParse } from 'yaml-cfn';
 import { loadConfig } from '../../src/config/config.js';
+import { HARD_EXIT_MARGIN_SECONDS } from '../../src/hard-exit.js';
 import {
   evaluate,
   isObject,
@@ -152,6 +156,33 @@ describe('gateway.yaml house rules', () => {
     expect(wildcardViolations(broken)).toEqual(['TaskRole: s3:GetObject on *']);
   });
 
+  it('GATEWAY_CONFIG from Parameter Store: the task role alone may read exactly that parameter', () => {
+    // Without the parameter: no GATEWAY_CONFIG and no SSM permission at all.
+    expect(taskEnv()).not.toHaveProperty('GATEWAY_CONFIG');
+    expect(JSON.stringify(resolved(res.TaskRole!.Properties))).not.toContain('ssm:');
+    const name = '/mtls-gateway/policy';
+    expect(name).toMatch(new RegExp(t.Parameters!.GatewayConfigParameterName!.AllowedPattern as string));
+    const env = taskEnv({ GatewayConfigParameterName: name });
+    expect(env.GATEWAY_CONFIG).toBe(`ssm:${name}`);
+    const statements = (
+      resolved(props('TaskRole').Policies, { GatewayConfigParameterName: name }) as {
+        PolicyDocument: { Statement: JsonObject[] };
+      }[]
+    ).flatMap((p) => p.PolicyDocument.Statement);
+    const ssm = statements.filter((s) => JSON.stringify(s.Action).includes('ssm:'));
+    expect(ssm).toEqual([
+      {
+        Sid: 'ReadPolicyParameter',
+        Effect: 'Allow',
+        Action: 'ssm:GetParameter',
+        Resource: `arn:aws:ssm:eu-west-1:123456789012:parameter${name}`,
+      },
+    ]);
+    // Nobody else in the stack is granted it (the execution role pulls the image and writes logs).
+    const others = Object.entries(res).filter(([n, r]) => n !== 'TaskRole' && r.Type === 'AWS::IAM::Role');
+    for (const [n, r] of others) expect(JSON.stringify(r.Properties), n).not.toContain('ssm:');
+  });
+
   it('the task role reads exactly the secrets and CRL object the task is configured with', () => {
     const env = taskEnv();
     const policy = resolved(props('TaskRole').Policies) as { PolicyDocument: { Statement: JsonObject[] } }[];
@@ -187,8 +218,9 @@ describe('gateway.yaml house rules', () => {
     expect(config.serverCert.kind).toBe('secretsmanager');
     expect(config.serverKey.kind).toBe('secretsmanager');
     expect(config.crls.map((s) => s.kind)).toEqual(['s3']);
-    expect(loadConfig(taskEnv({ ProxyProtocolV2: 'true' }), '/app').proxyProtocol).toBe('v2');
-    expect(loadConfig(env, '/app').proxyProtocol).toBe('off');
+    // PROXY protocol v2 by default: the gateway sees partners' addresses, not the NLB's.
+    expect(loadConfig(env, '/app').proxyProtocol).toBe('v2');
+    expect(loadConfig(taskEnv({ ProxyProtocolV2: 'false' }), '/app').proxyProtocol).toBe('off');
   });
 
   it('runs read-only, non-root, with an init process, a /tmp volume and a log group with retention', () => {
@@ -270,7 +302,10 @@ describe('gateway.yaml house rules', () => {
       const env = taskEnv({ DrainSeconds: value });
       expect(loadConfig(env, '/app').drainSeconds).toBe(seconds);
       const stop = Number(container({ DrainSeconds: value }).StopTimeout);
-      expect(stop, `stopTimeout for drain ${value}`).toBeGreaterThan(seconds);
+      // The hard-exit watchdog ends a stuck process before ECS's SIGKILL would.
+      expect(stop, `stopTimeout for drain ${value}`).toBeGreaterThanOrEqual(
+        seconds + HARD_EXIT_MARGIN_SECONDS,
+      );
       expect(stop).toBeLessThanOrEqual(120); // Fargate's maximum
       const attrs = resolved(props('TargetGroup').TargetGroupAttributes, { DrainSeconds: value }) as {
         Key: string;
@@ -278,7 +313,7 @@ describe('gateway.yaml house rules', () => {
       }[];
       const dereg = Number(attrs.find((a) => a.Key === 'deregistration_delay.timeout_seconds')!.Value);
       expect(dereg, `deregistration delay for drain ${value}`).toBeGreaterThanOrEqual(seconds);
-      expect(attrs.find((a) => a.Key === 'proxy_protocol_v2.enabled')!.Value).toBe('false');
+      expect(attrs.find((a) => a.Key === 'proxy_protocol_v2.enabled')!.Value).toBe('true');
     }
     expect(docker.stopSignal).toBe('SIGTERM');
   });
@@ -333,7 +368,7 @@ describe('network.yaml and pipeline.yaml house rules', () => {
     const services = Object.values(t.Resources)
       .filter((r) => r.Type === 'AWS::EC2::VPCEndpoint')
       .map((r) => (evaluate(t, r.Properties!.ServiceName) as string).split('.').slice(3).join('.'));
-    expect(services.sort()).toEqual(['ecr.api', 'ecr.dkr', 'logs', 's3', 'secretsmanager']);
+    expect(services.sort()).toEqual(['ecr.api', 'ecr.dkr', 'logs', 's3', 'secretsmanager', 'ssm']);
     expect(types).toContain('AWS::EC2::FlowLog');
     const gateway = parseTemplate(templatePath('gateway'));
     const exported = Object.values(t.Outputs!).map((o) =>
@@ -363,5 +398,91 @@ describe('network.yaml and pipeline.yaml house rules', () => {
       'Approval/Manual',
       'Deploy/ECS',
     ]);
+  });
+
+  it('deploys the scanned image by digest; blocking scan findings fail the build before approval', () => {
+    const t = parseTemplate(templatePath('pipeline'));
+    const project = t.Resources.BuildProject!.Properties!;
+    const spec = yamlParse((project.Source as JsonObject).BuildSpec as string) as {
+      phases: { build: { commands: string[] } };
+    };
+    const commands = spec.phases.build.commands;
+    for (const c of commands) expect(spawnSync('bash', ['-n', '-c', c]).status, c).toBe(0);
+    const at = (needle: string): number => commands.findIndex((c) => c.includes(needle));
+    // Order: push, digest, wait for the scan, gate on its findings, then the deploy artifact.
+    const order = [
+      'docker push',
+      'describe-images',
+      'wait image-scan-complete',
+      'describe-image-scan-findings',
+    ];
+    const steps = [...order.map(at), at('SCAN_BLOCKING_SEVERITIES'), at('imagedefinitions.json')];
+    expect(steps.every((i) => i >= 0)).toBe(true);
+    expect([...steps].sort((a, b) => a - b)).toEqual(steps);
+    expect(commands[at('imagedefinitions.json')]).toContain('"$REPOSITORY_URI@$DIGEST"');
+    expect(t.Parameters!.ScanBlockingSeverities!.Default).toBe('CRITICAL,HIGH');
+
+    // The gate itself, run on scan counts as the AWS CLI prints them.
+    const gate = commands[at('SCAN_BLOCKING_SEVERITIES')]!;
+    const dir = mkdtempSync(join(tmpdir(), 'mtls-gw-scan-'));
+    try {
+      const verdict = (counts: string): number | null => {
+        writeFileSync(join(dir, 'scan-counts.json'), counts);
+        return spawnSync('bash', ['-c', gate], {
+          cwd: dir,
+          env: { PATH: process.env.PATH, SCAN_BLOCKING_SEVERITIES: 'CRITICAL,HIGH' },
+        }).status;
+      };
+      expect(verdict('{"HIGH": 2, "LOW": 5}')).toBe(1);
+      expect(verdict('{"CRITICAL": 1}')).toBe(1);
+      expect(verdict('{"MEDIUM": 3, "LOW": 5}')).toBe(0);
+      expect(verdict('null')).toBe(0); // no findings at all
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // OCI labels: the build passes them, the Dockerfile's runtime stage sets them.
+    const build = commands[at('docker build')]!;
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    for (const label of ['source', 'revision', 'version']) {
+      expect(build).toContain(`--build-arg "OCI_${label.toUpperCase()}=`);
+      expect(dockerfile).toContain(`org.opencontainers.image.${label}="\${OCI_${label.toUpperCase()}}"`);
+    }
+  });
+
+  it('log groups are kept on delete and replace, and encrypted with a rotating KMS key', () => {
+    for (const name of TEMPLATES) {
+      const t = parseTemplate(templatePath(name));
+      const groups = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Logs::LogGroup');
+      expect(groups.length, name).toBeGreaterThan(0);
+      for (const [id, g] of groups) {
+        expect([g.DeletionPolicy, g.UpdateReplacePolicy], `${name} ${id}`).toEqual(['Retain', 'Retain']);
+        const keyRef = (g.Properties!.KmsKeyId as { 'Fn::GetAtt': string[] })['Fn::GetAtt'];
+        expect(keyRef?.[1], `${name} ${id}`).toBe('Arn');
+        const key = t.Resources[keyRef![0]!]!;
+        expect(key.Type).toBe('AWS::KMS::Key');
+        expect(key.Properties!.EnableKeyRotation).toBe(true);
+        expect(JSON.stringify(key.Properties!.KeyPolicy)).toContain('kms:EncryptionContext:aws:logs:arn');
+      }
+    }
+  });
+
+  it('one Node release everywhere: the image, engines, @types/node and the pipeline build', () => {
+    const image = readDockerfile(join(root, 'Dockerfile')).args.NODE_VERSION!;
+    const major = image.split('.')[0]!;
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+      devDependencies: Record<string, string>;
+    };
+    expect(pkg.engines.node).toBe(`>=${major}`);
+    expect(pkg.devDependencies['@types/node']).toMatch(new RegExp(`^\\^${major}\\.`));
+    const spec = (
+      parseTemplate(templatePath('pipeline')).Resources.BuildProject!.Properties!.Source as JsonObject
+    ).BuildSpec as string;
+    expect(spec).toMatch(new RegExp(`^\\s+nodejs: ${major}\\b`, 'm'));
+    // .ci/run tests on exactly the image's release, taken from the same ARG.
+    expect(readFileSync(join(root, '.ci/run'), 'utf8')).toContain(
+      "sed -n 's/^ARG NODE_VERSION=//p' Dockerfile",
+    );
   });
 });
