@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Tests start real TLS servers on ephemeral ports; two workers match the 2-core target machine.
     pool: 'forks',
+    // Memory tests force a full GC before they measure (test/e2e/streaming.test.ts).
+    execArgv: ['--expose-gc'],
     maxWorkers: 2,
   },
 });
