@@ -17,6 +17,7 @@ export interface Metrics {
   readonly trustReloads: Counter<'kind' | 'result'>;
   readonly trustLastSuccess: Gauge<'kind'>;
   readonly caNotAfter: Gauge<'subject'>;
+  readonly caNotYetValid: Gauge<'subject'>;
   readonly crlNextUpdate: Gauge<'issuer'>;
   readonly crlEntries: Gauge<'issuer'>;
   readonly crlNearExpiry: Gauge<'issuer'>;
@@ -94,6 +95,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: `${p}ca_cert_not_after_timestamp_seconds`,
       aggregator: 'max',
       help: 'Expiry of each trusted client CA',
+      labelNames: ['subject'],
+      registers,
+    }),
+    caNotYetValid: new Gauge({
+      name: `${p}ca_not_yet_valid_timestamp_seconds`,
+      aggregator: 'max',
+      help: 'notBefore of each loaded client CA that is not valid yet (chains through it fail until then)',
       labelNames: ['subject'],
       registers,
     }),

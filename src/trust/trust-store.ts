@@ -8,12 +8,21 @@
  *
  * Polls are cheap: each source is asked for "anything newer than the version I last read"; a
  * version that was rejected or held back by the guard is not re-read on every poll (an explicit
- * refresh, i.e. SIGHUP, re-reads and re-decides everything).
+ * refresh, i.e. SIGHUP, re-reads and re-decides everything). Material refused only for the clock
+ * (TimeTrustMaterialError) is never held: it is decided again on every poll, and a poll is due at
+ * the moment a refused server certificate becomes valid. CAs not valid yet are loaded, warned
+ * about and watched: when one becomes valid the store says so (log and metric).
  */
 import { EventEmitter } from 'node:events';
 import type { Config, Source } from '../config/config.js';
 import type { Logger, Metrics, TrustKind } from '../observability/index.js';
-import { type CaBundle, parseCaBundle, TrustMaterialError } from './ca-bundle.js';
+import {
+  type CaBundle,
+  notYetValidCas,
+  parseCaBundle,
+  TimeTrustMaterialError,
+  TrustMaterialError,
+} from './ca-bundle.js';
 import { parseAndVerifyCrlsOffThread } from './crl/crl-worker.js';
 import type { VerifiedCrl } from './crl/verify-crl.js';
 import { isNewerCrl, type RevocationCheckOptions, RevocationIndex } from './revocation-index.js';
@@ -121,6 +130,8 @@ interface CrlStage {
 }
 
 const MAX_REJECTIONS = 20;
+/** setTimeout's ceiling is about 24.8 days; a later wake-up is re-armed by the polls meanwhile. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 const errorCode = (err: Error): string | undefined => (err as { code?: string }).code;
@@ -141,6 +152,12 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   readonly recentClients = new RecentClients();
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when a CA or a refused server certificate becomes valid (see wakeAt). */
+  private validityTimer: NodeJS.Timeout | undefined;
+  /** A refused server certificate's notBefore: a poll is due then. */
+  private serverValidFrom: number | undefined;
+  /** Fingerprints of loaded CAs reported as not valid yet (to say when each becomes valid). */
+  private readonly pendingCas = new Set<string>();
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private failures = 0;
@@ -169,6 +186,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.validityTimer) clearTimeout(this.validityTimer);
   }
 
   /** Remembers a verified client for the lock-out guard (O(1), once per connection). */
@@ -308,6 +326,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     stage?.apply();
     this.failures = sourceFailed ? this.failures + 1 : 0;
     this.updateExpiryMetrics(now);
+    this.updateValidity(Date.now());
     if (!this.ca || !this.server) {
       this.lastError ??= 'trust material not loaded yet';
       return;
@@ -370,7 +389,9 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     try {
       bundle = parseCaBundle(read.bytes, { now, production: this.opts.production });
     } catch (err) {
-      this.held.set('ca_bundle', { version: read.version, labels: read.labels, why: 'invalid' });
+      // A time refusal is decided again on the next poll; anything else waits for new bytes.
+      if (!(err instanceof TimeTrustMaterialError))
+        this.held.set('ca_bundle', { version: read.version, labels: read.labels, why: 'invalid' });
       throw err;
     }
     const source = describeSource(this.opts.caBundle);
@@ -399,8 +420,16 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     if (this.stillHeld('server_cert', version, '', explicit)) return undefined;
     try {
       const creds = parseServerCredentials(cert.bytes, key.bytes, { now, production: this.opts.production });
+      this.serverValidFrom = undefined;
       return { creds, info: { source: describeSource(this.opts.serverCert), version, loadedAt: now } };
     } catch (err) {
+      if (err instanceof TimeTrustMaterialError) {
+        // Not valid yet (or expired, perhaps by a wrong clock): kept out for now, never held, and
+        // retried on every poll and at the moment it becomes valid.
+        this.serverValidFrom = err.validFrom;
+        throw err;
+      }
+      this.serverValidFrom = undefined;
       // A certificate and its key rotated as two secrets can be read between the two updates:
       // the mismatch is refused here and the next poll (or refresh) picks up the pair.
       this.held.set('server_cert', { version, labels: '', why: 'invalid' });
@@ -620,6 +649,59 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     this.opts.metrics.caNotAfter.reset();
     for (const ca of cand.bundle.cas)
       this.opts.metrics.caNotAfter.set({ subject: ca.subject }, ca.notAfter / 1000);
+    this.pendingCas.clear();
+    for (const ca of notYetValidCas(cand.bundle, cand.info.loadedAt)) {
+      this.pendingCas.add(ca.fingerprint256);
+      this.opts.logger.warn({
+        event: 'trust',
+        kind: 'ca_bundle',
+        result: 'ca_not_yet_valid',
+        msg: 'CA loaded but not valid yet: clients whose chain goes through it are refused until then',
+        subject: ca.subject,
+        fingerprint256: ca.fingerprint256,
+        not_before: iso(ca.notBefore),
+      });
+    }
+  }
+
+  /**
+   * Keeps the not-yet-valid metric and the wake-up timer in step with the clock: says when a
+   * pending CA has become valid, and polls at the moment a refused server certificate becomes
+   * valid (or the next pending CA does), instead of waiting for the next scheduled poll.
+   */
+  private updateValidity(now: number): void {
+    const m = this.opts.metrics;
+    m.caNotYetValid.reset();
+    let wake =
+      this.serverValidFrom !== undefined && this.serverValidFrom > now ? this.serverValidFrom : undefined;
+    for (const ca of this.ca?.bundle.cas ?? []) {
+      if (!this.pendingCas.has(ca.fingerprint256)) continue;
+      if (ca.notBefore > now) {
+        m.caNotYetValid.set({ subject: ca.subject }, ca.notBefore / 1000);
+        wake = Math.min(wake ?? ca.notBefore, ca.notBefore);
+        continue;
+      }
+      this.pendingCas.delete(ca.fingerprint256);
+      this.opts.logger.info({
+        event: 'trust',
+        kind: 'ca_bundle',
+        result: 'ca_now_valid',
+        msg: 'CA is valid now: chains through it verify',
+        subject: ca.subject,
+        fingerprint256: ca.fingerprint256,
+        not_before: iso(ca.notBefore),
+      });
+    }
+    if (this.validityTimer) clearTimeout(this.validityTimer);
+    this.validityTimer = undefined;
+    if (wake === undefined || this.stopped) return;
+    // One second past notBefore: certificate times have whole seconds, OpenSSL compares in seconds.
+    const delay = Math.min(wake - now + 1_000, MAX_TIMER_MS);
+    this.validityTimer = setTimeout(() => {
+      this.validityTimer = undefined;
+      void this.run(false);
+    }, delay);
+    this.validityTimer.unref();
   }
 
   private commitServer(cand: { creds: ServerCredentials; info: LoadedMaterial }): void {
