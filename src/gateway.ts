@@ -22,6 +22,7 @@ import {
 } from './policy/index.js';
 import { GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './proxy/errors.js';
 import { Upstream } from './proxy/forward.js';
+import { InFlightRequests } from './proxy/in-flight.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
@@ -64,8 +65,7 @@ export class Gateway {
   readonly radar: ExpiryRadar;
   private policyTimer: NodeJS.Timeout | undefined;
   private draining = false;
-  private inFlight = 0;
-  private readonly idleWaiters: (() => void)[] = [];
+  private readonly inFlight = new InFlightRequests();
   private tlsAddressValue: AddressInfo | undefined;
   private readonly tlsListening: Promise<AddressInfo>;
   private resolveListening!: (a: AddressInfo) => void;
@@ -446,17 +446,7 @@ export class Gateway {
     handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void,
   ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void {
     return (req, res) => {
-      this.inFlight++;
-      const socket = req.socket;
-      // A response queued behind one that closed the connection never emits 'close': its socket's does.
-      const done = (): void => {
-        res.off('close', done);
-        socket.off('close', done);
-        this.inFlight--;
-        if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      };
-      res.once('close', done);
-      socket.once('close', done);
+      this.inFlight.track(req, res);
       handler(req, res);
     };
   }
@@ -470,27 +460,28 @@ export class Gateway {
   /**
    * SIGTERM: readiness turns 503 at once, the listener stops accepting, idle keep-alive connections
    * close, in-flight requests get `Connection: close` and up to drainSeconds to finish.
-   * Resolves true when every request finished in time.
+   * Resolves true when every request finished in time; the requests cut at the deadline are
+   * logged (`cut_requests`), and the exit status follows (0 clean, 1 cut).
    */
   async drain(): Promise<boolean> {
     this.draining = true;
-    this.logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight });
+    this.logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight.size });
     this.trust.stop();
     this.listener?.stopAccepting();
     const server = this.listener?.server;
     server?.close();
     server?.closeIdleConnections();
-    let clean = true;
-    if (this.inFlight > 0) {
-      clean = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), this.config.drainSeconds * 1000);
-        this.idleWaiters.push(() => {
-          clearTimeout(timer);
-          resolve(true);
-        });
+    await this.inFlight.whenIdle(this.config.drainSeconds * 1000);
+    const cut = this.inFlight.size;
+    const clean = cut === 0;
+    if (cut > 0) {
+      this.logger.warn({
+        event: 'lifecycle',
+        msg: 'drain deadline reached: cutting the requests still in flight',
+        cut_requests: cut,
+        drain_seconds: this.config.drainSeconds,
       });
     }
-    const cut = this.inFlight;
     server?.closeAllConnections();
     clearInterval(this.policyTimer);
     await Promise.all([...this.upstreams.values()].map((u) => u.close().catch(() => undefined)));
