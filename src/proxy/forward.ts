@@ -14,7 +14,31 @@ export interface UpstreamTimeouts {
   readonly responseSeconds: number;
 }
 
-export type UpstreamFailureKind = 'connect' | 'connect_timeout' | 'timeout' | 'reset' | 'other';
+export type UpstreamFailureKind =
+  | 'connect'
+  | 'connect_timeout'
+  | 'timeout'
+  | 'reset'
+  | 'other'
+  | TruncationKind;
+
+/** How a response that had started was cut: its kind in upstream_errors_total. */
+export type TruncationKind = 'reset_mid_body' | 'body_timeout';
+
+/** A response cut after its status went out: the client saw `status` and then an aborted connection. */
+export interface Truncation {
+  readonly kind: TruncationKind;
+  /** The log reason: `upstream_reset_mid_body` or `upstream_body_timeout`. */
+  readonly reason: `upstream_${TruncationKind}`;
+  /** What undici or the socket said (UND_ERR_BODY_TIMEOUT, UND_ERR_SOCKET, ECONNRESET, …). */
+  readonly causeCode: string;
+}
+
+function truncation(err: unknown): Truncation {
+  const causeCode = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.name ?? 'unknown';
+  const kind: TruncationKind = causeCode === 'UND_ERR_BODY_TIMEOUT' ? 'body_timeout' : 'reset_mid_body';
+  return { kind, reason: `upstream_${kind}`, causeCode };
+}
 
 export class UpstreamFailure extends Error {
   override readonly name = 'UpstreamFailure';
@@ -56,6 +80,8 @@ export interface ForwardResult {
   readonly status: number;
   readonly upstreamMs: number;
   readonly bytesOut: number;
+  /** Set when the upstream broke or stalled mid-body: the client's response was aborted. */
+  readonly truncated?: Truncation;
 }
 
 export class Upstream {
@@ -104,12 +130,13 @@ export class Upstream {
       let upstreamMs = 0;
       let bytesOut = 0;
       let settled = false;
-      const settle = (err?: UpstreamFailure): void => {
+      const settle = (err?: UpstreamFailure, truncated?: Truncation): void => {
         if (settled) return;
         settled = true;
         res.off('close', onClientClose);
         if (err) reject(err);
-        else resolve({ status, upstreamMs, bytesOut });
+        else
+          resolve(truncated ? { status, upstreamMs, bytesOut, truncated } : { status, upstreamMs, bytesOut });
       };
       const onClientClose = (): void => {
         if (res.writableFinished) return;
@@ -142,9 +169,10 @@ export class Upstream {
         onResponseError(_c, err) {
           if (settled) return;
           if (res.headersSent) {
-            // Upstream broke mid-body: the response is cut; nothing more can be said.
+            // Upstream broke or stalled mid-body: the client's connection is aborted (never a clean
+            // end, so the client sees the truncation) and the caller logs and counts it.
             res.destroy();
-            settle();
+            settle(undefined, truncation(err));
             return;
           }
           settle(classify(err));
