@@ -16,6 +16,7 @@ export interface Metrics {
   readonly upstreamErrors: Counter<'route' | 'kind'>;
   readonly trustReloads: Counter<'kind' | 'result'>;
   readonly trustLastSuccess: Gauge<'kind'>;
+  readonly trustLastChange: Gauge<'kind'>;
   readonly caNotAfter: Gauge<'subject'>;
   readonly caNotYetValid: Gauge<'subject'>;
   readonly crlNextUpdate: Gauge<'issuer'>;
@@ -88,6 +89,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: `${p}trust_last_success_timestamp_seconds`,
       aggregator: 'max',
       help: 'When each kind of trust material was last loaded or confirmed unchanged',
+      labelNames: ['kind'],
+      registers,
+    }),
+    trustLastChange: new Gauge({
+      name: `${p}trust_last_change_timestamp_seconds`,
+      aggregator: 'max',
+      help: 'When the material in force of each kind last changed (a new bundle, certificate or CRL set)',
       labelNames: ['kind'],
       registers,
     }),

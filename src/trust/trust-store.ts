@@ -126,6 +126,8 @@ interface CrlStage {
   readonly changed: boolean;
   readonly forced: boolean;
   readonly offeredBy: ReadonlyMap<string, { version: string; labels: string }>;
+  /** Some CRL read in this poll was refused (malformed, bad signature, older than the one in force). */
+  readonly rejected: boolean;
   readonly apply: () => void;
 }
 
@@ -324,6 +326,10 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     if (caCand) this.commitCa(caCand);
     if (serverCand) this.commitServer(serverCand);
     stage?.apply();
+    // Freshness is "last successful check", as for the other kinds: every CRL source answered
+    // (unchanged, a 304, counts) and nothing it offered was refused or held back.
+    if (stage && !stage.rejected && crlFetches.length === this.opts.crls.length && this.opts.crls.length > 0)
+      this.opts.metrics.trustLastSuccess.set({ kind: 'crl' }, Date.now() / 1000);
     this.failures = sourceFailed ? this.failures + 1 : 0;
     this.updateExpiryMetrics(now);
     this.updateValidity(Date.now());
@@ -537,6 +543,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
       changed: changedIndex,
       forced,
       offeredBy,
+      rejected: rejections.length > 0,
       apply: () => {
         for (const report of rejections) report();
         for (const [name, bytes] of accepted) {
@@ -546,6 +553,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
         for (const [crl, name] of origin) this.crlOrigin.set(crl, name);
         if (accepted.size > 0) this.succeeded('crl');
         if (!changedIndex) return;
+        this.opts.metrics.trustLastChange.set({ kind: 'crl' }, Date.now() / 1000);
         this.index = index;
         this.guardBlocked.delete('crl');
         for (const s of index.summary()) {
@@ -633,6 +641,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
 
   private commitCa(cand: CaCandidate): void {
     this.ca = { bundle: cand.bundle, info: cand.info };
+    this.opts.metrics.trustLastChange.set({ kind: 'ca_bundle' }, Date.now() / 1000);
     this.held.delete('ca_bundle');
     this.guardBlocked.delete('ca_bundle');
     this.succeeded('ca_bundle');
@@ -706,6 +715,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
 
   private commitServer(cand: { creds: ServerCredentials; info: LoadedMaterial }): void {
     this.server = cand;
+    this.opts.metrics.trustLastChange.set({ kind: 'server_cert' }, Date.now() / 1000);
     this.held.delete('server_cert');
     this.succeeded('server_cert');
     this.opts.logger.info({
