@@ -4,9 +4,11 @@
  * every upstream failure mapped to a stable kind so the caller answers 502/504 with a request id.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { type Dispatcher, Pool } from 'undici';
+import { buildConnector, type Dispatcher, Pool } from 'undici';
 import type { GatewayErrorCode } from './errors.js';
+import { skipInterimContinue } from './interim-responses.js';
 import { downstreamHeaders } from './upstream-headers.js';
 
 export interface UpstreamTimeouts {
@@ -91,11 +93,18 @@ export class Upstream {
     readonly origin: URL,
     timeouts: UpstreamTimeouts,
   ) {
+    const connect = buildConnector({ timeout: timeouts.connectSeconds * 1000 });
     this.pool = new Pool(origin, {
       connections: 256,
       pipelining: 1,
       keepAliveTimeout: 4_000,
-      connect: { timeout: timeouts.connectSeconds * 1000 },
+      // Every upstream socket tolerates an unsolicited 100 Continue (RFC 9110 §15.2; undici does not).
+      connect: (options, callback) =>
+        connect(options, (err, socket) => {
+          if (err || !socket) return callback(err ?? new Error('no socket'), null);
+          skipInterimContinue(socket as Socket);
+          callback(null, socket);
+        }),
       headersTimeout: timeouts.responseSeconds * 1000,
       bodyTimeout: timeouts.responseSeconds * 1000,
     });

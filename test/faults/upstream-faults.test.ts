@@ -43,6 +43,37 @@ function misbehave(socket: Socket, path: string): void {
       );
       held.push(socket); // then nothing, past the body timeout
       return;
+    case '/continue':
+      // An unsolicited 100 (the request had no Expect), then the final answer (RFC 9110 §15.2).
+      socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+      setImmediate(() =>
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nfinal'),
+      );
+      return;
+    case '/early-hints':
+      socket.write('HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n');
+      socket.write('HTTP/1.1 102 Processing\r\n\r\n');
+      setImmediate(() =>
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nfinal'),
+      );
+      return;
+    case '/continue-split': {
+      // 100, 103 and 100 again, the status lines cut mid-token across TCP writes.
+      const parts = [
+        'HTTP/1.1 1',
+        '00 Continue\r\n',
+        '\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.0 100',
+        ' Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal',
+      ];
+      const next = (): void => {
+        const part = parts.shift();
+        if (part === undefined) return;
+        socket.write(part);
+        setTimeout(next, 5);
+      };
+      next();
+      return;
+    }
     case '/garbage':
       socket.end(`${SECRET}\r\n\r\n`);
       return;
@@ -196,6 +227,20 @@ describe('upstream faults', () => {
         reason,
       });
       expect(await errors()).toBe(before + 1);
+      await agent.close();
+      await stillServing();
+    },
+  );
+
+  it.each(['/continue', '/early-hints', '/continue-split'])(
+    'passes the final response through after interim 1xx answers (%s), never a 502',
+    async (path) => {
+      // Three in a row on one client connection: the upstream connection is reused in between.
+      const agent = clientAgent(pki, 'partner-a');
+      for (let i = 0; i < 3; i++) {
+        const res = await get(`${gw.url}${path}`, agent);
+        expect({ status: res.status, text: res.text }).toEqual({ status: 200, text: 'final' });
+      }
       await agent.close();
       await stillServing();
     },
