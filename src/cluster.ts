@@ -16,6 +16,7 @@ import { AdminServer } from './admin/index.js';
 import type { Config } from './config/config.js';
 import { Gateway } from './gateway.js';
 import { createLogger, createMetrics, flushLogsSync, type Logger } from './observability/index.js';
+import { ReloadRequests } from './trust/reload-requests.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
 import {
   describeSource,
@@ -184,9 +185,10 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
+  const reloads = new ReloadRequests(() => trust.refresh(), logger);
   process.on('SIGHUP', () => {
     logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
-    void trust.refresh();
+    reloads.request();
   });
 }
 

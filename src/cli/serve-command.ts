@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { Gateway } from '../gateway.js';
 import { flushLogsSync } from '../observability/index.js';
+import { ReloadRequests } from '../trust/reload-requests.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`mtls-gateway: ${message}\n`);
@@ -46,9 +47,11 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
+  // Coalesced: a burst of signals is at most two reloads (one in flight, one queued).
+  const reloads = new ReloadRequests(() => gateway.reloadTrust(), gateway.logger);
   process.on('SIGHUP', () => {
     gateway.logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
-    void gateway.reloadTrust();
+    reloads.request();
   });
 }
 
