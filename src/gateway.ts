@@ -11,6 +11,7 @@ import { formatRfc2253 } from './asn1/name.js';
 import type { Config } from './config/config.js';
 import { readGatewayConfigFile } from './config/gateway-config-file.js';
 import { type ClientIdentity, type HeaderPair, identityHeaders } from './identity/index.js';
+import { descriptorsNeeded, FdWatch, openFilesLimit } from './observability/fd-watch.js';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
 import {
   ConnectionAuthorization,
@@ -21,7 +22,7 @@ import {
   whoamiBody,
 } from './policy/index.js';
 import { GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './proxy/errors.js';
-import { Upstream } from './proxy/forward.js';
+import { UPSTREAM_POOL_CONNECTIONS, Upstream } from './proxy/forward.js';
 import { InFlightRequests } from './proxy/in-flight.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
@@ -64,6 +65,7 @@ export class Gateway {
   >();
   readonly radar: ExpiryRadar;
   private policyTimer: NodeJS.Timeout | undefined;
+  private readonly fdWatch: FdWatch;
   private draining = false;
   private readonly inFlight = new InFlightRequests();
   private tlsAddressValue: AddressInfo | undefined;
@@ -99,6 +101,7 @@ export class Gateway {
     this.accessPolicyText = config.policyFile?.text;
     this.ensureUpstreams();
     this.radar = new ExpiryRadar({ logger: this.logger, metrics: this.metrics });
+    this.fdWatch = new FdWatch(this.logger, this.metrics);
     this.admin = new AdminServer({
       registry: this.metrics.registry,
       notReadyReason: () => this.notReadyReason(),
@@ -112,6 +115,8 @@ export class Gateway {
 
   static async start(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
     const gw = new Gateway(config, deps);
+    gw.checkDescriptorBudget();
+    gw.fdWatch.start();
     await gw.trust.start();
     // Registered after the first load: that snapshot is installed below, later ones by swap.
     gw.trust.on('update', (snapshot: TrustSnapshot) => gw.onTrustUpdate(snapshot));
@@ -123,11 +128,33 @@ export class Gateway {
     gw.policyTimer.unref();
     if (deps.admin !== false) {
       gw.adminAddress = await gw.admin.listen(config.adminListen.host, config.adminListen.port);
+      gw.admin.server.on('error', (err: NodeJS.ErrnoException) => gw.fdWatch.acceptFailed('admin', err));
       gw.logger.info({ event: 'lifecycle', msg: 'admin listening', address: gw.adminAddress });
     }
     const snapshot = gw.trust.current;
     if (snapshot) await gw.startListener(snapshot);
     return gw;
+  }
+
+  /**
+   * GATEWAY_MAX_CONNECTIONS against RLIMIT_NOFILE (HAProxy checks maxconn the same way): a limit
+   * the process cannot reach in descriptors means connections are dropped silently before it.
+   */
+  private checkDescriptorBudget(): void {
+    const limit = openFilesLimit();
+    if (!limit || !Number.isFinite(limit.soft)) return;
+    const upstreamSockets = UPSTREAM_POOL_CONNECTIONS * Math.max(1, this.upstreams.size);
+    const needed = descriptorsNeeded(this.config.limits.maxConnections, upstreamSockets);
+    if (needed <= limit.soft) return;
+    this.logger.warn({
+      event: 'lifecycle',
+      msg: 'GATEWAY_MAX_CONNECTIONS exceeds what the file descriptor limit (ulimit -n) allows',
+      max_connections: this.config.limits.maxConnections,
+      fds_needed: needed,
+      nofile_soft: limit.soft,
+      nofile_hard: Number.isFinite(limit.hard) ? limit.hard : 'unlimited',
+      fix: `raise the task's nofile ulimit to at least ${needed}, or lower GATEWAY_MAX_CONNECTIONS`,
+    });
   }
 
   /** The TLS listener's address, once trust material has loaded and it listens. */
@@ -169,6 +196,7 @@ export class Gateway {
       maxHeaders: this.config.maxHeaders,
       logger: this.logger,
       metrics: this.metrics,
+      onAcceptError: (err) => this.fdWatch.acceptFailed('tls', err),
       decorate: (verdict) => {
         // Partner match and identity headers, computed here once and cached for every request.
         const { auth } = this.authorizationFor(verdict.identity);
@@ -465,6 +493,7 @@ export class Gateway {
    */
   async drain(): Promise<boolean> {
     this.draining = true;
+    this.fdWatch.stop();
     this.logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight.size });
     this.trust.stop();
     this.listener?.stopAccepting();
@@ -493,6 +522,7 @@ export class Gateway {
   /** Immediate stop (tests): no drain wait. */
   async stop(): Promise<void> {
     this.draining = true;
+    this.fdWatch.stop();
     this.trust.stop();
     this.listener?.stopAccepting();
     const server = this.listener?.server;

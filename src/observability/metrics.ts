@@ -24,6 +24,7 @@ export interface Metrics {
   readonly crlNearExpiry: Gauge<'issuer'>;
   readonly crlRejected: Counter<'reason'>;
   readonly connectionsRefused: Counter<'reason'>;
+  readonly acceptErrors: Counter<'code'>;
   readonly trustGuardBlocked: Counter<'kind'>;
   readonly partnerRequests: Counter<'partner' | 'route' | 'code'>;
   readonly clientCertNotAfter: Gauge<'partner'>;
@@ -138,6 +139,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: `${p}connections_refused_total`,
       help: 'Connections closed at accept by a limit (max_connections, max_connections_per_client)',
       labelNames: ['reason'],
+      registers,
+    }),
+    acceptErrors: new Counter({
+      name: `${p}accept_errors_total`,
+      help: 'Connections that could not be accepted, by error code (EMFILE, ENFILE: out of file descriptors)',
+      labelNames: ['code'],
       registers,
     }),
     crlRejected: new Counter({

@@ -86,6 +86,9 @@ export interface ForwardResult {
   readonly truncated?: Truncation;
 }
 
+/** Sockets each upstream's pool may open (every one is a file descriptor). */
+export const UPSTREAM_POOL_CONNECTIONS = 256;
+
 export class Upstream {
   private readonly pool: Pool;
 
@@ -95,7 +98,7 @@ export class Upstream {
   ) {
     const connect = buildConnector({ timeout: timeouts.connectSeconds * 1000 });
     this.pool = new Pool(origin, {
-      connections: 256,
+      connections: UPSTREAM_POOL_CONNECTIONS,
       pipelining: 1,
       keepAliveTimeout: 4_000,
       // Every upstream socket tolerates an unsolicited 100 Continue (RFC 9110 §15.2; undici does not).
