@@ -63,7 +63,7 @@ export function ticketKeysFor(secret: Buffer, snapshot: TrustSnapshot): Buffer {
 // ---- primary ------------------------------------------------------------------------------
 
 export async function runPrimary(config: Config, workers: number): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
   const relayed = new Map<string, Relayed>();
   const ticketSecret = randomBytes(48);
   const ready = new Set<number>();
@@ -242,7 +242,10 @@ export async function runWorker(config: Config): Promise<void> {
   // The primary relays what it has read before the first refresh: start only once it is here.
   await relayArrived;
   pending.length = 0;
-  const logger: Logger = createLogger(config.logLevel, undefined, { batch: false }).child({
+  const logger: Logger = createLogger(config.logLevel, undefined, {
+    batch: false,
+    maxBufferBytes: config.logBufferBytes,
+  }).child({
     worker: cluster.worker?.id,
     pid: process.pid,
   });

@@ -77,7 +77,8 @@ export class Gateway {
     readonly config: Config,
     private readonly deps: GatewayDeps,
   ) {
-    this.logger = deps.logger ?? createLogger(config.logLevel);
+    this.logger =
+      deps.logger ?? createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
     this.metrics = deps.metrics ?? createMetrics();
     const trust = trustSettingsOf(config);
     this.policy = trust.revocationPolicy;

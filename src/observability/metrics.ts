@@ -3,6 +3,7 @@
  * closed sets (handshake reasons, trust kinds, route names), so cardinality stays bounded.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { logLinesDropped } from './logger.js';
 
 export type TrustKind = 'ca_bundle' | 'crl' | 'server_cert';
 
@@ -25,6 +26,7 @@ export interface Metrics {
   readonly crlRejected: Counter<'reason'>;
   readonly connectionsRefused: Counter<'reason'>;
   readonly acceptErrors: Counter<'code'>;
+  readonly logLinesDropped: Counter;
   readonly trustGuardBlocked: Counter<'kind'>;
   readonly partnerRequests: Counter<'partner' | 'route' | 'code'>;
   readonly clientCertNotAfter: Gauge<'partner'>;
@@ -140,6 +142,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'Connections closed at accept by a limit (max_connections, max_connections_per_client)',
       labelNames: ['reason'],
       registers,
+    }),
+    logLinesDropped: new Counter({
+      name: `${p}log_lines_dropped_total`,
+      help: 'Log lines dropped because stdout could not take them (GATEWAY_LOG_BUFFER_BYTES was full)',
+      registers,
+      collect() {
+        // The logger counts (it exists before any registry); the counter shows its total.
+        this.reset();
+        this.inc(logLinesDropped());
+      },
     }),
     acceptErrors: new Counter({
       name: `${p}accept_errors_total`,
