@@ -127,6 +127,33 @@ describe.concurrent('trust material that becomes valid later', { timeout: 30_000
     }
   });
 
+  it('the lock-out guard holds back a bundle whose only intermediate is a re-issue not valid yet', async () => {
+    const pki = await makeTestPki();
+    const bundle = await pki.write('bundle-guard.pem', readFileSync(pki.path('ca-bundle.pem'), 'utf8'));
+    const gw = await startTestGateway(pki, { GATEWAY_CA_BUNDLE: bundle, GATEWAY_TRUST_REFRESH_SECONDS: '1' });
+    try {
+      for (const partner of ['partner-a', 'partner-b'])
+        expect((await get(`${gw.url}/`, clientAgent(pki, partner))).status).toBe(200);
+      // The same intermediate (subject and key) renewed ahead of time, replacing the current one:
+      // OpenSSL would fail every chain through it for an hour.
+      const renewed = await issue(pki.pki.root, {
+        subject: 'O=mtls-gateway development, CN=mtls-gateway dev intermediate CA',
+        ca: true,
+        keys: pki.pki.intermediate.keys,
+        notBeforeDays: 1 / 24,
+      });
+      await pki.write('bundle-guard.pem', renewed.certPem + pki.pki.root.certPem);
+      const blocked = await gw.logs.waitFor((l) => l.event === 'trust' && l.result === 'guard_blocked');
+      expect(blocked.would_refuse).toEqual(
+        expect.arrayContaining([expect.objectContaining({ partner: 'partner-a', reason: 'not_yet_valid' })]),
+      );
+      expect((await get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).status).toBe(200);
+    } finally {
+      await gw.close();
+      await pki.cleanup();
+    }
+  });
+
   it('a server certificate not valid yet: the one in force keeps serving, the new one is installed once valid', async () => {
     const pki = await makeTestPki();
     const certPath = await pki.write('server-live.pem', readFileSync(pki.path('server.pem'), 'utf8'));
