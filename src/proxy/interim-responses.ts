@@ -51,7 +51,8 @@ export function skipInterimContinue(socket: Socket): void {
     const parts: Buffer[] = held ? [held] : [];
     held = undefined;
     for (let chunk = read(); chunk !== null; chunk = read()) parts.push(chunk);
-    let pending = Buffer.concat(parts);
+    // One chunk (the usual case) is used as it is: no copy on the path of every response.
+    let pending = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const out: Buffer[] = [];
     while (atResponseStart && pending.length > 0) {
       const head = pending.toString('latin1', 0, Math.min(pending.length, STATUS_PREFIX));
@@ -79,6 +80,6 @@ export function skipInterimContinue(socket: Socket): void {
       pending = pending.subarray(end + 4);
     }
     if (pending.length > 0) out.push(pending);
-    return out.length === 0 ? null : Buffer.concat(out);
+    return out.length === 0 ? null : out.length === 1 ? out[0]! : Buffer.concat(out);
   };
 }
