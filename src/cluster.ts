@@ -17,6 +17,7 @@ import type { Config } from './config/config.js';
 import { Gateway } from './gateway.js';
 import { armHardExit } from './hard-exit.js';
 import { createLogger, createMetrics, flushLogsSync, type Logger } from './observability/index.js';
+import { ReloadRequests } from './trust/reload-requests.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
 import {
   describeSource,
@@ -63,7 +64,7 @@ export function ticketKeysFor(secret: Buffer, snapshot: TrustSnapshot): Buffer {
 // ---- primary ------------------------------------------------------------------------------
 
 export async function runPrimary(config: Config, workers: number): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
   const relayed = new Map<string, Relayed>();
   const ticketSecret = randomBytes(48);
   const ready = new Set<number>();
@@ -192,9 +193,10 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
+  const reloads = new ReloadRequests(() => trust.refresh(), logger);
   process.on('SIGHUP', () => {
     logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
-    void trust.refresh();
+    reloads.request();
   });
 }
 
@@ -249,7 +251,10 @@ export async function runWorker(config: Config): Promise<void> {
   // The primary relays what it has read before the first refresh: start only once it is here.
   await relayArrived;
   pending.length = 0;
-  const logger: Logger = createLogger(config.logLevel, undefined, { batch: false }).child({
+  const logger: Logger = createLogger(config.logLevel, undefined, {
+    batch: false,
+    maxBufferBytes: config.logBufferBytes,
+  }).child({
     worker: cluster.worker?.id,
     pid: process.pid,
   });

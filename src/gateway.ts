@@ -11,6 +11,7 @@ import { formatRfc2253 } from './asn1/name.js';
 import type { Config } from './config/config.js';
 import { readGatewayConfigFile } from './config/gateway-config-file.js';
 import { type ClientIdentity, type HeaderPair, identityHeaders } from './identity/index.js';
+import { descriptorsNeeded, FdWatch, openFilesLimit } from './observability/fd-watch.js';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
 import {
   ConnectionAuthorization,
@@ -21,7 +22,8 @@ import {
   whoamiBody,
 } from './policy/index.js';
 import { GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './proxy/errors.js';
-import { Upstream } from './proxy/forward.js';
+import { UPSTREAM_POOL_CONNECTIONS, Upstream } from './proxy/forward.js';
+import { InFlightRequests } from './proxy/in-flight.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
@@ -63,9 +65,9 @@ export class Gateway {
   >();
   readonly radar: ExpiryRadar;
   private policyTimer: NodeJS.Timeout | undefined;
+  private readonly fdWatch: FdWatch;
   private draining = false;
-  private inFlight = 0;
-  private readonly idleWaiters: (() => void)[] = [];
+  private readonly inFlight = new InFlightRequests();
   private tlsAddressValue: AddressInfo | undefined;
   private readonly tlsListening: Promise<AddressInfo>;
   private resolveListening!: (a: AddressInfo) => void;
@@ -75,7 +77,8 @@ export class Gateway {
     readonly config: Config,
     private readonly deps: GatewayDeps,
   ) {
-    this.logger = deps.logger ?? createLogger(config.logLevel);
+    this.logger =
+      deps.logger ?? createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
     this.metrics = deps.metrics ?? createMetrics();
     const trust = trustSettingsOf(config);
     this.policy = trust.revocationPolicy;
@@ -99,6 +102,7 @@ export class Gateway {
     this.accessPolicyText = config.policyFile?.text;
     this.ensureUpstreams();
     this.radar = new ExpiryRadar({ logger: this.logger, metrics: this.metrics });
+    this.fdWatch = new FdWatch(this.logger, this.metrics);
     this.admin = new AdminServer({
       registry: this.metrics.registry,
       notReadyReason: () => this.notReadyReason(),
@@ -112,6 +116,8 @@ export class Gateway {
 
   static async start(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
     const gw = new Gateway(config, deps);
+    gw.checkDescriptorBudget();
+    gw.fdWatch.start();
     await gw.trust.start();
     // Registered after the first load: that snapshot is installed below, later ones by swap.
     gw.trust.on('update', (snapshot: TrustSnapshot) => gw.onTrustUpdate(snapshot));
@@ -123,11 +129,33 @@ export class Gateway {
     gw.policyTimer.unref();
     if (deps.admin !== false) {
       gw.adminAddress = await gw.admin.listen(config.adminListen.host, config.adminListen.port);
+      gw.admin.server.on('error', (err: NodeJS.ErrnoException) => gw.fdWatch.acceptFailed('admin', err));
       gw.logger.info({ event: 'lifecycle', msg: 'admin listening', address: gw.adminAddress });
     }
     const snapshot = gw.trust.current;
     if (snapshot) await gw.startListener(snapshot);
     return gw;
+  }
+
+  /**
+   * GATEWAY_MAX_CONNECTIONS against RLIMIT_NOFILE (HAProxy checks maxconn the same way): a limit
+   * the process cannot reach in descriptors means connections are dropped silently before it.
+   */
+  private checkDescriptorBudget(): void {
+    const limit = openFilesLimit();
+    if (!limit || !Number.isFinite(limit.soft)) return;
+    const upstreamSockets = UPSTREAM_POOL_CONNECTIONS * Math.max(1, this.upstreams.size);
+    const needed = descriptorsNeeded(this.config.limits.maxConnections, upstreamSockets);
+    if (needed <= limit.soft) return;
+    this.logger.warn({
+      event: 'lifecycle',
+      msg: 'GATEWAY_MAX_CONNECTIONS exceeds what the file descriptor limit (ulimit -n) allows',
+      max_connections: this.config.limits.maxConnections,
+      fds_needed: needed,
+      nofile_soft: limit.soft,
+      nofile_hard: Number.isFinite(limit.hard) ? limit.hard : 'unlimited',
+      fix: `raise the task's nofile ulimit to at least ${needed}, or lower GATEWAY_MAX_CONNECTIONS`,
+    });
   }
 
   /** The TLS listener's address, once trust material has loaded and it listens. */
@@ -169,6 +197,7 @@ export class Gateway {
       maxHeaders: this.config.maxHeaders,
       logger: this.logger,
       metrics: this.metrics,
+      onAcceptError: (err) => this.fdWatch.acceptFailed('tls', err),
       decorate: (verdict) => {
         // Partner match and identity headers, computed here once and cached for every request.
         const { auth } = this.authorizationFor(verdict.identity);
@@ -466,17 +495,7 @@ export class Gateway {
     handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void,
   ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void {
     return (req, res) => {
-      this.inFlight++;
-      const socket = req.socket;
-      // A response queued behind one that closed the connection never emits 'close': its socket's does.
-      const done = (): void => {
-        res.off('close', done);
-        socket.off('close', done);
-        this.inFlight--;
-        if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      };
-      res.once('close', done);
-      socket.once('close', done);
+      this.inFlight.track(req, res);
       handler(req, res);
     };
   }
@@ -490,27 +509,29 @@ export class Gateway {
   /**
    * SIGTERM: readiness turns 503 at once, the listener stops accepting, idle keep-alive connections
    * close, in-flight requests get `Connection: close` and up to drainSeconds to finish.
-   * Resolves true when every request finished in time.
+   * Resolves true when every request finished in time; the requests cut at the deadline are
+   * logged (`cut_requests`), and the exit status follows (0 clean, 1 cut).
    */
   async drain(): Promise<boolean> {
     this.draining = true;
-    this.logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight });
+    this.fdWatch.stop();
+    this.logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight.size });
     this.trust.stop();
     this.listener?.stopAccepting();
     const server = this.listener?.server;
     server?.close();
     server?.closeIdleConnections();
-    let clean = true;
-    if (this.inFlight > 0) {
-      clean = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), this.config.drainSeconds * 1000);
-        this.idleWaiters.push(() => {
-          clearTimeout(timer);
-          resolve(true);
-        });
+    await this.inFlight.whenIdle(this.config.drainSeconds * 1000);
+    const cut = this.inFlight.size;
+    const clean = cut === 0;
+    if (cut > 0) {
+      this.logger.warn({
+        event: 'lifecycle',
+        msg: 'drain deadline reached: cutting the requests still in flight',
+        cut_requests: cut,
+        drain_seconds: this.config.drainSeconds,
       });
     }
-    const cut = this.inFlight;
     server?.closeAllConnections();
     clearInterval(this.policyTimer);
     await Promise.all([...this.upstreams.values()].map((u) => u.close().catch(() => undefined)));
@@ -522,6 +543,7 @@ export class Gateway {
   /** Immediate stop (tests): no drain wait. */
   async stop(): Promise<void> {
     this.draining = true;
+    this.fdWatch.stop();
     this.trust.stop();
     this.listener?.stopAccepting();
     const server = this.listener?.server;

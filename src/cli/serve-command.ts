@@ -15,6 +15,7 @@ import { startEchoUpstream } from '../dev/echo-upstream.js';
 import { Gateway } from '../gateway.js';
 import { armHardExit } from '../hard-exit.js';
 import { createLogger, flushLogsSync } from '../observability/index.js';
+import { ReloadRequests } from '../trust/reload-requests.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`mtls-gateway: ${message}\n`);
@@ -76,9 +77,11 @@ export async function serve(processEnv: NodeJS.ProcessEnv): Promise<void> {
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
+  // Coalesced: a burst of signals is at most two reloads (one in flight, one queued).
+  const reloads = new ReloadRequests(() => gateway.reloadTrust(), gateway.logger);
   process.on('SIGHUP', () => {
     gateway.logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
-    void gateway.reloadTrust();
+    reloads.request();
   });
 }
 

@@ -70,6 +70,8 @@ export interface Config {
   readonly maxHeaderBytes: number;
   readonly maxHeaders: number;
   readonly logLevel: LevelWithSilent;
+  /** Log bytes held while stdout cannot take them; lines beyond are dropped and counted. */
+  readonly logBufferBytes: number;
   readonly handshakeTimeoutSeconds: number;
   readonly upstreamConnectTimeoutSeconds: number;
   readonly upstreamTimeoutSeconds: number;
@@ -352,6 +354,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), cpu: () => Cpu
     maxHeaderBytes: num('GATEWAY_MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
     maxHeaders: num('GATEWAY_MAX_HEADERS', 100, 1, 10_000),
     logLevel: parseEnum('GATEWAY_LOG_LEVEL', get('GATEWAY_LOG_LEVEL', 'info'), LOG_LEVELS),
+    logBufferBytes: num('GATEWAY_LOG_BUFFER_BYTES', 4 * 1_048_576, 65_536, 256 * 1_048_576),
     handshakeTimeoutSeconds: num('GATEWAY_HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300),
     upstreamConnectTimeoutSeconds: num('GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS', 5, 1, 300),
     upstreamTimeoutSeconds: num('GATEWAY_UPSTREAM_TIMEOUT_SECONDS', 30, 1, 3600),
@@ -400,6 +403,7 @@ const KNOWN_VARIABLES = new Set([
   'GATEWAY_MAX_HEADER_BYTES',
   'GATEWAY_MAX_HEADERS',
   'GATEWAY_LOG_LEVEL',
+  'GATEWAY_LOG_BUFFER_BYTES',
   'GATEWAY_HANDSHAKE_TIMEOUT_SECONDS',
   'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS',
   'GATEWAY_UPSTREAM_TIMEOUT_SECONDS',

@@ -42,6 +42,8 @@ export interface IssueOptions {
   readonly uris?: readonly string[];
   readonly emails?: readonly string[];
   readonly serialHex?: string;
+  /** Re-issue for an existing key pair (a renewed CA keeps its key); default: a new key. */
+  readonly keys?: CryptoKeyPair;
 }
 
 export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -64,7 +66,8 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
 
 /** Issues a certificate signed by `issuer`, or self-signed when `issuer` is undefined. */
 export async function issue(issuer: Issued | undefined, opts: IssueOptions): Promise<Issued> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys =
+    opts.keys ?? ((await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair);
   const ca = opts.ca ?? false;
   const now = Date.now();
   const notBefore = new Date(now + (opts.notBeforeDays ?? -1) * DAY);

@@ -103,9 +103,9 @@ function caFindings(
   }
   if (facts.notBefore > now) {
     f.push(
-      error(
+      warning(
         'not_yet_valid',
-        `not valid before ${isoSeconds(facts.notBefore)}: the gateway refuses the bundle`,
+        `not valid before ${isoSeconds(facts.notBefore)}: loaded, but chains through it fail until then`,
       ),
     );
   }

@@ -5,25 +5,94 @@
  *
  * Lines are batched (up to 8 KiB, flushed at least every 100 ms and synchronously at exit): one
  * write per request cost a third of the proxy's throughput, and a log line 100 ms late costs nothing.
+ *
+ * The buffer is bounded (GATEWAY_LOG_BUFFER_BYTES): while stdout cannot take lines (a stalled log
+ * driver, a full pipe) they wait up to that size, then new ones are dropped and counted
+ * (`log_lines_dropped_total`) rather than growing memory without end. At exit, a stdout that
+ * dropped lines or has taken nothing for STUCK_MS since its oldest pending line is given up on
+ * (those lines counted as dropped): a synchronous flush into a pipe nobody reads would block
+ * forever, and SIGTERM must end the process.
  */
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
 const FLUSH_EVERY_MS = 100;
-const stdoutDestinations: ReturnType<typeof pino.destination>[] = [];
+const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024;
+/** A stdout with lines pending and no write completed for this long is blocked (a pipe with a live
+ * reader takes a batch in microseconds). */
+const STUCK_MS = 250;
+/** How long the flush at exit retries a stdout answering EAGAIN. */
+const EXIT_FLUSH_MS = 1_000;
+interface StdoutDestination {
+  readonly stream: ReturnType<typeof pino.destination>;
+  /** When the oldest line not yet confirmed written was logged (undefined: none pending). */
+  pendingSince: number | undefined;
+  pendingLines: number;
+  /** Lines dropped since the last completed write: the buffer is full and stdout not moving. */
+  droppedSinceWrite: number;
+}
+const stdoutDestinations: StdoutDestination[] = [];
+let droppedLines = 0;
+/** Set while flushing at exit: past it, a stdout answering EAGAIN is given up on. */
+let exitFlushDeadline: number | undefined;
+
+/** Log lines dropped since start because stdout could not take them in time. */
+export function logLinesDropped(): number {
+  return droppedLines;
+}
+
+function countDropped(data: string | Buffer): void {
+  let n = 0;
+  for (let i = data.indexOf('\n'); i >= 0; i = data.indexOf('\n', i + 1)) n++;
+  droppedLines += Math.max(1, n);
+}
 
 export function createLogger(
   level: LevelWithSilent,
   destination?: DestinationStream,
   /** batch: false for processes sharing stdout (cluster workers): one whole line per write. */
-  { batch = true }: { batch?: boolean } = {},
+  { batch = true, maxBufferBytes = DEFAULT_BUFFER_BYTES }: { batch?: boolean; maxBufferBytes?: number } = {},
 ): Logger {
   let dest = destination;
   if (!dest) {
-    const stdout = pino.destination({ dest: 1, sync: false, minLength: batch ? 8 * 1024 : 0 });
+    // Opening process.stdout makes a pipe on fd 1 non-blocking (libuv's uv_pipe_open), so a pipe
+    // nobody reads answers EAGAIN (retried, bounded, dropped) instead of parking a libuv thread in
+    // write(): a thread blocked there also blocks process exit, which joins the thread pool.
+    void process.stdout;
+    const stdout = pino.destination({
+      dest: 1,
+      sync: false,
+      minLength: batch ? 8 * 1024 : 0,
+      maxLength: maxBufferBytes,
+      // Keep retrying a busy stdout, except in the flush at exit once its deadline has passed.
+      retryEAGAIN: () => exitFlushDeadline === undefined || performance.now() < exitFlushDeadline,
+    });
+    const watched: StdoutDestination = {
+      stream: stdout,
+      pendingSince: undefined,
+      pendingLines: 0,
+      droppedSinceWrite: 0,
+    };
+    stdout.on('drop', (data: string | Buffer) => {
+      countDropped(data);
+      watched.pendingLines--;
+      watched.droppedSinceWrite++;
+    });
+    // Progress: a write to fd 1 completed, so what was pending before it reached stdout.
+    stdout.on('write', () => {
+      watched.pendingSince = undefined;
+      watched.pendingLines = 0;
+      watched.droppedSinceWrite = 0;
+    });
+    const write = stdout.write.bind(stdout);
+    stdout.write = (data: string): boolean => {
+      watched.pendingSince ??= performance.now();
+      watched.pendingLines++;
+      return write(data);
+    };
     setInterval(() => stdout.flush(), FLUSH_EVERY_MS).unref();
-    stdoutDestinations.push(stdout);
+    stdoutDestinations.push(watched);
     dest = stdout;
   }
   return pino(
@@ -37,13 +106,27 @@ export function createLogger(
   );
 }
 
-/** Writes every batched line now; call before process.exit(). */
+/**
+ * Writes every batched line now and closes the destinations; call right before process.exit().
+ * A blocked stdout is given up on (its pending lines counted as dropped) rather than waited for,
+ * and closed so that no exit hook tries to flush it again.
+ */
 export function flushLogsSync(): void {
+  const now = performance.now();
+  exitFlushDeadline = now + EXIT_FLUSH_MS;
   for (const d of stdoutDestinations) {
-    try {
-      d.flushSync();
-    } catch {
-      // Nothing buffered, or stdout already gone: nothing more to save.
+    const stuck =
+      d.droppedSinceWrite > 0 || (d.pendingSince !== undefined && now - d.pendingSince > STUCK_MS);
+    if (stuck) {
+      // Blocked: a synchronous write would never return. What is pending is lost, and counted.
+      droppedLines += Math.max(0, d.pendingLines);
+    } else {
+      try {
+        d.stream.flushSync();
+      } catch {
+        // Nothing buffered, stdout gone, or still refusing bytes at the deadline: nothing more to save.
+      }
     }
+    d.stream.destroy();
   }
 }

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { logLinesDropped } from './logger.js';
 
 export type TrustKind = 'ca_bundle' | 'crl' | 'server_cert';
 
@@ -20,12 +21,16 @@ export interface Metrics {
   readonly upstreamErrors: Counter<'route' | 'kind'>;
   readonly trustReloads: Counter<'kind' | 'result'>;
   readonly trustLastSuccess: Gauge<'kind'>;
+  readonly trustLastChange: Gauge<'kind'>;
   readonly caNotAfter: Gauge<'subject'>;
+  readonly caNotYetValid: Gauge<'subject'>;
   readonly crlNextUpdate: Gauge<'issuer'>;
   readonly crlEntries: Gauge<'issuer'>;
   readonly crlNearExpiry: Gauge<'issuer'>;
   readonly crlRejected: Counter<'reason'>;
   readonly connectionsRefused: Counter<'reason'>;
+  readonly acceptErrors: Counter<'code'>;
+  readonly logLinesDropped: Counter;
   readonly trustGuardBlocked: Counter<'kind'>;
   readonly partnerRequests: Counter<'partner' | 'route' | 'code'>;
   readonly clientCertNotAfter: Gauge<'partner'>;
@@ -118,10 +123,24 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       labelNames: ['kind'],
       registers,
     }),
+    trustLastChange: new Gauge({
+      name: `${p}trust_last_change_timestamp_seconds`,
+      aggregator: 'max',
+      help: 'When the material in force of each kind last changed (a new bundle, certificate or CRL set)',
+      labelNames: ['kind'],
+      registers,
+    }),
     caNotAfter: new Gauge({
       name: `${p}ca_cert_not_after_timestamp_seconds`,
       aggregator: 'max',
       help: 'Expiry of each trusted client CA',
+      labelNames: ['subject'],
+      registers,
+    }),
+    caNotYetValid: new Gauge({
+      name: `${p}ca_not_yet_valid_timestamp_seconds`,
+      aggregator: 'max',
+      help: 'notBefore of each loaded client CA that is not valid yet (chains through it fail until then)',
       labelNames: ['subject'],
       registers,
     }),
@@ -150,6 +169,22 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: `${p}connections_refused_total`,
       help: 'Connections closed by a limit (max_connections, max_handshaking_connections at accept; max_connections_per_client after verification)',
       labelNames: ['reason'],
+      registers,
+    }),
+    logLinesDropped: new Counter({
+      name: `${p}log_lines_dropped_total`,
+      help: 'Log lines dropped because stdout could not take them (GATEWAY_LOG_BUFFER_BYTES was full)',
+      registers,
+      collect() {
+        // The logger counts (it exists before any registry); the counter shows its total.
+        this.reset();
+        this.inc(logLinesDropped());
+      },
+    }),
+    acceptErrors: new Counter({
+      name: `${p}accept_errors_total`,
+      help: 'Connections that could not be accepted, by error code (EMFILE, ENFILE: out of file descriptors)',
+      labelNames: ['code'],
       registers,
     }),
     crlRejected: new Counter({

@@ -4,9 +4,11 @@
  * every upstream failure mapped to a stable kind so the caller answers 502/504 with a request id.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { type Dispatcher, Pool } from 'undici';
+import { buildConnector, type Dispatcher, Pool } from 'undici';
 import type { GatewayErrorCode } from './errors.js';
+import { skipInterimContinue } from './interim-responses.js';
 import { downstreamHeaders } from './upstream-headers.js';
 
 export interface UpstreamTimeouts {
@@ -14,7 +16,31 @@ export interface UpstreamTimeouts {
   readonly responseSeconds: number;
 }
 
-export type UpstreamFailureKind = 'connect' | 'connect_timeout' | 'timeout' | 'reset' | 'other';
+export type UpstreamFailureKind =
+  | 'connect'
+  | 'connect_timeout'
+  | 'timeout'
+  | 'reset'
+  | 'other'
+  | TruncationKind;
+
+/** How a response that had started was cut: its kind in upstream_errors_total. */
+export type TruncationKind = 'reset_mid_body' | 'body_timeout';
+
+/** A response cut after its status went out: the client saw `status` and then an aborted connection. */
+export interface Truncation {
+  readonly kind: TruncationKind;
+  /** The log reason: `upstream_reset_mid_body` or `upstream_body_timeout`. */
+  readonly reason: `upstream_${TruncationKind}`;
+  /** What undici or the socket said (UND_ERR_BODY_TIMEOUT, UND_ERR_SOCKET, ECONNRESET, …). */
+  readonly causeCode: string;
+}
+
+function truncation(err: unknown): Truncation {
+  const causeCode = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.name ?? 'unknown';
+  const kind: TruncationKind = causeCode === 'UND_ERR_BODY_TIMEOUT' ? 'body_timeout' : 'reset_mid_body';
+  return { kind, reason: `upstream_${kind}`, causeCode };
+}
 
 export class UpstreamFailure extends Error {
   override readonly name = 'UpstreamFailure';
@@ -56,7 +82,12 @@ export interface ForwardResult {
   readonly status: number;
   readonly upstreamMs: number;
   readonly bytesOut: number;
+  /** Set when the upstream broke or stalled mid-body: the client's response was aborted. */
+  readonly truncated?: Truncation;
 }
+
+/** Sockets each upstream's pool may open (every one is a file descriptor). */
+export const UPSTREAM_POOL_CONNECTIONS = 256;
 
 export class Upstream {
   private readonly pool: Pool;
@@ -65,11 +96,18 @@ export class Upstream {
     readonly origin: URL,
     timeouts: UpstreamTimeouts,
   ) {
+    const connect = buildConnector({ timeout: timeouts.connectSeconds * 1000 });
     this.pool = new Pool(origin, {
-      connections: 256,
+      connections: UPSTREAM_POOL_CONNECTIONS,
       pipelining: 1,
       keepAliveTimeout: 4_000,
-      connect: { timeout: timeouts.connectSeconds * 1000 },
+      // Every upstream socket tolerates an unsolicited 100 Continue (RFC 9110 §15.2; undici does not).
+      connect: (options, callback) =>
+        connect(options, (err, socket) => {
+          if (err || !socket) return callback(err ?? new Error('no socket'), null);
+          skipInterimContinue(socket as Socket);
+          callback(null, socket);
+        }),
       headersTimeout: timeouts.responseSeconds * 1000,
       bodyTimeout: timeouts.responseSeconds * 1000,
     });
@@ -104,12 +142,13 @@ export class Upstream {
       let upstreamMs = 0;
       let bytesOut = 0;
       let settled = false;
-      const settle = (err?: UpstreamFailure): void => {
+      const settle = (err?: UpstreamFailure, truncated?: Truncation): void => {
         if (settled) return;
         settled = true;
         res.off('close', onClientClose);
         if (err) reject(err);
-        else resolve({ status, upstreamMs, bytesOut });
+        else
+          resolve(truncated ? { status, upstreamMs, bytesOut, truncated } : { status, upstreamMs, bytesOut });
       };
       const onClientClose = (): void => {
         if (res.writableFinished) return;
@@ -142,9 +181,10 @@ export class Upstream {
         onResponseError(_c, err) {
           if (settled) return;
           if (res.headersSent) {
-            // Upstream broke mid-body: the response is cut; nothing more can be said.
+            // Upstream broke or stalled mid-body: the client's connection is aborted (never a clean
+            // end, so the client sees the truncation) and the caller logs and counts it.
             res.destroy();
-            settle();
+            settle(undefined, truncation(err));
             return;
           }
           settle(classify(err));

@@ -123,11 +123,14 @@ export function createRequestHandler(
     let upstreamMs: number | undefined;
     let bytesOut = 0;
     let reason: string | undefined;
+    /** What the upstream said when it cut a response (logged with a truncation's reason). */
+    let upstreamError: string | undefined;
 
     const finish = (status: number): void => {
       count(route, String(status), decision.partnerLabel);
       time(route, (performance.now() - started) / 1000);
-      logger.info({
+      // A truncated response is an upstream failure the client saw as a cut: a warning.
+      (upstreamError === undefined ? logger.info : logger.warn).call(logger, {
         event: 'request',
         request_id: requestId,
         partner_id: partnerId,
@@ -138,6 +141,7 @@ export function createRequestHandler(
         route,
         status,
         reason,
+        upstream_error: upstreamError,
         upstream_ms: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 1000) / 1000,
         bytes_in: Number(req.headers['content-length'] ?? 0) || undefined,
         bytes_out: bytesOut,
@@ -233,6 +237,12 @@ export function createRequestHandler(
       (result) => {
         upstreamMs = result.upstreamMs;
         bytesOut = result.bytesOut;
+        if (result.truncated) {
+          // The status stays the one the client saw; the reason says it was cut.
+          reason = result.truncated.reason;
+          upstreamError = result.truncated.causeCode;
+          metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
+        }
         finish(result.status);
       },
       (err: unknown) => {

@@ -1,7 +1,10 @@
 /**
  * Per-connection state: the gate's verdict, the snapshot it was decided against and the identity
  * headers computed once at handshake time. `current()` re-decides only when the trust snapshot
- * changed (O(1) otherwise), and refuses a connection whose chain has since expired.
+ * changed or a CRL of it passed nextUpdate + grace since the last decision (O(1) otherwise), and
+ * refuses a connection whose chain has since expired. So a keep-alive connection cannot outlive
+ * a CRL that expires while it is open: its next request is refused (`crl_expired`) as a new
+ * connection would be.
  */
 import type { Socket } from 'node:net';
 import type { TrustSnapshot } from '../trust/snapshot.js';
@@ -10,6 +13,8 @@ import { type RevocationPolicy, recheckConnection, type Verdict } from './connec
 export class ConnectionState {
   private verdict: Verdict;
   private checkedAgainst: TrustSnapshot | undefined;
+  /** When a CRL of `checkedAgainst` next expires (nextUpdate + grace): decide again then. */
+  private recheckAt: number | undefined;
   private readonly expiresAt: number;
   /** When the connection was verified (for the maximum connection age). */
   readonly establishedAt = Date.now();
@@ -41,9 +46,14 @@ export class ConnectionState {
         detail: 'a certificate of the chain expired while connected',
       });
     }
-    if (snapshot === this.checkedAgainst || !this.checkedAgainst) return v;
+    if (!this.checkedAgainst) return v;
+    if (snapshot === this.checkedAgainst) {
+      this.recheckAt ??= nextCrlExpiry(snapshot, policy.graceSeconds, this.establishedAt);
+      if (now <= this.recheckAt) return v;
+    }
     const next = recheckConnection(v, this.checkedAgainst, snapshot, policy, now);
     this.checkedAgainst = snapshot;
+    this.recheckAt = nextCrlExpiry(snapshot, policy.graceSeconds, now);
     return this.settle(next);
   }
 
@@ -56,6 +66,24 @@ export class ConnectionState {
     this.verdict = v;
     return v;
   }
+}
+
+/** Per snapshot: the moments its CRLs expire (nextUpdate + grace), ascending; computed once. */
+const crlExpiries = new WeakMap<TrustSnapshot, { graceSeconds: number; at: number[] }>();
+
+/** The first CRL expiry of `snapshot` after `after`, or Infinity. */
+function nextCrlExpiry(snapshot: TrustSnapshot, graceSeconds: number, after: number): number {
+  let known = crlExpiries.get(snapshot);
+  if (!known || known.graceSeconds !== graceSeconds) {
+    const graceMs = Math.max(0, graceSeconds) * 1000;
+    const at = snapshot.revocation
+      .summary()
+      .flatMap((c) => (c.nextUpdate === undefined ? [] : [c.nextUpdate + graceMs]))
+      .sort((a, b) => a - b);
+    known = { graceSeconds, at };
+    crlExpiries.set(snapshot, known);
+  }
+  return known.at.find((t) => t >= after) ?? Number.POSITIVE_INFINITY;
 }
 
 const states = new WeakMap<Socket, ConnectionState>();

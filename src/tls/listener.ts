@@ -52,6 +52,8 @@ export interface ListenerOptions {
    * behind an NLB without PROXY protocol every partner shares a few node addresses.
    */
   readonly clientKey?: (verdict: Verdict & { ok: true }) => string;
+  /** An accept that failed once listening (EMFILE, …): reported, never fatal. */
+  readonly onAcceptError?: (err: NodeJS.ErrnoException) => void;
 }
 
 type WithParent = TLSSocket & { _parent?: Socket };
@@ -160,6 +162,7 @@ export class TlsListener {
       front.once('error', reject);
       front.listen({ host, port }, () => {
         front.off('error', reject);
+        front.on('error', (err: NodeJS.ErrnoException) => this.opts.onAcceptError?.(err));
         // The HTTPS server never listens itself; this starts its connection tracking
         // (header/request timeouts, closeIdleConnections) as a real listen would.
         this.server.emit('listening');

@@ -1,8 +1,11 @@
 /**
  * CA bundle validation. A bundle is accepted whole or not at all: every PEM block must be a
- * certificate, at least one must be present, each must be a CA (basicConstraints CA:TRUE) and
- * within its validity. Exact duplicates are dropped with a warning. In production, material issued
- * under the development root (O=mtls-gateway development) is refused.
+ * certificate, at least one must be present, each must be a CA (basicConstraints CA:TRUE) and not
+ * expired. A CA that is not valid yet is loaded (as nginx and Envoy do): OpenSSL refuses chains
+ * through it until its notBefore, so one CA prepared in advance (or issued by a clock slightly
+ * ahead) never locks out the partners of the others; it is listed in `notYetValid` and warned
+ * about. Exact duplicates are dropped with a warning. In production, material issued under the
+ * development root (O=mtls-gateway development) is refused.
  */
 import { X509Certificate } from 'node:crypto';
 import { canonicalNameKey } from '../asn1/canonical-name.js';
@@ -13,7 +16,23 @@ import { type PemError, splitPem } from './pem.js';
 export const DEV_ORGANIZATION = 'mtls-gateway development';
 
 export class TrustMaterialError extends Error {
-  override readonly name = 'TrustMaterialError';
+  override readonly name: string = 'TrustMaterialError';
+}
+
+/**
+ * Refused only because of the clock (expired, or not valid yet): the same bytes may be accepted
+ * later, or after the clock is corrected, so they are decided again on every poll and never
+ * remembered as invalid.
+ */
+export class TimeTrustMaterialError extends TrustMaterialError {
+  override readonly name: string = 'TimeTrustMaterialError';
+  constructor(
+    message: string,
+    /** When the material becomes valid, if that lies ahead (the store retries then). */
+    readonly validFrom?: number,
+  ) {
+    super(message);
+  }
 }
 
 export interface TrustedCa {
@@ -33,6 +52,11 @@ export interface CaBundle {
   /** CAs by canonical subject Name (nameKey): the candidates when building a client's chain. */
   readonly bySubject: ReadonlyMap<string, readonly TrustedCa[]>;
   readonly warnings: readonly string[];
+}
+
+/** The CAs of a bundle whose notBefore is still ahead of `now`, earliest first. */
+export function notYetValidCas(bundle: CaBundle, now: number): TrustedCa[] {
+  return bundle.cas.filter((c) => c.notBefore > now).sort((a, b) => a.notBefore - b.notBefore);
 }
 
 export function isDevelopmentMaterial(parsed: ParsedCertificate): boolean {
@@ -81,14 +105,13 @@ export function parseCaBundle(bytes: Uint8Array, opts: { now: number; production
     if (!parsed.isCa)
       throw new TrustMaterialError(`${where} (${subject}): not a CA (basicConstraints CA:TRUE missing)`);
     if (parsed.notAfter < opts.now) {
-      throw new TrustMaterialError(
+      throw new TimeTrustMaterialError(
         `${where} (${subject}): expired ${new Date(parsed.notAfter).toISOString()}`,
       );
     }
     if (parsed.notBefore > opts.now) {
-      throw new TrustMaterialError(
-        `${where} (${subject}): not valid before ${new Date(parsed.notBefore).toISOString()}`,
-      );
+      // Loaded all the same: only chains through this CA fail, and only until its notBefore.
+      warnings.push(`CA not valid yet: ${subject} (valid from ${new Date(parsed.notBefore).toISOString()})`);
     }
     if (opts.production && isDevelopmentMaterial(parsed)) {
       throw new TrustMaterialError(`${where} (${subject}): development CA refused in production`);

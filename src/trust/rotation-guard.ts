@@ -128,18 +128,21 @@ function caPath(
   ca: TrustedCa,
   bundle: CaBundle,
   memo: Map<string, Cert[] | null>,
+  now: number | undefined,
   depth = 0,
 ): Cert[] | undefined {
   const known = memo.get(ca.fingerprint256);
   if (known !== undefined) return known ?? undefined;
   memo.set(ca.fingerprint256, null); // a cycle reads as "not anchored"
   let path: Cert[] | undefined;
-  if (issues(ca.x509, ca.x509)) {
+  if (!usableAt(ca, now)) {
+    path = undefined;
+  } else if (issues(ca.x509, ca.x509)) {
     path = [ca];
   } else if (depth < MAX_DEPTH) {
     for (const parent of bundle.cas) {
       if (parent === ca || !issues(parent.x509, ca.x509)) continue;
-      const rest = caPath(parent, bundle, memo, depth + 1);
+      const rest = caPath(parent, bundle, memo, now, depth + 1);
       if (rest) {
         path = [ca, ...rest];
         break;
@@ -150,8 +153,22 @@ function caPath(
   return path;
 }
 
+/**
+ * Whether a bundle CA can vouch at `now` (undefined: ignore time). OpenSSL fails a chain through a
+ * CA outside its validity (a bundle may hold one that is not valid yet), so the guard must too: a
+ * bundle swapping a valid intermediate for a re-issue that is not valid yet locks partners out.
+ */
+function usableAt(ca: TrustedCa, now: number | undefined): boolean {
+  return now === undefined || (ca.notBefore <= now && now <= ca.notAfter);
+}
+
 /** The chain the candidate bundle would verify for this client, or undefined (unknown_ca). */
-function clientPath(c: RecentClient, bundle: CaBundle, memo: Map<string, Cert[] | null>): Cert[] | undefined {
+function clientPath(
+  c: RecentClient,
+  bundle: CaBundle,
+  memo: Map<string, Cert[] | null>,
+  now: number | undefined,
+): Cert[] | undefined {
   const certs = certsOf(c);
   if (!certs) return undefined;
   const path: Cert[] = [certs.leaf];
@@ -166,7 +183,7 @@ function clientPath(c: RecentClient, bundle: CaBundle, memo: Map<string, Cert[] 
       } else if (!isLeaf && !cert.x509.verify(ca.x509.publicKey)) {
         continue;
       }
-      const rest = caPath(ca, bundle, memo);
+      const rest = caPath(ca, bundle, memo, now);
       if (rest) return [...path, ...rest];
     }
     // Not issued by a bundle CA: an intermediate the client sends itself may bridge the gap.
@@ -205,8 +222,13 @@ function decide(
   policy: RevocationCheckOptions,
   now: number,
 ): string | undefined {
-  const path = clientPath(c, trust.bundle, memo);
-  if (!path) return 'unknown_ca';
+  const path = clientPath(c, trust.bundle, memo, now);
+  if (!path) {
+    // A path through CAs outside their validity: refused for the clock, and said so.
+    const untimed = clientPath(c, trust.bundle, new Map(), undefined);
+    if (!untimed) return 'unknown_ca';
+    return untimed.some((p) => p.parsed.notBefore > now) ? 'not_yet_valid' : 'expired';
+  }
   const verdict = trust.index.check(
     path.map((p) => p.parsed),
     now,

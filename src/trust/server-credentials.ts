@@ -1,12 +1,13 @@
 /**
  * The server's certificate chain and key. Accepted only if the key matches the leaf, every
  * certificate is signed by the next one in the file, and the leaf is valid now: a rotation that
- * would break every handshake is refused and the current credentials stay in force.
+ * would break every handshake is refused and the current credentials stay in force. A refusal
+ * for time alone (TimeTrustMaterialError) is retried, never remembered as invalid.
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253 } from '../asn1/name.js';
-import { isDevelopmentMaterial, TrustMaterialError } from './ca-bundle.js';
+import { isDevelopmentMaterial, TimeTrustMaterialError, TrustMaterialError } from './ca-bundle.js';
 import { splitPem } from './pem.js';
 
 export interface ServerCredentials {
@@ -51,8 +52,18 @@ export function parseServerCredentials(
     }
   }
   const parsed = parseCertificate(leaf.raw);
-  if (parsed.notAfter < opts.now || parsed.notBefore > opts.now) {
-    throw new TrustMaterialError(`server certificate: not valid now (valid to ${leaf.validTo})`);
+  // A time refusal: the store keeps the credentials in force, retries on every poll, and again
+  // at the notBefore of a certificate installed ahead of time.
+  if (parsed.notBefore > opts.now) {
+    throw new TimeTrustMaterialError(
+      `server certificate: not valid before ${new Date(parsed.notBefore).toISOString()}`,
+      parsed.notBefore,
+    );
+  }
+  if (parsed.notAfter < opts.now) {
+    throw new TimeTrustMaterialError(
+      `server certificate: expired ${new Date(parsed.notAfter).toISOString()}`,
+    );
   }
   if (opts.production && isDevelopmentMaterial(parsed)) {
     throw new TrustMaterialError('server certificate: development certificate refused in production');

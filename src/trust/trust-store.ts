@@ -8,12 +8,21 @@
  *
  * Polls are cheap: each source is asked for "anything newer than the version I last read"; a
  * version that was rejected or held back by the guard is not re-read on every poll (an explicit
- * refresh, i.e. SIGHUP, re-reads and re-decides everything).
+ * refresh, i.e. SIGHUP, re-reads and re-decides everything). Material refused only for the clock
+ * (TimeTrustMaterialError) is never held: it is decided again on every poll, and a poll is due at
+ * the moment a refused server certificate becomes valid. CAs not valid yet are loaded, warned
+ * about and watched: when one becomes valid the store says so (log and metric).
  */
 import { EventEmitter } from 'node:events';
 import type { Config, Source } from '../config/config.js';
 import type { Logger, Metrics, TrustKind } from '../observability/index.js';
-import { type CaBundle, parseCaBundle, TrustMaterialError } from './ca-bundle.js';
+import {
+  type CaBundle,
+  notYetValidCas,
+  parseCaBundle,
+  TimeTrustMaterialError,
+  TrustMaterialError,
+} from './ca-bundle.js';
 import { parseAndVerifyCrlsOffThread } from './crl/crl-worker.js';
 import type { VerifiedCrl } from './crl/verify-crl.js';
 import {
@@ -129,10 +138,14 @@ interface CrlStage {
   readonly changed: boolean;
   readonly forced: boolean;
   readonly offeredBy: ReadonlyMap<string, { version: string; labels: string }>;
+  /** Some CRL read in this poll was refused (malformed, bad signature, older than the one in force). */
+  readonly rejected: boolean;
   readonly apply: () => void;
 }
 
 const MAX_REJECTIONS = 20;
+/** setTimeout's ceiling is about 24.8 days; a later wake-up is re-armed by the polls meanwhile. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 const errorCode = (err: Error): string | undefined => (err as { code?: string }).code;
@@ -153,6 +166,12 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   readonly recentClients = new RecentClients();
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when a CA or a refused server certificate becomes valid (see wakeAt). */
+  private validityTimer: NodeJS.Timeout | undefined;
+  /** A refused server certificate's notBefore: a poll is due then. */
+  private serverValidFrom: number | undefined;
+  /** Fingerprints of loaded CAs reported as not valid yet (to say when each becomes valid). */
+  private readonly pendingCas = new Set<string>();
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
   private failures = 0;
@@ -181,6 +200,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.validityTimer) clearTimeout(this.validityTimer);
   }
 
   /** Remembers a verified client for the lock-out guard (O(1), once per connection). */
@@ -322,8 +342,13 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     if (caCand) this.commitCa(caCand);
     if (serverCand) this.commitServer(serverCand);
     stage?.apply();
+    // Freshness is "last successful check", as for the other kinds: every CRL source answered
+    // (unchanged, a 304, counts) and nothing it offered was refused or held back.
+    if (stage && !stage.rejected && crlFetches.length === this.opts.crls.length && this.opts.crls.length > 0)
+      this.opts.metrics.trustLastSuccess.set({ kind: 'crl' }, Date.now() / 1000);
     this.failures = sourceFailed ? this.failures + 1 : 0;
     this.updateExpiryMetrics(now);
+    this.updateValidity(Date.now());
     if (!this.ca || !this.server) {
       this.lastError ??= 'trust material not loaded yet';
       return;
@@ -386,7 +411,9 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     try {
       bundle = parseCaBundle(read.bytes, { now, production: this.opts.production });
     } catch (err) {
-      this.held.set('ca_bundle', { version: read.version, labels: read.labels, why: 'invalid' });
+      // A time refusal is decided again on the next poll; anything else waits for new bytes.
+      if (!(err instanceof TimeTrustMaterialError))
+        this.held.set('ca_bundle', { version: read.version, labels: read.labels, why: 'invalid' });
       throw err;
     }
     const source = describeSource(this.opts.caBundle);
@@ -415,8 +442,16 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     if (this.stillHeld('server_cert', version, '', explicit)) return undefined;
     try {
       const creds = parseServerCredentials(cert.bytes, key.bytes, { now, production: this.opts.production });
+      this.serverValidFrom = undefined;
       return { creds, info: { source: describeSource(this.opts.serverCert), version, loadedAt: now } };
     } catch (err) {
+      if (err instanceof TimeTrustMaterialError) {
+        // Not valid yet (or expired, perhaps by a wrong clock): kept out for now, never held, and
+        // retried on every poll and at the moment it becomes valid.
+        this.serverValidFrom = err.validFrom;
+        throw err;
+      }
+      this.serverValidFrom = undefined;
       // A certificate and its key rotated as two secrets can be read between the two updates:
       // the mismatch is refused here and the next poll (or refresh) picks up the pair.
       this.held.set('server_cert', { version, labels: '', why: 'invalid' });
@@ -544,6 +579,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
       changed: changedIndex,
       forced,
       offeredBy,
+      rejected: rejections.length > 0,
       apply: () => {
         for (const report of rejections) report();
         for (const [name, bytes] of accepted) {
@@ -553,6 +589,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
         for (const [crl, name] of origin) this.crlOrigin.set(crl, name);
         if (accepted.size > 0) this.succeeded('crl');
         if (!changedIndex) return;
+        this.opts.metrics.trustLastChange.set({ kind: 'crl' }, Date.now() / 1000);
         this.index = index;
         this.guardBlocked.delete('crl');
         for (const s of index.summary()) {
@@ -640,6 +677,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
 
   private commitCa(cand: CaCandidate): void {
     this.ca = { bundle: cand.bundle, info: cand.info };
+    this.opts.metrics.trustLastChange.set({ kind: 'ca_bundle' }, Date.now() / 1000);
     this.held.delete('ca_bundle');
     this.guardBlocked.delete('ca_bundle');
     this.succeeded('ca_bundle');
@@ -656,10 +694,64 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     this.opts.metrics.caNotAfter.reset();
     for (const ca of cand.bundle.cas)
       this.opts.metrics.caNotAfter.set({ subject: ca.subject }, ca.notAfter / 1000);
+    this.pendingCas.clear();
+    for (const ca of notYetValidCas(cand.bundle, cand.info.loadedAt)) {
+      this.pendingCas.add(ca.fingerprint256);
+      this.opts.logger.warn({
+        event: 'trust',
+        kind: 'ca_bundle',
+        result: 'ca_not_yet_valid',
+        msg: 'CA loaded but not valid yet: clients whose chain goes through it are refused until then',
+        subject: ca.subject,
+        fingerprint256: ca.fingerprint256,
+        not_before: iso(ca.notBefore),
+      });
+    }
+  }
+
+  /**
+   * Keeps the not-yet-valid metric and the wake-up timer in step with the clock: says when a
+   * pending CA has become valid, and polls at the moment a refused server certificate becomes
+   * valid (or the next pending CA does), instead of waiting for the next scheduled poll.
+   */
+  private updateValidity(now: number): void {
+    const m = this.opts.metrics;
+    m.caNotYetValid.reset();
+    let wake =
+      this.serverValidFrom !== undefined && this.serverValidFrom > now ? this.serverValidFrom : undefined;
+    for (const ca of this.ca?.bundle.cas ?? []) {
+      if (!this.pendingCas.has(ca.fingerprint256)) continue;
+      if (ca.notBefore > now) {
+        m.caNotYetValid.set({ subject: ca.subject }, ca.notBefore / 1000);
+        wake = Math.min(wake ?? ca.notBefore, ca.notBefore);
+        continue;
+      }
+      this.pendingCas.delete(ca.fingerprint256);
+      this.opts.logger.info({
+        event: 'trust',
+        kind: 'ca_bundle',
+        result: 'ca_now_valid',
+        msg: 'CA is valid now: chains through it verify',
+        subject: ca.subject,
+        fingerprint256: ca.fingerprint256,
+        not_before: iso(ca.notBefore),
+      });
+    }
+    if (this.validityTimer) clearTimeout(this.validityTimer);
+    this.validityTimer = undefined;
+    if (wake === undefined || this.stopped) return;
+    // One second past notBefore: certificate times have whole seconds, OpenSSL compares in seconds.
+    const delay = Math.min(wake - now + 1_000, MAX_TIMER_MS);
+    this.validityTimer = setTimeout(() => {
+      this.validityTimer = undefined;
+      void this.run(false);
+    }, delay);
+    this.validityTimer.unref();
   }
 
   private commitServer(cand: { creds: ServerCredentials; info: LoadedMaterial }): void {
     this.server = cand;
+    this.opts.metrics.trustLastChange.set({ kind: 'server_cert' }, Date.now() / 1000);
     this.held.delete('server_cert');
     this.succeeded('server_cert');
     this.opts.logger.info({

@@ -36,6 +36,44 @@ function misbehave(socket: Socket, path: string): void {
       );
       setImmediate(() => socket.resetAndDestroy());
       return;
+    case '/stall-mid':
+      // Chunked: a clean end by the gateway would look like a complete (short) body to the client.
+      socket.write(
+        'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n',
+      );
+      held.push(socket); // then nothing, past the body timeout
+      return;
+    case '/continue':
+      // An unsolicited 100 (the request had no Expect), then the final answer (RFC 9110 §15.2).
+      socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+      setImmediate(() =>
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nfinal'),
+      );
+      return;
+    case '/early-hints':
+      socket.write('HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n');
+      socket.write('HTTP/1.1 102 Processing\r\n\r\n');
+      setImmediate(() =>
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nfinal'),
+      );
+      return;
+    case '/continue-split': {
+      // 100, 103 and 100 again, the status lines cut mid-token across TCP writes.
+      const parts = [
+        'HTTP/1.1 1',
+        '00 Continue\r\n',
+        '\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.0 100',
+        ' Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal',
+      ];
+      const next = (): void => {
+        const part = parts.shift();
+        if (part === undefined) return;
+        socket.write(part);
+        setTimeout(next, 5);
+      };
+      next();
+      return;
+    }
     case '/garbage':
       socket.end(`${SECRET}\r\n\r\n`);
       return;
@@ -162,6 +200,51 @@ describe('upstream faults', () => {
     await agent.close();
     await stillServing();
   });
+
+  it.each([
+    ['/reset-mid', 'upstream_reset_mid_body', 'reset_mid_body'],
+    ['/stall-mid', 'upstream_body_timeout', 'body_timeout'],
+  ])(
+    'a response cut by %s is an upstream error: aborted for the client, logged %s, counted',
+    async (path, reason, kind) => {
+      const id = `cut${path.replace(/\//g, '-')}`;
+      const errors = async (): Promise<number> =>
+        metricValue(
+          (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text,
+          'mtls_gateway_upstream_errors_total',
+          { route: 'default', kind },
+        ) ?? 0;
+      const before = await errors();
+      const agent = clientAgent(pki, 'partner-a');
+      const res = await request(`${gw.url}${path}`, { dispatcher: agent, headers: { 'x-request-id': id } });
+      expect(res.statusCode).toBe(200);
+      // Never a clean end: the client must notice that the body is incomplete.
+      await expect(res.body.text()).rejects.toThrow();
+      const line = await gw.logs.waitFor((l) => l.event === 'request' && l.request_id === id);
+      expect({ level: line.level, status: line.status, reason: line.reason }).toEqual({
+        level: 'warn',
+        status: 200,
+        reason,
+      });
+      expect(await errors()).toBe(before + 1);
+      await agent.close();
+      await stillServing();
+    },
+  );
+
+  it.each(['/continue', '/early-hints', '/continue-split'])(
+    'passes the final response through after interim 1xx answers (%s), never a 502',
+    async (path) => {
+      // Three in a row on one client connection: the upstream connection is reused in between.
+      const agent = clientAgent(pki, 'partner-a');
+      for (let i = 0; i < 3; i++) {
+        const res = await get(`${gw.url}${path}`, agent);
+        expect({ status: res.status, text: res.text }).toEqual({ status: 200, text: 'final' });
+      }
+      await agent.close();
+      await stillServing();
+    },
+  );
 
   it('counts every upstream fault by kind', async () => {
     const m = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;

@@ -28,8 +28,14 @@ export async function startServe(
   pki: TestPki,
   upstreamPort: number,
   env: Record<string, string> = {},
+  /** `nofile`: the process's RLIMIT_NOFILE (set with the shell's `ulimit -n` before exec). */
+  opts: { nofile?: number } = {},
 ): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  const [command, args] =
+    opts.nofile === undefined
+      ? [process.execPath, [CLI, 'serve']]
+      : ['/bin/sh', ['-c', `ulimit -n ${opts.nofile} && exec "$0" "$@"`, process.execPath, CLI, 'serve']];
+  const child = spawn(command, args, {
     env: {
       PATH: process.env.PATH,
       ...gatewayEnv(pki, upstreamPort),

@@ -15,6 +15,7 @@ import {
   SourceError,
   setHttpsSourceDispatcher,
 } from '../../src/trust/sources/index.js';
+import { etagHandler } from '../helpers/object-server.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 
@@ -106,23 +107,6 @@ describe('Secrets Manager source', () => {
     }
   });
 });
-
-/** A tiny server answering GET with an ETag and honouring If-None-Match; counts 200s and 304s. */
-function etagHandler(body: () => Buffer, counts: { full: number; notModified: number }) {
-  return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
-    const b = body();
-    const etag = `"${b.length}-${b.subarray(-4).toString('hex')}"`;
-    if (req.headers['if-none-match'] === etag) {
-      counts.notModified++;
-      res.writeHead(304, { etag });
-      res.end();
-      return;
-    }
-    counts.full++;
-    res.writeHead(200, { etag, 'content-length': b.length });
-    res.end(b);
-  };
-}
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
