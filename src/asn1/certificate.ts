@@ -9,6 +9,7 @@ import {
   ctx,
   DerError,
   DerReader,
+  decodeBoolean,
   decodeOid,
   decodeTime,
   integerHex,
@@ -119,7 +120,7 @@ function parseBasicConstraints(
   const ca = seq.optional(Tag.BOOLEAN);
   const len = seq.optional(Tag.INTEGER);
   return {
-    isCa: ca !== undefined && der[ca.contentStart] !== 0,
+    isCa: ca !== undefined && decodeBoolean(der, ca),
     pathLength: len ? smallInteger(der, len) : undefined,
   };
 }
@@ -183,7 +184,8 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
       const oid = decodeOid(der, ext.expect(Tag.OID, 'extnID'));
       if (seen.has(oid)) throw new DerError(`duplicate extension ${oid}`);
       seen.add(oid);
-      ext.optional(Tag.BOOLEAN);
+      const critical = ext.optional(Tag.BOOLEAN);
+      if (critical) decodeBoolean(der, critical);
       const value = ext.expect(Tag.OCTET_STRING, 'extnValue');
       switch (oid) {
         case '2.5.29.17':
