@@ -103,7 +103,7 @@ function chainFacts(leaf: ParsedCertificate, sent: readonly X509Certificate[]): 
     }
   }
   return out.map((c) => ({
-    subject: formatRfc2253(c.subjectDer),
+    subject: clip(formatRfc2253(c.subjectDer)),
     notBefore: c.notBefore,
     notAfter: c.notAfter,
   }));

@@ -306,8 +306,8 @@ export class TlsListener {
 
   private gate(socket: TLSSocket, stage: { where: InternalErrorWhere }): void {
     const { logger, metrics, revocationPolicy, verifyMode } = this.opts;
-    // TLS 1.2 renegotiation is also refused by the context (SSL_OP_NO_RENEGOTIATION); this makes
-    // any attempt that still reaches Node an error on this socket alone.
+    // TLS 1.2 renegotiation: Node sees the new ClientHello first and reports it as a clientError
+    // (gateway.ts closes the connection); the context's SSL_OP_NO_RENEGOTIATION refuses it in OpenSSL.
     socket.disableRenegotiation();
     const verdict = verifyNewConnection(socket, this.snapshot, revocationPolicy);
     const duration = this.elapsedSeconds(socket);
