@@ -112,9 +112,25 @@ describe('hostile client certificates, cluster mode', { timeout: 60_000 }, () =>
     const pidsBefore = workerPids(gw.lines);
     expect([...pidsBefore.keys()].sort()).toEqual([1, 2]);
 
-    const all = cases();
-    for (const c of all) {
-      expect(() => new X509Certificate(c.cert.der), `${c.label} loads in OpenSSL`).not.toThrow();
+    // Only what this Node's OpenSSL loads can be presented (OpenSSL 3.0 loads every case; a later
+    // one may refuse some at load, which protects us just as well). The two of finding 1 must load.
+    const loads = (der: Buffer): boolean => {
+      try {
+        new X509Certificate(der);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const all = cases().filter((c) => loads(c.cert.der));
+    for (const label of [
+      'SET with a non-minimal length (31 81 ..)',
+      'an empty RDN (31 00) before a normal one',
+    ]) {
+      expect(
+        all.filter((c) => c.label === label),
+        label,
+      ).toHaveLength(2);
     }
     const from = gw.lines.length;
     // Twice each, so that both workers (round-robin) see every certificate.
