@@ -238,6 +238,17 @@ export class Gateway {
         socket.destroy();
         return;
       }
+      if (err.code === 'ERR_TLS_RENEGOTIATION_DISABLED') {
+        // A TLS 1.2 client asked to renegotiate (refused, see tls/secure-context.ts): it loses the connection.
+        this.logger.warn({
+          event: 'connection',
+          result: 'refused',
+          reason: 'renegotiation',
+          client: socket.remoteAddress,
+        });
+        socket.destroy();
+        return;
+      }
       // A response still being written (pipelining): a raw answer now would pre-empt or corrupt it.
       // It becomes the connection's last; bytes after a Connection: close are never answered at all.
       const current = (socket as import('node:net').Socket & { _httpMessage?: ServerResponse | null })

@@ -9,6 +9,7 @@ import {
   ctx,
   DerError,
   DerReader,
+  decodeBoolean,
   decodeOid,
   decodeTime,
   integerHex,
@@ -17,6 +18,7 @@ import {
   type Tlv,
   whole,
 } from './der.js';
+import { parseName } from './name.js';
 
 export const OID_EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
@@ -119,7 +121,7 @@ function parseBasicConstraints(
   const ca = seq.optional(Tag.BOOLEAN);
   const len = seq.optional(Tag.INTEGER);
   return {
-    isCa: ca !== undefined && der[ca.contentStart] !== 0,
+    isCa: ca !== undefined && decodeBoolean(der, ca),
     pathLength: len ? smallInteger(der, len) : undefined,
   };
 }
@@ -143,7 +145,13 @@ function parseOctets(der: Uint8Array, value: Tlv): Uint8Array {
   return content(der, outer.expect(Tag.OCTET_STRING, 'SubjectKeyIdentifier'));
 }
 
-/** Parses a DER certificate; throws DerError on anything malformed. */
+/**
+ * Parses a DER certificate; throws DerError on anything malformed, and never anything else (the
+ * gate relies on it: attacker-supplied bytes reach this before any verdict). The issuer and
+ * subject Names are fully decoded here too, so every ParsedCertificate has names that
+ * `formatRfc2253` can print: a Name OpenSSL tolerates but DER forbids (a non-minimal length, an
+ * empty RDN) makes the whole certificate unparsable instead of failing later, mid-connection.
+ */
 export function parseCertificate(der: Uint8Array): ParsedCertificate {
   const top = DerReader.of(der);
   const cert = top.inside(top.expect(Tag.SEQUENCE, 'Certificate'));
@@ -162,6 +170,8 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   validity.finish('validity');
   const subjectDer = whole(der, tbs.expect(Tag.SEQUENCE, 'subject'));
   const subjectPublicKeyInfoDer = whole(der, tbs.expect(Tag.SEQUENCE, 'subjectPublicKeyInfo'));
+  parseName(issuerDer);
+  parseName(subjectDer);
   tbs.optional(0x81); // issuerUniqueID
   tbs.optional(0x82); // subjectUniqueID
 
@@ -183,7 +193,8 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
       const oid = decodeOid(der, ext.expect(Tag.OID, 'extnID'));
       if (seen.has(oid)) throw new DerError(`duplicate extension ${oid}`);
       seen.add(oid);
-      ext.optional(Tag.BOOLEAN);
+      const critical = ext.optional(Tag.BOOLEAN);
+      if (critical) decodeBoolean(der, critical);
       const value = ext.expect(Tag.OCTET_STRING, 'extnValue');
       switch (oid) {
         case '2.5.29.17':

@@ -48,31 +48,51 @@ export interface Tlv {
   readonly end: number;
 }
 
-/** Reads one element at `offset`, which must end at or before `limit`. */
-export function readTlv(buf: Uint8Array, offset: number, limit: number): Tlv {
-  if (offset >= limit) throw new DerError(`truncated: element expected at offset ${offset}`);
-  const tag = buf[offset]!;
-  if ((tag & 0x1f) === 0x1f) throw new DerError(`unsupported high tag number at offset ${offset}`);
-  let pos = offset + 1;
-  if (pos >= limit) throw new DerError(`truncated: length expected at offset ${pos}`);
-  const first = buf[pos++]!;
+/**
+ * Registers of the last `readHeader`: [contentStart, end]. A typed array, so the hot loops of the
+ * CRL parser read element bounds without allocating a Tlv per element.
+ */
+export const HEADER = new Int32Array(2);
+
+/**
+ * Reads the identifier and length octets of one element at `pos`, which must end at or before
+ * `limit`; returns its tag and leaves its content bounds in HEADER. The one DER length rule:
+ * low-tag-number identifiers only, definite lengths only (BER's indefinite form 0x80 refused),
+ * minimal length octets (short form below 0x80, no leading zero octet), at most 4 length octets,
+ * and never past the container.
+ */
+export function readHeader(buf: Uint8Array, pos: number, limit: number): number {
+  if (limit > 0x7fffffff) throw new DerError('input too large');
+  if (pos >= limit) throw new DerError(`truncated: element expected at offset ${pos}`);
+  const tag = buf[pos]!;
+  if ((tag & 0x1f) === 0x1f) throw new DerError(`unsupported high tag number at offset ${pos}`);
+  let p = pos + 1;
+  if (p >= limit) throw new DerError(`truncated: length expected at offset ${p}`);
+  const first = buf[p++]!;
   let length: number;
   if (first < 0x80) {
     length = first;
   } else {
     const count = first & 0x7f;
     // 0x80 is BER's indefinite length; more than 4 octets cannot describe anything we hold in memory.
-    if (count === 0 || count > 4) throw new DerError(`unsupported length form at offset ${pos - 1}`);
-    if (pos + count > limit) throw new DerError(`truncated length at offset ${pos}`);
+    if (count === 0 || count > 4) throw new DerError(`unsupported length form at offset ${p - 1}`);
+    if (p + count > limit) throw new DerError(`truncated length at offset ${p}`);
+    if (buf[p] === 0) throw new DerError(`non-minimal length at offset ${pos}`);
     length = 0;
-    for (let i = 0; i < count; i++) length = length * 256 + buf[pos++]!;
-    if (length < 0x80 || (count > 1 && buf[pos - count] === 0)) {
-      throw new DerError(`non-minimal length at offset ${offset}`);
-    }
+    for (let k = 0; k < count; k++) length = length * 256 + buf[p++]!;
+    if (length < 0x80) throw new DerError(`non-minimal length at offset ${pos}`);
   }
-  const end = pos + length;
-  if (end > limit) throw new DerError(`element at offset ${offset} overruns its container`);
-  return { tag, start: offset, contentStart: pos, end };
+  const end = p + length;
+  if (end > limit) throw new DerError(`element at offset ${pos} overruns its container`);
+  HEADER[0] = p;
+  HEADER[1] = end;
+  return tag;
+}
+
+/** Reads one element at `offset`, which must end at or before `limit` (the rules of readHeader). */
+export function readTlv(buf: Uint8Array, offset: number, limit: number): Tlv {
+  const tag = readHeader(buf, offset, limit);
+  return { tag, start: offset, contentStart: HEADER[0]!, end: HEADER[1]! };
 }
 
 /** Sequential reader over the children of one constructed element (or a whole buffer). */
@@ -188,22 +208,81 @@ export function smallInteger(buf: Uint8Array, tlv: Tlv): number {
   return value;
 }
 
-const TIME_RE = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
+function digits2(buf: Uint8Array, at: number): number {
+  const a = buf[at]! - 48;
+  const b = buf[at + 1]! - 48;
+  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
+  return a * 10 + b;
+}
 
-/** UTCTime or GeneralizedTime (the RFC 5280 profile: seconds, 'Z', no fractions) as epoch ms. */
+const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/**
+ * The one time rule (RFC 5280 §4.1.2.5): UTCTime is exactly YYMMDDHHMMSSZ (13 octets, YY >= 50 is
+ * 19YY), GeneralizedTime exactly YYYYMMDDHHMMSSZ (15 octets); 'Z' required, no fractions, no
+ * offsets; month 1-12, a day that exists in that month (leap years included), hour < 24,
+ * minute < 60, second < 60. Anything else raises DerError: a time is never normalised (Date.UTC
+ * would turn month 13 day 31 into a later date). Returns epoch ms; allocates nothing.
+ */
+export function timeAt(buf: Uint8Array, tag: number, start: number, end: number): number {
+  let year: number;
+  let p: number;
+  if (tag === Tag.UTC_TIME) {
+    if (end - start !== 13) throw new DerError('malformed UTCTime: not YYMMDDHHMMSSZ');
+    const yy = digits2(buf, start);
+    if (yy < 0) throw new DerError('malformed UTCTime');
+    year = yy >= 50 ? 1900 + yy : 2000 + yy;
+    p = start + 2;
+  } else if (tag === Tag.GENERALIZED_TIME) {
+    if (end - start !== 15) throw new DerError('malformed GeneralizedTime: not YYYYMMDDHHMMSSZ');
+    const hi = digits2(buf, start);
+    const lo = digits2(buf, start + 2);
+    if (hi < 0 || lo < 0) throw new DerError('malformed GeneralizedTime');
+    year = hi * 100 + lo;
+    p = start + 4;
+  } else {
+    throw new DerError('expected a time');
+  }
+  const month = digits2(buf, p);
+  const day = digits2(buf, p + 2);
+  const hour = digits2(buf, p + 4);
+  const minute = digits2(buf, p + 6);
+  const second = digits2(buf, p + 8);
+  if (
+    buf[p + 10] !== 0x5a ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > (month === 2 && isLeapYear(year) ? 29 : DAYS_IN_MONTH[month]!) ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 59
+  ) {
+    throw new DerError('malformed time: a field is out of range');
+  }
+  // Days from the civil date (H. Hinnant's algorithm): Date.UTC's result, without its cost.
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+  return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000;
+}
+
+/** UTCTime or GeneralizedTime element as epoch ms, under the rule of `timeAt`. */
 export function decodeTime(buf: Uint8Array, tlv: Tlv): number {
-  if (tlv.tag !== Tag.UTC_TIME && tlv.tag !== Tag.GENERALIZED_TIME) throw new DerError('expected a time');
-  const text = Buffer.from(
-    buf.buffer,
-    buf.byteOffset + tlv.contentStart,
-    tlv.end - tlv.contentStart,
-  ).toString('latin1');
-  const m = TIME_RE.exec(text);
-  const wantLength = tlv.tag === Tag.UTC_TIME ? 2 : 4;
-  if (!m || m[1]!.length !== wantLength) throw new DerError(`malformed time '${text.slice(0, 32)}'`);
-  let year = Number(m[1]);
-  if (tlv.tag === Tag.UTC_TIME) year += year >= 50 ? 1900 : 2000;
-  const ms = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  if (Number.isNaN(ms)) throw new DerError(`malformed time '${text}'`);
-  return ms;
+  return timeAt(buf, tlv.tag, tlv.contentStart, tlv.end);
+}
+
+/** A BOOLEAN's value (one content octet; any non-zero octet is TRUE, as OpenSSL reads it). */
+export function decodeBoolean(buf: Uint8Array, tlv: Tlv): boolean {
+  if (tlv.end - tlv.contentStart !== 1) throw new DerError('malformed BOOLEAN');
+  return buf[tlv.contentStart] !== 0;
 }

@@ -35,6 +35,7 @@ export interface Metrics {
   readonly partnerRequests: Counter<'partner' | 'route' | 'code'>;
   readonly clientCertNotAfter: Gauge<'partner'>;
   readonly policyReloads: Counter<'result'>;
+  readonly internalErrors: Counter<'where'>;
 }
 
 /** The package version, read once: what `mtls_gateway_build_info` reports (`unknown` if unreadable). */
@@ -220,6 +221,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       aggregator: 'max',
       help: 'Reloads of the GATEWAY_CONFIG file, by result (success|failure|unchanged)',
       labelNames: ['result'],
+      registers,
+    }),
+    // `where` is a closed set (InternalErrorWhere in tls/listener.ts): the stage that threw.
+    internalErrors: new Counter({
+      name: `${p}internal_errors_total`,
+      help: 'Connections closed by the last-resort catch after a bug threw in the per-connection path, by stage',
+      labelNames: ['where'],
       registers,
     }),
   };

@@ -8,8 +8,10 @@
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
+import { DerError } from '../asn1/der.js';
 import { formatRfc2253 } from '../asn1/name.js';
 import { type ClientIdentity, clientIdentityFromDer } from '../identity/client-identity.js';
+import { fingerprintHex } from '../trust/ca-bundle.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import { buildClientChain, type ChainElement, isAnchoredIn } from './client-chain.js';
 import { classifyVerifyError, type RefusalFacts, type RefusalReason, refusalMessage } from './refusal.js';
@@ -40,7 +42,21 @@ export type Verdict =
       readonly detail: string;
       /** One specific sentence for the partner engineer ("… expired at 2026-10-01T00:00:00Z …"). */
       readonly message?: string;
+      /** Lower-case hex SHA-256 of the presented leaf, for the log (readable even when nothing else is). */
+      readonly fingerprint256?: string;
     };
+
+/**
+ * The longest subject or issuer, in RFC 2253 form, a client certificate may carry (a real DN is a
+ * few hundred characters). Longer ones are refused as bad_certificate: they would become headers
+ * no upstream accepts, and a refused client must not write 60 KB into the log on every handshake.
+ */
+export const MAX_NAME_CHARS = 4096;
+/** Presented names and error details longer than this are cut (with `...`) in refusals and logs. */
+const MAX_LOGGED_CHARS = 1024;
+
+const clip = (text: string): string =>
+  text.length > MAX_LOGGED_CHARS ? `${text.slice(0, MAX_LOGGED_CHARS - 3)}...` : text;
 
 /** The certificates the client sent after its leaf, following Node's issuerCertificate links. */
 function sentChain(leaf: X509Certificate): X509Certificate[] {
@@ -55,12 +71,13 @@ function sentChain(leaf: X509Certificate): X509Certificate[] {
   return sent;
 }
 
+/** What a refusal shows of a certificate. Cannot throw: a ParsedCertificate's names are well-formed. */
 function presentedOf(parsed: ParsedCertificate | undefined): PresentedCertificate {
   if (!parsed) return {};
   return {
-    subject: formatRfc2253(parsed.subjectDer),
+    subject: clip(formatRfc2253(parsed.subjectDer)),
     serial: parsed.serialHex,
-    issuer: formatRfc2253(parsed.issuerDer),
+    issuer: clip(formatRfc2253(parsed.issuerDer)),
   };
 }
 
@@ -86,7 +103,7 @@ function chainFacts(leaf: ParsedCertificate, sent: readonly X509Certificate[]): 
     }
   }
   return out.map((c) => ({
-    subject: formatRfc2253(c.subjectDer),
+    subject: clip(formatRfc2253(c.subjectDer)),
     notBefore: c.notBefore,
     notAfter: c.notAfter,
   }));
@@ -105,6 +122,17 @@ export function verifyNewConnection(
 ): Verdict {
   const leaf = socket.getPeerX509Certificate();
   if (!leaf) return refuse('no_certificate', {}, 'no client certificate');
+  const verdict = decide(socket, leaf, snapshot, policy, now);
+  return verdict.ok ? verdict : { ...verdict, fingerprint256: fingerprintHex(leaf) };
+}
+
+function decide(
+  socket: TLSSocket,
+  leaf: X509Certificate,
+  snapshot: TrustSnapshot | undefined,
+  policy: RevocationPolicy,
+  now: number,
+): Verdict {
   const sent = sentChain(leaf);
   if (!snapshot || !socket.authorized) return refuseUnverified(socket, leaf, sent, snapshot, now);
   const cache = verifiedChains(snapshot);
@@ -123,13 +151,35 @@ export function verifyNewConnection(
   return known;
 }
 
-/** The leaf parsed once, or the refusal of an unparsable one. */
+/**
+ * The leaf parsed once (names included), or its bad_certificate refusal: DER that OpenSSL loaded
+ * but we cannot read exactly (a non-minimal length, an empty RDN, …) is never formatted into a
+ * log or a header; the refusal shows the serial as OpenSSL read it (and the listener logs the
+ * fingerprint). Only DerError is a refusal here: anything else is a bug, and goes to the
+ * listener's last-resort catch.
+ */
 function parseLeaf(leaf: X509Certificate): ParsedCertificate | Verdict {
+  let parsed: ParsedCertificate;
   try {
-    return parseCertificate(leaf.raw);
+    parsed = parseCertificate(leaf.raw);
   } catch (err) {
-    return refuse('bad_certificate', {}, `unparsable certificate: ${(err as Error).message}`);
+    if (!(err instanceof DerError)) throw err;
+    return refuse(
+      'bad_certificate',
+      { serial: leaf.serialNumber },
+      clip(`unparsable certificate: ${err.message}`),
+    );
   }
+  const subject = formatRfc2253(parsed.subjectDer);
+  const issuer = formatRfc2253(parsed.issuerDer);
+  if (subject.length > MAX_NAME_CHARS || issuer.length > MAX_NAME_CHARS) {
+    return refuse(
+      'bad_certificate',
+      presentedOf(parsed),
+      `subject or issuer name longer than ${MAX_NAME_CHARS} characters`,
+    );
+  }
+  return parsed;
 }
 
 /** A connection OpenSSL did not verify (or with no trust loaded): the reason, and what was presented. */

@@ -58,6 +58,9 @@ export interface ListenerOptions {
 
 type WithParent = TLSSocket & { _parent?: Socket };
 
+/** Where in the per-connection path a bug threw (the `where` label of internal_errors_total). */
+export type InternalErrorWhere = 'verify' | 'decorate' | 'attach' | 'handshake_error';
+
 /** The connection-level limits the listener enforces (request-level ones are the handler's). */
 export interface ConnectionLimits {
   readonly requestTimeoutSeconds: number;
@@ -136,8 +139,14 @@ export class TlsListener {
     this.server.prependListener('secureConnection', (socket: TLSSocket) => this.afterGate(socket));
     // Runs before the HTTP layer's own secureConnection listener: nothing reads a byte of HTTP
     // from a connection this gate has not decided.
-    this.server.prependListener('secureConnection', (socket: TLSSocket) => this.gate(socket));
-    this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => this.handshakeFailed(err, socket));
+    // Both are guarded: no client input may end the process or a worker (see lastResort).
+    this.server.prependListener('secureConnection', (socket: TLSSocket) => {
+      const stage: { where: InternalErrorWhere } = { where: 'verify' };
+      this.lastResort(socket, stage, () => this.gate(socket, stage));
+    });
+    this.server.on('tlsClientError', (err: Error, socket: TLSSocket) =>
+      this.lastResort(socket, { where: 'handshake_error' }, () => this.handshakeFailed(err, socket)),
+    );
   }
 
   get current(): TrustSnapshot {
@@ -360,8 +369,33 @@ export class TlsListener {
     };
   }
 
-  private gate(socket: TLSSocket): void {
+  /**
+   * Runs one connection's handler; if it throws (a bug: the gate's parsers turn bad input into
+   * refusals, never into exceptions), only that socket is destroyed, and the failure is logged
+   * (`event: "internal_error"`, the client's address, never certificate bytes) and counted.
+   */
+  private lastResort(socket: TLSSocket, stage: { where: InternalErrorWhere }, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      socket.destroy();
+      this.opts.metrics.internalErrors.inc({ where: stage.where });
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.opts.logger.error({
+        event: 'internal_error',
+        where: stage.where,
+        client: this.acceptedOf(socket)?.clientAddress ?? socket.remoteAddress ?? '',
+        error: e.name,
+        detail: e.message.slice(0, 200),
+      });
+    }
+  }
+
+  private gate(socket: TLSSocket, stage: { where: InternalErrorWhere }): void {
     const { logger, metrics, revocationPolicy, verifyMode } = this.opts;
+    // TLS 1.2 renegotiation: Node sees the new ClientHello first and reports it as a clientError
+    // (gateway.ts closes the connection); the context's SSL_OP_NO_RENEGOTIATION refuses it in OpenSSL.
+    socket.disableRenegotiation();
     // Judged against the snapshot that verified the handshake (unknown: refused as unloaded); if
     // trust was swapped mid-handshake, re-judged against the current one before any request.
     const verifiedBy = this.acceptedOf(socket)?.verifiedBy;
@@ -382,7 +416,9 @@ export class TlsListener {
     };
     const remote = peer.client;
     if (verdict.ok) {
+      stage.where = 'decorate';
       const { partnerId } = this.opts.decorate(verdict);
+      stage.where = 'attach';
       attachState(socket, new ConnectionState(verdict, this.snapshot, remote, partnerId));
       metrics.handshakes.inc({ result: 'success' });
       metrics.handshakeDuration.observe({ result: 'success' }, duration);
@@ -405,6 +441,7 @@ export class TlsListener {
       reason: verdict.reason,
       detail: verdict.detail,
       ...verdict.presented,
+      ...(verdict.fingerprint256 === undefined ? {} : { fingerprint256: verdict.fingerprint256 }),
     });
     if (verifyMode === 'explain') {
       attachState(socket, new ConnectionState(verdict, this.snapshot, remote, undefined));

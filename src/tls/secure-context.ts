@@ -1,9 +1,10 @@
 /**
  * The whole TLS option set for one trust snapshot, built in one place: `setSecureContext()`
  * replaces every option, so a hot swap must never rebuild only a part. TLS 1.2 and 1.3 only,
- * AEAD suites with forward secrecy only, client certificate requested and verified by OpenSSL
+ * AEAD suites with forward secrecy only, no renegotiation, client certificate requested and verified by OpenSSL
  * against the CA bundle (revocation is ours, see design.md), the server chain always sent.
  */
+import { constants } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
 import type { CaBundle } from '../trust/ca-bundle.js';
 import type { ServerCredentials } from '../trust/server-credentials.js';
@@ -35,5 +36,8 @@ export function secureContextOptions(bundle: CaBundle, server: ServerCredentials
     // A fixed context id lets TLS 1.2 session-id resumption work across context swaps; tickets
     // are re-keyed on every trust change (listener.ts), and every resumed session is re-checked.
     sessionIdContext: 'mtls-gateway',
+    // TLS 1.2 renegotiation refused (TLS 1.3 has none): otherwise any connected client can make
+    // the gateway do a full handshake's work on demand, as often as it likes.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   };
 }

@@ -145,7 +145,9 @@ describe.concurrent('trust material that becomes valid later', { timeout: 30_000
       await pki.write('bundle-guard.pem', renewed.certPem + pki.pki.root.certPem);
       const blocked = await gw.logs.waitFor((l) => l.event === 'trust' && l.result === 'guard_blocked');
       expect(blocked.would_refuse).toEqual(
-        expect.arrayContaining([expect.objectContaining({ partner: 'cn:partner-a', reason: 'not_yet_valid' })]),
+        expect.arrayContaining([
+          expect.objectContaining({ partner: 'cn:partner-a', reason: 'not_yet_valid' }),
+        ]),
       );
       expect((await get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).status).toBe(200);
     } finally {

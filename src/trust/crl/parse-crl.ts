@@ -13,7 +13,20 @@
  * O(1) in the size of the CRL. Allocation is proportional to the input's length, never to a length
  * the input merely claims.
  */
-import { DerError, DerReader, decodeOid, readTlv, Tag, type Tlv, whole } from '../../asn1/der.js';
+import {
+  DerError,
+  DerReader,
+  decodeBoolean,
+  decodeOid,
+  decodeTime,
+  HEADER,
+  readHeader,
+  readTlv,
+  Tag,
+  type Tlv,
+  timeAt,
+  whole,
+} from '../../asn1/der.js';
 import { formatRfc2253 } from '../../asn1/name.js';
 
 export type CrlErrorCode =
@@ -253,96 +266,8 @@ export class RevokedSet {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hot-path helpers for the revoked entries: no Tlv objects, results in module-level registers.
-
-/** Registers of the last header(): [contentStart, end]. Typed arrays: no hole checks, no boxing. */
-const H = new Int32Array(2);
-
-/** Reads one TLV header at pos (bounded by limit): returns its tag, sets H[0]!/H[1]!. */
-function header(buf: Uint8Array, pos: number, limit: number): number {
-  if (pos + 2 > limit) throw new DerError(`truncated element at offset ${pos}`);
-  const tag = buf[pos]!;
-  if ((tag & 0x1f) === 0x1f) throw new DerError(`unsupported high tag number at offset ${pos}`);
-  let p = pos + 1;
-  const first = buf[p++]!;
-  let length: number;
-  if (first < 0x80) {
-    length = first;
-  } else {
-    const count = first & 0x7f;
-    if (count === 0 || count > 4) throw new DerError(`unsupported length form at offset ${p - 1}`);
-    if (p + count > limit) throw new DerError(`truncated length at offset ${p}`);
-    if (count > 1 && buf[p] === 0) throw new DerError(`non-minimal length at offset ${pos}`);
-    length = 0;
-    for (let k = 0; k < count; k++) length = length * 256 + buf[p++]!;
-    if (length < 0x80) throw new DerError(`non-minimal length at offset ${pos}`);
-  }
-  const end = p + length;
-  if (end > limit) throw new DerError(`element at offset ${pos} overruns its container`);
-  H[0] = p;
-  H[1] = end;
-  return tag;
-}
-
-function digits2(buf: Uint8Array, at: number): number {
-  const a = buf[at]! - 48;
-  const b = buf[at + 1]! - 48;
-  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
-  return a * 10 + b;
-}
-
-/** UTCTime / GeneralizedTime (RFC 5280 profile) at [start, end) as epoch ms, without allocating. */
-function fastTime(buf: Uint8Array, tag: number, start: number, end: number): number {
-  let year: number;
-  let p: number;
-  if (tag === Tag.UTC_TIME) {
-    if (end - start !== 13) throw new DerError('malformed UTCTime');
-    const yy = digits2(buf, start);
-    if (yy < 0) throw new DerError('malformed UTCTime');
-    year = yy >= 50 ? 1900 + yy : 2000 + yy;
-    p = start + 2;
-  } else if (tag === Tag.GENERALIZED_TIME) {
-    if (end - start !== 15) throw new DerError('malformed GeneralizedTime');
-    const hi = digits2(buf, start);
-    const lo = digits2(buf, start + 2);
-    if (hi < 0 || lo < 0) throw new DerError('malformed GeneralizedTime');
-    year = hi * 100 + lo;
-    p = start + 4;
-  } else {
-    throw new DerError('expected a time');
-  }
-  const month = digits2(buf, p);
-  const day = digits2(buf, p + 2);
-  const hour = digits2(buf, p + 4);
-  const minute = digits2(buf, p + 6);
-  const second = digits2(buf, p + 8);
-  if (
-    buf[p + 10] !== 0x5a ||
-    month < 1 ||
-    month > 12 ||
-    day < 1 ||
-    day > 31 ||
-    hour < 0 ||
-    hour > 23 ||
-    minute < 0 ||
-    minute > 59 ||
-    second < 0 ||
-    second > 59
-  ) {
-    throw new DerError('malformed time');
-  }
-  // Days from the civil date (H. Hinnant's algorithm): Date.UTC's result, without its cost.
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
-  return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000;
-}
-
-function timeOf(buf: Uint8Array, tlv: Tlv): number {
-  return fastTime(buf, tlv.tag, tlv.contentStart, tlv.end);
-}
+// Hot-path helpers for the revoked entries: no Tlv objects. Element bounds come from the shared
+// DER reader's registers (readHeader → HEADER), times from its one time rule (timeAt).
 
 /** OID content bytes equal to 2.5.29.<last> (55 1D xx)? */
 function isIdCe(buf: Uint8Array, start: number, end: number, last: number): boolean {
@@ -366,53 +291,55 @@ const E = new Int32Array(3);
 const EDATE = new Float64Array(1);
 
 function readEntry(buf: Uint8Array, pos: number, limit: number, v2: boolean): number {
-  if (header(buf, pos, limit) !== Tag.SEQUENCE)
+  if (readHeader(buf, pos, limit) !== Tag.SEQUENCE)
     throw new DerError('revokedCertificates: entry is not a SEQUENCE');
-  const entryEnd = H[1]!;
-  if (header(buf, H[0]!, entryEnd) !== Tag.INTEGER)
+  const entryEnd = HEADER[1]!;
+  if (readHeader(buf, HEADER[0]!, entryEnd) !== Tag.INTEGER)
     throw new DerError('revokedCertificates: userCertificate is not an INTEGER');
-  E[0] = serialStart(buf, H[0]!, H[1]!);
-  E[1] = H[1]!;
-  const timeTag = header(buf, H[1]!, entryEnd);
-  EDATE[0] = fastTime(buf, timeTag, H[0]!, H[1]!);
+  E[0] = serialStart(buf, HEADER[0]!, HEADER[1]!);
+  E[1] = HEADER[1]!;
+  const timeTag = readHeader(buf, HEADER[1]!, entryEnd);
+  EDATE[0] = timeAt(buf, timeTag, HEADER[0]!, HEADER[1]!);
   E[2] = -1;
-  const p = H[1]!;
+  const p = HEADER[1]!;
   if (p < entryEnd) {
     if (!v2) throw new DerError('entry extensions in a v1 CRL');
-    if (header(buf, p, entryEnd) !== Tag.SEQUENCE || H[1]! !== entryEnd)
+    if (readHeader(buf, p, entryEnd) !== Tag.SEQUENCE || HEADER[1]! !== entryEnd)
       throw new DerError('malformed crlEntryExtensions');
-    const extsEnd = H[1]!;
-    let q = H[0]!;
+    const extsEnd = HEADER[1]!;
+    let q = HEADER[0]!;
     if (q === extsEnd) throw new DerError('empty crlEntryExtensions');
     let seenReason = false;
     while (q < extsEnd) {
-      if (header(buf, q, extsEnd) !== Tag.SEQUENCE) throw new DerError('entry extension is not a SEQUENCE');
-      const extEnd: number = H[1]!;
-      if (header(buf, H[0]!, extEnd) !== Tag.OID) throw new DerError('entry extension without extnID');
-      const oidStart = H[0]!;
-      const oidEnd = H[1]!;
-      let tag = header(buf, H[1]!, extEnd);
+      if (readHeader(buf, q, extsEnd) !== Tag.SEQUENCE)
+        throw new DerError('entry extension is not a SEQUENCE');
+      const extEnd: number = HEADER[1]!;
+      if (readHeader(buf, HEADER[0]!, extEnd) !== Tag.OID)
+        throw new DerError('entry extension without extnID');
+      const oidStart = HEADER[0]!;
+      const oidEnd = HEADER[1]!;
+      let tag = readHeader(buf, HEADER[1]!, extEnd);
       let critical = false;
       if (tag === Tag.BOOLEAN) {
-        if (H[1]! - H[0]! !== 1) throw new DerError('malformed BOOLEAN');
-        critical = buf[H[0]!] !== 0;
-        tag = header(buf, H[1]!, extEnd);
+        if (HEADER[1]! - HEADER[0]! !== 1) throw new DerError('malformed BOOLEAN');
+        critical = buf[HEADER[0]!] !== 0;
+        tag = readHeader(buf, HEADER[1]!, extEnd);
       }
-      if (tag !== Tag.OCTET_STRING || H[1]! !== extEnd) throw new DerError('malformed entry extnValue');
-      const valueStart = H[0]!;
-      const valueEnd: number = H[1]!;
+      if (tag !== Tag.OCTET_STRING || HEADER[1]! !== extEnd) throw new DerError('malformed entry extnValue');
+      const valueStart = HEADER[0]!;
+      const valueEnd: number = HEADER[1]!;
       if (isIdCe(buf, oidStart, oidEnd, 0x15)) {
         // reasonCode ::= ENUMERATED
         if (seenReason) throw new DerError('duplicate reasonCode');
         seenReason = true;
         if (
-          header(buf, valueStart, valueEnd) !== Tag.ENUMERATED ||
-          H[1]! !== valueEnd ||
-          H[1]! - H[0]! !== 1
+          readHeader(buf, valueStart, valueEnd) !== Tag.ENUMERATED ||
+          HEADER[1]! !== valueEnd ||
+          HEADER[1]! - HEADER[0]! !== 1
         ) {
           throw new DerError('malformed reasonCode');
         }
-        const r = buf[H[0]!]!;
+        const r = buf[HEADER[0]!]!;
         if (r > 10 || r === 7) throw new DerError(`invalid reasonCode ${r}`);
         E[2] = r;
       } else if (isIdCe(buf, oidStart, oidEnd, 0x1d)) {
@@ -441,11 +368,12 @@ function parseRevoked(buf: Uint8Array, start: number, end: number, v2: boolean):
   let count = 0;
   let poolBytes = 0;
   for (let p = start; p < end; ) {
-    if (header(buf, p, end) !== Tag.SEQUENCE)
+    if (readHeader(buf, p, end) !== Tag.SEQUENCE)
       throw new DerError('revokedCertificates: entry is not a SEQUENCE');
-    const entryEnd = H[1]!;
-    if (header(buf, H[0]!, entryEnd) !== Tag.INTEGER) throw new DerError('userCertificate is not an INTEGER');
-    poolBytes += H[1]! - serialStart(buf, H[0]!, H[1]!);
+    const entryEnd = HEADER[1]!;
+    if (readHeader(buf, HEADER[0]!, entryEnd) !== Tag.INTEGER)
+      throw new DerError('userCertificate is not an INTEGER');
+    poolBytes += HEADER[1]! - serialStart(buf, HEADER[0]!, HEADER[1]!);
     count++;
     p = entryEnd;
   }
@@ -500,11 +428,6 @@ function parseAuthorityKeyId(buf: Uint8Array, value: Tlv): Uint8Array | undefine
   return keyId ? buf.slice(keyId.contentStart, keyId.end) : undefined;
 }
 
-function implicitBoolean(buf: Uint8Array, tlv: Tlv): boolean {
-  if (tlv.end - tlv.contentStart !== 1) throw new DerError('malformed BOOLEAN');
-  return buf[tlv.contentStart] !== 0;
-}
-
 function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
   const outer = new DerReader(buf, value.contentStart, value.end);
   const seqTlv = outer.expect(Tag.SEQUENCE, 'IssuingDistributionPoint');
@@ -537,16 +460,16 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
   }
   const userTlv = seq.optional(0x81);
   const caTlv = seq.optional(0x82);
-  const onlyContainsUserCerts = userTlv ? implicitBoolean(buf, userTlv) : false;
-  const onlyContainsCACerts = caTlv ? implicitBoolean(buf, caTlv) : false;
+  const onlyContainsUserCerts = userTlv ? decodeBoolean(buf, userTlv) : false;
+  const onlyContainsCACerts = caTlv ? decodeBoolean(buf, caTlv) : false;
   if (seq.optional(0x83)) {
     throw new CrlError('CRL_UNSUPPORTED', 'IssuingDistributionPoint onlySomeReasons is not supported');
   }
   const indirect = seq.optional(0x84);
-  if (indirect && implicitBoolean(buf, indirect))
+  if (indirect && decodeBoolean(buf, indirect))
     throw new CrlError('CRL_UNSUPPORTED', 'indirect CRL is not supported');
   const attr = seq.optional(0x85);
-  if (attr && implicitBoolean(buf, attr)) {
+  if (attr && decodeBoolean(buf, attr)) {
     throw new CrlError('CRL_UNSUPPORTED', 'attribute-certificate CRL is not supported');
   }
   seq.finish('IssuingDistributionPoint');
@@ -593,10 +516,10 @@ function parseInner(der: Uint8Array): ParsedCrl {
   const issuerTlv = tbs.expect(Tag.SEQUENCE, 'issuer');
   const issuerDer = whole(der, issuerTlv);
   const issuer = formatRfc2253(issuerDer);
-  const thisUpdate = timeOf(der, tbs.next());
+  const thisUpdate = decodeTime(der, tbs.next());
   let nextUpdate: number | undefined;
   const peek = tbs.peekTag();
-  if (peek === Tag.UTC_TIME || peek === Tag.GENERALIZED_TIME) nextUpdate = timeOf(der, tbs.next());
+  if (peek === Tag.UTC_TIME || peek === Tag.GENERALIZED_TIME) nextUpdate = decodeTime(der, tbs.next());
 
   const revokedTlv = tbs.optional(Tag.SEQUENCE);
   const revoked = revokedTlv
@@ -621,7 +544,7 @@ function parseInner(der: Uint8Array): ParsedCrl {
       if (seen.has(oid)) throw new DerError(`duplicate extension ${oid}`);
       seen.add(oid);
       const criticalTlv = ext.optional(Tag.BOOLEAN);
-      const critical = criticalTlv ? implicitBoolean(der, criticalTlv) : false;
+      const critical = criticalTlv ? decodeBoolean(der, criticalTlv) : false;
       const value = ext.expect(Tag.OCTET_STRING, 'extnValue');
       ext.finish('Extension');
       switch (oid) {
