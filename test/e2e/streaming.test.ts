@@ -99,15 +99,19 @@ const gc = (globalThis as { gc?: () => void }).gc;
  * forks with --expose-gc), so garbage that Node has not collected yet (on Node 24 tens of MB after
  * a 50 MB transfer) does not count, and a copy that is kept does.
  */
-function retainedMemory(): { stop(): { retainedMb: number } } {
+async function retainedMemory(): Promise<{ stop(): Promise<{ retainedMb: number }> }> {
   if (!gc) throw new Error('global.gc is missing: run with --expose-gc (vitest.config.ts execArgv)');
-  const live = (): number => {
+  // V8 releases ArrayBuffer backing stores after a GC, not during it: collect, let a turn of the
+  // event loop pass, collect again, then read.
+  const live = async (): Promise<number> => {
+    gc();
+    await new Promise((r) => setImmediate(r));
     gc();
     const m = process.memoryUsage();
     return m.arrayBuffers + m.heapUsed;
   };
-  const base = live();
-  return { stop: () => ({ retainedMb: (live() - base) / MB }) };
+  const base = await live();
+  return { stop: async () => ({ retainedMb: ((await live()) - base) / MB }) };
 }
 
 describe('streaming', () => {
@@ -122,10 +126,10 @@ describe('streaming', () => {
   it('uploads 50 MB without buffering it', async () => {
     // Warm up (TLS, pools, heap growth) so that the measurement sees only the transfer itself.
     await (await upload(8 * MB)).body.text();
-    const mem = retainedMemory();
+    const mem = await retainedMemory();
     const res = await upload(SIZE);
     const body = (await res.body.json()) as { bytes: number };
-    const grew = mem.stop();
+    const grew = await mem.stop();
     expect(res.statusCode).toBe(200);
     expect(body.bytes).toBe(SIZE);
     expect(received).toBe(SIZE);
@@ -135,11 +139,11 @@ describe('streaming', () => {
     // Never buffered: the upstream was never more than a quarter of the body behind the client
     // (a gateway holding the body would put it SIZE behind), and nothing of it is kept after.
     expect(maxLag).toBeLessThan(SIZE / 4);
-    expect(grew.retainedMb).toBeLessThan(SIZE / MB / 2); // one kept copy would be SIZE
+    expect(grew.retainedMb).toBeLessThan(SIZE / MB / 5); // one kept copy would be SIZE
   });
 
   it('downloads 50 MB without buffering it', async () => {
-    const mem = retainedMemory();
+    const mem = await retainedMemory();
     const res = await request(`${gw.url}/download`, { dispatcher: clientAgent(pki, 'partner-a') });
     let n = 0;
     for await (const chunk of res.body) {
@@ -147,13 +151,13 @@ describe('streaming', () => {
       n += (chunk as Buffer).length;
       maxLag = Math.max(maxLag, produced - n);
     }
-    const grew = mem.stop();
+    const grew = await mem.stop();
     expect(res.statusCode).toBe(200);
     expect(n).toBe(SIZE);
     expect(producedAtFirstByte).toBeGreaterThan(0);
     expect(producedAtFirstByte).toBeLessThan(SIZE / 4);
     expect(maxLag).toBeLessThan(SIZE / 4);
-    expect(grew.retainedMb).toBeLessThan(SIZE / MB / 2); // one kept copy would be SIZE
+    expect(grew.retainedMb).toBeLessThan(SIZE / MB / 5); // one kept copy would be SIZE
   });
 
   it('aborts the upstream request when the client goes away', async () => {
