@@ -163,6 +163,7 @@ const MAX_REJECTIONS = 20;
 /** setTimeout's ceiling is about 24.8 days; a later wake-up is re-armed by the polls meanwhile. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
+const SERVER_EXPIRY_LOG_MS = 3600_000;
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 const errorCode = (err: Error): string | undefined => (err as { code?: string }).code;
 
@@ -185,6 +186,7 @@ export class TrustStore extends EventEmitter<{
   private readonly guardBlocked = new Map<'ca_bundle' | 'crl', GuardStatus>();
   /** Per source: an AWSCURRENT version the fleet holds back (MTLSGW_HELD), skipped when read. */
   private readonly fleetHeld = new Map<string, { version: string; reading: string }>();
+  private serverExpiryLogged: { version: string; at: number } | undefined;
   /** The version each source was last labelled with by this store, so a label is written once. */
   private readonly labelled = new Map<string, string>();
   private readonly rejections: Rejection[] = [];
@@ -917,6 +919,7 @@ export class TrustStore extends EventEmitter<{
 
   private updateExpiryMetrics(now: number): void {
     const m = this.opts.metrics;
+    this.reportServerExpiry(now);
     m.crlNextUpdate.reset();
     m.crlEntries.reset();
     m.crlNearExpiry.reset();
@@ -945,6 +948,29 @@ export class TrustStore extends EventEmitter<{
         });
       }
     }
+  }
+
+  /**
+   * The server certificate's notAfter as a gauge, and as a log line with the days left on each
+   * new certificate and then hourly (what the CloudWatch alarm on "expires within 14 days" reads).
+   */
+  private reportServerExpiry(now: number): void {
+    const server = this.server;
+    if (!server) return;
+    const notAfter = server.creds.notAfter;
+    this.opts.metrics.serverCertNotAfter.set(notAfter / 1000);
+    const last = this.serverExpiryLogged;
+    if (last && last.version === server.info.version && now - last.at < SERVER_EXPIRY_LOG_MS) return;
+    this.serverExpiryLogged = { version: server.info.version, at: now };
+    const daysLeft = Math.floor((notAfter - now) / 86_400_000);
+    this.opts.logger[daysLeft < 14 ? 'warn' : 'info']({
+      event: 'trust',
+      kind: 'server_cert',
+      msg: 'server certificate expiry',
+      subject: server.creds.subject,
+      not_after: iso(notAfter),
+      days_left: daysLeft,
+    });
   }
 
   /** The /trust document (design.md), plus `guard` (candidates held back) and rejections per kind. */
