@@ -3,7 +3,9 @@
  *
  * The primary alone reads the trust sources (a task polls Secrets Manager once, not once per
  * worker) and relays every fresh read to the workers, which validate and install it with their own
- * TrustStore, so no worker trusts material the gateway's checks did not pass. The primary also owns
+ * TrustStore, so no worker trusts material the gateway's checks did not pass. The primary alone
+ * runs the lock-out guard, with the verified clients every worker reports: a version it holds back
+ * is never relayed, so the task makes one decision, as a single process would. The primary also owns
  * the admin listener (readiness of all workers, /trust, /metrics aggregated over the workers),
  * derives the session-ticket keys every worker uses from the trust material in force (a client
  * resumes on any worker, and no ticket outlives a trust change), replaces a worker that dies, and on
@@ -18,6 +20,7 @@ import { Gateway } from './gateway.js';
 import { armHardExit } from './hard-exit.js';
 import { createLogger, createMetrics, flushLogsSync, type Logger } from './observability/index.js';
 import { ReloadRequests } from './trust/reload-requests.js';
+import type { VerifiedClient } from './trust/rotation-guard.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
 import {
   describeSource,
@@ -42,8 +45,16 @@ type ToWorker =
     }
   | { readonly type: 'refresh' }
   | { readonly type: 'ticket-secret'; readonly secret: Buffer }
+  | { readonly type: 'guard-blocked'; readonly kind: 'ca_bundle' | 'crl' }
   | { readonly type: 'drain' };
-type ToPrimary = { readonly type: 'hello' } | { readonly type: 'ready' };
+type ToPrimary =
+  | { readonly type: 'hello' }
+  | { readonly type: 'ready' }
+  | { readonly type: 'client'; readonly client: VerifiedClient };
+
+/** A worker reports a verified client to its primary at most this often (the guard's window is 24 h). */
+const CLIENT_REPORT_MS = 60_000;
+const MAX_REPORTED = 10_000;
 
 interface Relayed {
   readonly version: string;
@@ -78,40 +89,46 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
     for (const w of Object.values(cluster.workers ?? {})) if (w) send(w, msg);
   };
 
-  let refreshQueued = false;
-  /** Reads a source for real and relays fresh bytes; workers then re-read from the relay. */
+  /** The latest fresh read of each source; relayed after the primary's poll has decided on it. */
+  const fetched = new Map<string, Relayed>();
   const relayingFetch = async (source: Source, opts: FetchOptions): Promise<FetchResult> => {
     const result = await fetchSource(source, opts);
     if (!isUnchanged(result)) {
-      const name = describeSource(source);
-      relayed.set(name, { version: result.version, labels: result.labels, bytes: result.bytes });
-      broadcast({
-        type: 'source',
-        name,
+      fetched.set(describeSource(source), {
         version: result.version,
         labels: result.labels,
         bytes: result.bytes,
       });
-      if (!refreshQueued) {
-        refreshQueued = true;
-        setImmediate(() => {
-          refreshQueued = false;
-          broadcast({ type: 'refresh' });
-        });
-      }
     }
     return result;
   };
 
-  // The primary validates too (for /trust and readiness); its metrics stay private, the workers'
-  // are the ones exported.
+  // The primary alone runs the lock-out guard, with the verified clients of every worker, and
+  // labels the fleet's decisions: one decision per task, whatever the number of workers. Its
+  // metrics stay private (the workers' are exported; a hold is counted in each worker).
   const trust = new TrustStore({
     ...trustSettingsOf(config),
     logger: logger.child({ role: 'primary' }),
     metrics: createMetrics({ defaultMetrics: false }),
-    maxRefusedPercent: 100,
+    maxRefusedPercent: config.rotationMaxRefusedPercent,
     fetch: relayingFetch,
   });
+  // After each poll, workers get every fresh read except a version the guard holds back: they keep
+  // what they serve. (Material that fails validation is relayed and refused by them as by us.)
+  trust.on('polled', () => {
+    const held = trust.guardHeldVersions();
+    let changed = false;
+    for (const [name, r] of fetched) {
+      if (held.get(name) === r.version) continue;
+      const before = relayed.get(name);
+      if (before?.version === r.version && before.labels.join(',') === r.labels.join(',')) continue;
+      relayed.set(name, r);
+      broadcast({ type: 'source', name, ...r });
+      changed = true;
+    }
+    if (changed) broadcast({ type: 'refresh' });
+  });
+  trust.on('guardBlocked', (kind) => broadcast({ type: 'guard-blocked', kind }));
 
   const fork = (): void => {
     const w = cluster.fork();
@@ -122,6 +139,15 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
         for (const [name, r] of relayed) send(w, { type: 'source', name, ...r });
         send(w, { type: 'refresh' });
       } else if (msg.type === 'ready') ready.add(w.id);
+      else if (msg.type === 'client') {
+        const c = msg.client;
+        trust.recordVerifiedClient({
+          partnerId: c.partnerId,
+          fingerprint256: c.fingerprint256,
+          leafDer: Buffer.from(c.leafDer),
+          sentDer: c.sentDer.map((d) => Buffer.from(d)),
+        });
+      }
       // Anything else on this channel is prom-client's metrics exchange.
     });
   };
@@ -205,6 +231,15 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
 export async function runWorker(config: Config): Promise<void> {
   const relayed = new Map<string, Relayed>();
   let ticketSecret: Buffer | undefined;
+  /** Verified clients for the primary's guard: each fingerprint at most once a minute. */
+  const reportedAt = new Map<string, number>();
+  const reportClient = (client: VerifiedClient): void => {
+    const now = Date.now();
+    if (now - (reportedAt.get(client.fingerprint256) ?? 0) < CLIENT_REPORT_MS) return;
+    if (reportedAt.size >= MAX_REPORTED) reportedAt.clear();
+    reportedAt.set(client.fingerprint256, now);
+    process.send?.({ type: 'client', client } satisfies ToPrimary);
+  };
   /** The worker's sources: what the primary relayed, never a network read of its own. */
   const relayFetch = async (source: Source, opts: FetchOptions): Promise<FetchResult> => {
     const name = describeSource(source);
@@ -231,6 +266,9 @@ export async function runWorker(config: Config): Promise<void> {
         firstRelay();
         if (gateway) void gateway.reloadTrust();
         else pending.push(msg);
+        return;
+      case 'guard-blocked':
+        gateway?.metrics.trustGuardBlocked.inc({ kind: msg.kind });
         return;
       case 'drain':
         armHardExit(config.drainSeconds);
@@ -262,6 +300,7 @@ export async function runWorker(config: Config): Promise<void> {
     logger,
     admin: false,
     fetchSource: relayFetch,
+    decidedByPrimary: { reportClient },
     ticketKeys: (snapshot) => ticketKeysFor(ticketSecret ?? randomBytes(48), snapshot),
   });
   // The primary's /metrics asks each worker over IPC; prom-client only answers in a process that

@@ -30,6 +30,7 @@ import { stateOf } from './tls/connection-state.js';
 import { TlsListener } from './tls/listener.js';
 import { REFUSAL_MESSAGES, refusalStatus } from './tls/refusal.js';
 import { secureContextOptions } from './tls/secure-context.js';
+import type { VerifiedClient } from './trust/rotation-guard.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
 import { TrustStore, type TrustStoreOptions, trustSettingsOf } from './trust/trust-store.js';
 
@@ -42,6 +43,12 @@ export interface GatewayDeps {
   readonly fetchSource?: TrustStoreOptions['fetch'];
   /** Session-ticket keys for a snapshot (cluster: the same in every worker); default random. */
   readonly ticketKeys?: (snapshot: TrustSnapshot) => Buffer;
+  /**
+   * Cluster workers: the primary runs the lock-out guard for the whole task and labels the fleet's
+   * decisions; the worker's own store installs what the primary relayed (guard off, no labels) and
+   * reports each verified client to the primary instead.
+   */
+  readonly decidedByPrimary?: { readonly reportClient: (client: VerifiedClient) => void };
 }
 
 export class Gateway {
@@ -86,7 +93,8 @@ export class Gateway {
       ...trust,
       logger: this.logger,
       metrics: this.metrics,
-      maxRefusedPercent: config.rotationMaxRefusedPercent,
+      maxRefusedPercent: deps.decidedByPrimary ? 100 : config.rotationMaxRefusedPercent,
+      ...(deps.decidedByPrimary ? { label: null } : {}),
       // A trial context from the listener's own option builder: OpenSSL must accept it before swap.
       checkSnapshot: (s) => createSecureContext(secureContextOptions(s.caBundle, s.server)),
       ...(deps.fetchSource ? { fetch: deps.fetchSource } : {}),
@@ -203,12 +211,14 @@ export class Gateway {
         const { auth } = this.authorizationFor(verdict.identity);
         const id = verdict.identity;
         this.radar.observe(id, auth.partner.id, auth.partnerLabel);
-        this.trust.recordVerifiedClient({
+        const client = {
           partnerId: auth.partner.id,
           fingerprint256: id.fingerprint256,
           leafDer: id.leafDer,
           sentDer: id.chainDer,
-        });
+        };
+        if (this.deps.decidedByPrimary) this.deps.decidedByPrimary.reportClient(client);
+        else this.trust.recordVerifiedClient(client);
         return { partnerId: auth.partner.id };
       },
       // Per-client connection limits count a declared partner as one client, else each certificate.

@@ -8,10 +8,10 @@ import {
   CreateSecretCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
-  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { FORCE_STAGE_LABEL } from '../trust/rotation-guard.js';
 import { fetchSource, isUnchanged, SourceError } from '../trust/sources/index.js';
+import { moveSecretStage } from '../trust/sources/secrets-manager.js';
 
 export interface CurrentSecret {
   readonly version: string;
@@ -48,15 +48,7 @@ export async function writeSecret(
       : await client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: text }));
     const version = out.VersionId;
     if (!version) throw new Error('PutSecretValue returned no VersionId');
-    if (force) {
-      await client.send(
-        new UpdateSecretVersionStageCommand({
-          SecretId: secretId,
-          VersionStage: FORCE_STAGE_LABEL,
-          MoveToVersionId: version,
-        }),
-      );
-    }
+    if (force) await moveSecretStage(secretId, FORCE_STAGE_LABEL, version);
     return version;
   } finally {
     client.destroy();

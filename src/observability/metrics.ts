@@ -23,6 +23,7 @@ export interface Metrics {
   readonly trustLastSuccess: Gauge<'kind'>;
   readonly trustLastChange: Gauge<'kind'>;
   readonly caNotAfter: Gauge<'subject'>;
+  readonly serverCertNotAfter: Gauge;
   readonly caNotYetValid: Gauge<'subject'>;
   readonly crlNextUpdate: Gauge<'issuer'>;
   readonly crlEntries: Gauge<'issuer'>;
@@ -129,6 +130,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       aggregator: 'max',
       help: 'When the material in force of each kind last changed (a new bundle, certificate or CRL set)',
       labelNames: ['kind'],
+      registers,
+    }),
+    serverCertNotAfter: new Gauge({
+      name: `${p}server_cert_not_after_timestamp_seconds`,
+      aggregator: 'max',
+      help: "notAfter of the gateway's own server certificate in force",
       registers,
     }),
     caNotAfter: new Gauge({

@@ -45,6 +45,7 @@ import {
   type FetchResult,
   fetchSource,
   isUnchanged,
+  labelSourceVersion,
   redactUrlsIn,
   SourceError,
 } from './sources/index.js';
@@ -70,6 +71,14 @@ export interface TrustStoreOptions {
   readonly checkSnapshot?: (snapshot: TrustSnapshot) => void;
   /** How sources are read (default fetchSource; cluster workers read what the primary relayed). */
   readonly fetch?: (source: Source, options: FetchOptions) => Promise<FetchResult>;
+  /**
+   * Records this store's decisions where the whole fleet reads them (Secrets Manager staging
+   * labels: MTLSGW_HELD on a version the guard held back, MTLSGW_LAST_GOOD on one installed).
+   * Default labelSourceVersion; cluster workers pass none (their primary decides and labels).
+   */
+  readonly label?:
+    | ((source: Source, decision: 'held' | 'installed', version: string) => Promise<boolean>)
+    | null;
 }
 
 /** What a Config says about trust: the sources, how often to poll them, and the revocation rules. */
@@ -127,6 +136,13 @@ interface CaCandidate {
   readonly forced: boolean;
 }
 
+interface ServerCandidate {
+  readonly creds: ServerCredentials;
+  readonly info: LoadedMaterial;
+  /** The versions of the certificate and key sources that make up `info.version`. */
+  readonly parts: { readonly cert: string; readonly key: string };
+}
+
 interface CrlFetch {
   readonly name: string;
   readonly result: FetchResult;
@@ -147,13 +163,19 @@ const MAX_REJECTIONS = 20;
 /** setTimeout's ceiling is about 24.8 days; a later wake-up is re-armed by the polls meanwhile. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
+const SERVER_EXPIRY_LOG_MS = 3600_000;
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 const errorCode = (err: Error): string | undefined => (err as { code?: string }).code;
 
-export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
+export class TrustStore extends EventEmitter<{
+  update: [TrustSnapshot];
+  guardBlocked: ['ca_bundle' | 'crl'];
+  /** After every poll or refresh, whatever it decided. */
+  polled: [];
+}> {
   private snapshot: TrustSnapshot | undefined;
   private ca: { bundle: CaBundle; info: LoadedMaterial } | undefined;
-  private server: { creds: ServerCredentials; info: LoadedMaterial } | undefined;
+  private server: ServerCandidate | undefined;
   private index: RevocationIndex = RevocationIndex.EMPTY;
   /** Accepted CRL bytes per source, re-verified when the CA bundle changes. */
   private readonly crlSources = new Map<string, SourceBytes>();
@@ -162,6 +184,11 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
   private readonly seen = new Map<string, SourceBytes>();
   private readonly held = new Map<string, HeldBack>();
   private readonly guardBlocked = new Map<'ca_bundle' | 'crl', GuardStatus>();
+  /** Per source: an AWSCURRENT version the fleet holds back (MTLSGW_HELD), skipped when read. */
+  private readonly fleetHeld = new Map<string, { version: string; reading: string }>();
+  private serverExpiryLogged: { version: string; at: number } | undefined;
+  /** The version each source was last labelled with by this store, so a label is written once. */
+  private readonly labelled = new Map<string, string>();
   private readonly rejections: Rejection[] = [];
   readonly recentClients = new RecentClients();
   private generation = 0;
@@ -201,6 +228,19 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.validityTimer) clearTimeout(this.validityTimer);
+  }
+
+  /**
+   * Versions the lock-out guard holds back, by source name: a cluster primary relays every fresh
+   * read to its workers except these, so the one decision of the task holds in every worker.
+   */
+  guardHeldVersions(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [key, h] of this.held) {
+      if (h.why !== 'guard') continue;
+      out.set(key === 'ca_bundle' ? describeSource(this.opts.caBundle) : key, h.version);
+    }
+    return out;
   }
 
   /** Remembers a verified client for the lock-out guard (O(1), once per connection). */
@@ -251,6 +291,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
         })
         .finally(() => {
           this.running = undefined;
+          this.emit('polled');
         });
       return this.running;
     }
@@ -304,7 +345,11 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
         index: stage.index,
       });
       if (verdict === 'blocked') {
-        for (const [name, v] of stage.offeredBy) this.held.set(name, { ...v, why: 'guard' });
+        for (const [name, v] of stage.offeredBy) {
+          this.held.set(name, { ...v, why: 'guard' });
+          const source = this.crlSourceNamed(name);
+          if (source) this.labelDecision(source, 'held', v.version);
+        }
         stage = undefined;
       }
     }
@@ -382,6 +427,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
       timeoutMs: this.timeoutMs,
     });
     const labels = result.labels.join(',');
+    this.noteFleetHold(name, result);
     if (isUnchanged(result) && before?.version === result.version) {
       return { version: result.version, bytes: before.bytes, labels, fresh: false };
     }
@@ -425,10 +471,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     };
   }
 
-  private async serverCandidate(
-    now: number,
-    explicit: boolean,
-  ): Promise<{ creds: ServerCredentials; info: LoadedMaterial } | undefined> {
+  private async serverCandidate(now: number, explicit: boolean): Promise<ServerCandidate | undefined> {
     const [cert, key] = await Promise.all([
       this.read(this.opts.serverCert, explicit),
       this.read(this.opts.serverKey, explicit),
@@ -443,7 +486,11 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     try {
       const creds = parseServerCredentials(cert.bytes, key.bytes, { now, production: this.opts.production });
       this.serverValidFrom = undefined;
-      return { creds, info: { source: describeSource(this.opts.serverCert), version, loadedAt: now } };
+      return {
+        creds,
+        info: { source: describeSource(this.opts.serverCert), version, loadedAt: now },
+        parts: { cert: cert.version, key: key.version },
+      };
     } catch (err) {
       if (err instanceof TimeTrustMaterialError) {
         // Not valid yet (or expired, perhaps by a wrong clock): kept out for now, never held, and
@@ -583,6 +630,9 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
       apply: () => {
         for (const report of rejections) report();
         for (const [name, bytes] of accepted) {
+          const source = this.crlSourceNamed(name);
+          if (source && this.crlSources.get(name)?.version !== bytes.version)
+            this.labelDecision(source, 'installed', bytes.version);
           this.crlSources.set(name, bytes);
           this.held.delete(name);
         }
@@ -651,6 +701,8 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
       return 'pass';
     }
     this.opts.metrics.trustGuardBlocked.inc({ kind });
+    this.emit('guardBlocked', kind);
+    if (kind === 'ca_bundle') this.labelDecision(this.opts.caBundle, 'held', version);
     const partners = [...new Set(verdict.wouldRefuse.map((w) => w.partner))];
     this.guardBlocked.set(kind, {
       source,
@@ -677,6 +729,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
 
   private commitCa(cand: CaCandidate): void {
     this.ca = { bundle: cand.bundle, info: cand.info };
+    this.labelDecision(this.opts.caBundle, 'installed', cand.info.version);
     this.opts.metrics.trustLastChange.set({ kind: 'ca_bundle' }, Date.now() / 1000);
     this.held.delete('ca_bundle');
     this.guardBlocked.delete('ca_bundle');
@@ -749,7 +802,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     this.validityTimer.unref();
   }
 
-  private commitServer(cand: { creds: ServerCredentials; info: LoadedMaterial }): void {
+  private commitServer(cand: ServerCandidate): void {
     this.server = cand;
     this.opts.metrics.trustLastChange.set({ kind: 'server_cert' }, Date.now() / 1000);
     this.held.delete('server_cert');
@@ -781,6 +834,65 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
     this.opts.metrics.trustLastSuccess.set({ kind }, Date.now() / 1000);
   }
 
+  private crlSourceNamed(name: string): Source | undefined {
+    return this.opts.crls.find((c) => describeSource(c) === name);
+  }
+
+  /** A read that skipped a held AWSCURRENT: said once per held version (log and /trust). */
+  private noteFleetHold(name: string, result: FetchResult): void {
+    const held = result.skippedHeld;
+    if (held === undefined) {
+      this.fleetHeld.delete(name);
+      return;
+    }
+    if (this.fleetHeld.get(name)?.version === held) return;
+    this.fleetHeld.set(name, { version: held, reading: result.version });
+    this.opts.logger.warn({
+      event: 'trust',
+      source: name,
+      result: 'fleet_held',
+      held_version: held,
+      version: result.version,
+      msg: 'AWSCURRENT is held back by the fleet (MTLSGW_HELD): serving the last good version; push a new version, or label it MTLS_GATEWAY_FORCE, to lift the hold',
+    });
+  }
+
+  /**
+   * Writes the fleet label for a decision (once per source and version); a failure (permission,
+   * throttling) is logged and costs only the fleet-wide view, never the decision itself.
+   */
+  private labelDecision(source: Source, decision: 'held' | 'installed', version: string): void {
+    const label = this.opts.label === undefined ? labelSourceVersion : this.opts.label;
+    if (!label || !version) return;
+    const name = describeSource(source);
+    const key = `${name}|${decision}`;
+    if (this.labelled.get(key) === version) return;
+    this.labelled.set(key, version);
+    label(source, decision, version).then(
+      (written) => {
+        if (written)
+          this.opts.logger.info({
+            event: 'trust',
+            source: name,
+            result: decision === 'held' ? 'labelled_held' : 'labelled_last_good',
+            version,
+          });
+      },
+      (err: Error) => {
+        this.labelled.delete(key);
+        this.opts.logger.warn({
+          event: 'trust',
+          source: name,
+          result: 'label_failed',
+          decision,
+          version,
+          error_code: errorCode(err) ?? err.name,
+          reason: redactUrlsIn(err.message),
+        });
+      },
+    );
+  }
+
   private reject(kind: TrustKind, source: string, err: Error, extra: Record<string, unknown> = {}): void {
     // A library's message may quote the URL it was given: shown only without secrets.
     const reason = redactUrlsIn(err.message);
@@ -807,6 +919,7 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
 
   private updateExpiryMetrics(now: number): void {
     const m = this.opts.metrics;
+    this.reportServerExpiry(now);
     m.crlNextUpdate.reset();
     m.crlEntries.reset();
     m.crlNearExpiry.reset();
@@ -835,6 +948,29 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
         });
       }
     }
+  }
+
+  /**
+   * The server certificate's notAfter as a gauge, and as a log line with the days left on each
+   * new certificate and then hourly (what the CloudWatch alarm on "expires within 14 days" reads).
+   */
+  private reportServerExpiry(now: number): void {
+    const server = this.server;
+    if (!server) return;
+    const notAfter = server.creds.notAfter;
+    this.opts.metrics.serverCertNotAfter.set(notAfter / 1000);
+    const last = this.serverExpiryLogged;
+    if (last && last.version === server.info.version && now - last.at < SERVER_EXPIRY_LOG_MS) return;
+    this.serverExpiryLogged = { version: server.info.version, at: now };
+    const daysLeft = Math.floor((notAfter - now) / 86_400_000);
+    this.opts.logger[daysLeft < 14 ? 'warn' : 'info']({
+      event: 'trust',
+      kind: 'server_cert',
+      msg: 'server certificate expiry',
+      subject: server.creds.subject,
+      not_after: iso(notAfter),
+      days_left: daysLeft,
+    });
   }
 
   /** The /trust document (design.md), plus `guard` (candidates held back) and rejections per kind. */
@@ -880,6 +1016,11 @@ export class TrustStore extends EventEmitter<{ update: [TrustSnapshot] }> {
             last_rejected: lastRejected('server_cert'),
           }
         : null,
+      fleet_held: [...this.fleetHeld].map(([source, h]) => ({
+        source,
+        held_version: h.version,
+        serving_version: h.reading,
+      })),
       guard: {
         max_refused_percent: this.opts.maxRefusedPercent ?? 50,
         recent_clients: this.recentClients.size,

@@ -332,29 +332,53 @@ describe('gateway.yaml house rules', () => {
     });
   });
 
-  it('alarm metric filters match log lines the gateway writes', () => {
-    const listener = readFileSync(join(root, 'src/tls/listener.ts'), 'utf8');
-    const store = readFileSync(join(root, 'src/trust/trust-store.ts'), 'utf8');
-    const filters = Object.values(res).filter((r) => r.Type === 'AWS::Logs::MetricFilter');
-    expect(filters.length).toBe(3);
-    for (const f of filters) {
-      const pattern = f.Properties!.FilterPattern as string;
-      for (const [, field, value] of pattern.matchAll(/\$\.(\w+) = "([^"]+)"/g)) {
-        const source = field === 'msg' ? store : `${listener}\n${store}`;
-        expect(source, pattern).toMatch(
-          new RegExp(`${field}: '${value!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'|'${value}'`),
-        );
-      }
-    }
+  it('alarms for a held rotation, trust reload failures by kind, the server certificate and 5xx', () => {
+    // Which log lines feed them is test/deploy/alarm-filters.test.ts: real lines, real patterns.
     const alarmed = Object.values(res)
       .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
-      .map((r) => r.Properties!.MetricName);
+      .map((r) => {
+        const p = r.Properties as JsonObject & { Dimensions?: { Value: string }[] };
+        const kind = p.Dimensions?.find((d) => (d as JsonObject).Name === 'Kind')?.Value;
+        return `${String(p.MetricName ?? 'math')}${kind ? `:${kind}` : ''}`;
+      });
     expect(alarmed.sort()).toEqual([
       'CrlNearNextUpdate',
       'CrlPastNextUpdate',
       'HandshakeFailures',
+      'RotationHeldBack',
+      'ServerCertDaysLeft',
+      'TrustReloadFailures:ca_bundle',
+      'TrustReloadFailures:crl',
+      'TrustReloadFailures:server_cert',
       'UnHealthyHostCount',
+      'math',
     ]);
+    expect(props('ServerCertExpiryAlarm')).toMatchObject({
+      Threshold: 14,
+      ComparisonOperator: 'LessThanThreshold',
+    });
+    expect(res.Dashboard?.Type).toBe('AWS::CloudWatch::Dashboard');
+  });
+
+  it('the task role may move only the two fleet labels, on the CA bundle secret only', () => {
+    const statements = (
+      resolved(props('TaskRole').Policies) as { PolicyDocument: { Statement: JsonObject[] } }[]
+    ).flatMap((p) => p.PolicyDocument.Statement);
+    const labelling = statements.filter((s) => JSON.stringify(s.Action).includes('UpdateSecretVersionStage'));
+    expect(labelling).toEqual([
+      {
+        Sid: 'LabelTrustDecisions',
+        Effect: 'Allow',
+        Action: 'secretsmanager:UpdateSecretVersionStage',
+        Resource: taskEnv().GATEWAY_CA_BUNDLE!.slice('secretsmanager:'.length),
+        Condition: { StringEquals: { 'secretsmanager:VersionStage': ['MTLSGW_HELD', 'MTLSGW_LAST_GOOD'] } },
+      },
+    ]);
+    // No other write to Secrets Manager anywhere in the task role.
+    const writes = statements
+      .flatMap((s) => [s.Action].flat().map(String))
+      .filter((a) => /secretsmanager:(Put|Create|Delete|Update)/.test(a));
+    expect(writes).toEqual(['secretsmanager:UpdateSecretVersionStage']);
   });
 });
 

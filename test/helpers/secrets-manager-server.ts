@@ -258,6 +258,14 @@ export class SecretsManagerServer {
         const s = this.mustGet(String(body.SecretId));
         const stage = String(body.VersionStage);
         if (typeof body.MoveToVersionId === 'string') {
+          // As AWS: a label attached to another version moves only when that version is named.
+          const holder = s.versions.find((v) => v.stages.includes(stage) && v.id !== body.MoveToVersionId);
+          if (holder && body.RemoveFromVersionId !== holder.id) {
+            throw new AwsError(
+              'InvalidParameterException',
+              `The staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly reference that version in RemoveFromVersionId.`,
+            );
+          }
           if (stage === 'AWSCURRENT') {
             for (const v of s.versions) {
               v.stages = v.stages.filter((x) => x !== 'AWSPREVIOUS');

@@ -32,6 +32,21 @@ export function describeSource(source: Source): string {
 }
 
 /**
+ * Records a fleet decision on a Secrets Manager source (see secrets-manager.ts): `held` labels the
+ * version MTLSGW_HELD, `installed` moves MTLSGW_LAST_GOOD onto it. Other kinds keep no labels.
+ */
+export async function labelSourceVersion(
+  source: Source,
+  decision: 'held' | 'installed',
+  versionId: string,
+): Promise<boolean> {
+  if (source.kind !== 'secretsmanager') return false;
+  const { moveSecretStage, HELD_STAGE, LAST_GOOD_STAGE } = await import('./secrets-manager.js');
+  await moveSecretStage(source.secretId, decision === 'held' ? HELD_STAGE : LAST_GOOD_STAGE, versionId);
+  return true;
+}
+
+/**
  * The AWS SDK clients are loaded on first use: together they add about 29 MB of RSS to a process,
  * which a gateway reading files, and every cluster worker (the primary polls for them), never needs.
  */

@@ -1,7 +1,14 @@
 /**
  * Secrets Manager sources. A poll costs one DescribeSecret; GetSecretValue runs only when the
- * AWSCURRENT version id changed, and asks for exactly that version id so the bytes and the version
+ * version to read changed, and asks for exactly that version id so the bytes and the version
  * reported always belong together. PEM text in SecretString, PEM or DER in SecretBinary.
+ *
+ * The fleet's lock-out decision lives on the secret itself, as staging labels every task reads:
+ * a gateway that holds a version back labels it MTLSGW_HELD, and a gateway that installs one moves
+ * MTLSGW_LAST_GOOD onto it. The version to read is AWSCURRENT, unless AWSCURRENT is held (and not
+ * labelled MTLS_GATEWAY_FORCE): then it is MTLSGW_LAST_GOOD (or AWSPREVIOUS where no gateway has
+ * labelled one yet), so a task started after the hold loads what the running tasks serve. A new
+ * AWSCURRENT, or the force label, lifts the hold.
  *
  * The client uses the SDK's default credential chain and region, and honours
  * AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL natively (smithy's getEndpointUrlConfig).
@@ -12,6 +19,7 @@ import {
   GetSecretValueCommand,
   type GetSecretValueCommandOutput,
   SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { awsSourceError } from './aws-error.js';
 import { MAX_SOURCE_BYTES, SourceError } from './source-error.js';
@@ -45,12 +53,13 @@ export async function fetchSecret(
   } catch (err) {
     throw awsSourceError(name, err, signal);
   }
-  const current = Object.entries(described.VersionIdsToStages ?? {}).find(([, stages]) =>
-    stages.includes('AWSCURRENT'),
-  );
+  const stages = Object.entries(described.VersionIdsToStages ?? {});
+  const current = stages.find(([, labels]) => labels.includes('AWSCURRENT'));
   if (!current) throw new SourceError(name, 'NO_CURRENT_VERSION', 'the secret has no AWSCURRENT version');
-  const [version, labels] = current;
-  if (version === options.knownVersion) return { unchanged: true, version, labels };
+  const chosen = versionToRead(stages, current);
+  const [version, labels] = chosen;
+  const skipped = chosen === current ? {} : { skippedHeld: current[0] };
+  if (version === options.knownVersion) return { unchanged: true, version, labels, ...skipped };
   let value: GetSecretValueCommandOutput;
   try {
     value = await sm.send(new GetSecretValueCommand({ SecretId: secretId, VersionId: version }), {
@@ -69,5 +78,44 @@ export async function fetchSecret(
   if (bytes.length > MAX_SOURCE_BYTES) {
     throw new SourceError(name, 'TOO_LARGE', `larger than ${MAX_SOURCE_BYTES} bytes`);
   }
-  return { bytes, version, labels };
+  return { bytes, version, labels, ...skipped };
+}
+
+export const HELD_STAGE = 'MTLSGW_HELD';
+export const LAST_GOOD_STAGE = 'MTLSGW_LAST_GOOD';
+const FORCE_STAGE = 'MTLS_GATEWAY_FORCE';
+
+type Staged = [string, string[]];
+
+/** AWSCURRENT, or the last good version when a gateway of the fleet held AWSCURRENT back. */
+function versionToRead(stages: readonly Staged[], current: Staged): Staged {
+  const labels = current[1];
+  if (!labels.includes(HELD_STAGE) || labels.includes(FORCE_STAGE)) return current;
+  return (
+    stages.find(([, l]) => l.includes(LAST_GOOD_STAGE)) ??
+    stages.find(([, l]) => l.includes('AWSPREVIOUS')) ??
+    current // nothing older to fall back to: the store decides it again
+  );
+}
+
+/**
+ * Moves a staging label onto `versionId` (UpdateSecretVersionStage, the one write a gateway does;
+ * the task role has that permission on the trust secrets only). Reads the label's current holder
+ * first, since AWS requires it to be named when the label moves.
+ */
+export async function moveSecretStage(secretId: string, stage: string, versionId: string): Promise<void> {
+  const sm = client();
+  const signal = AbortSignal.timeout(DEFAULT_TIMEOUT_MS);
+  const described = await sm.send(new DescribeSecretCommand({ SecretId: secretId }), { abortSignal: signal });
+  const holder = Object.entries(described.VersionIdsToStages ?? {}).find(([, l]) => l.includes(stage))?.[0];
+  if (holder === versionId) return;
+  await sm.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: stage,
+      MoveToVersionId: versionId,
+      ...(holder ? { RemoveFromVersionId: holder } : {}),
+    }),
+    { abortSignal: signal },
+  );
 }

@@ -5,12 +5,18 @@ export interface Fetched {
   readonly version: string;
   /** Secrets Manager staging labels of the version read (empty for other kinds). */
   readonly labels: readonly string[];
+  /**
+   * The AWSCURRENT version that was NOT read because a gateway of the fleet held it back
+   * (staging label MTLSGW_HELD, without the force label); the version read is the last good one.
+   */
+  readonly skippedHeld?: string;
 }
 
 export interface Unchanged {
   readonly unchanged: true;
   readonly version: string;
   readonly labels: readonly string[];
+  readonly skippedHeld?: string;
 }
 
 export type FetchResult = Fetched | Unchanged;
