@@ -501,8 +501,10 @@ export class Gateway {
     }
     const details: Record<string, string> = {};
     for (const [k, v] of Object.entries(verdict.presented)) if (v !== undefined) details[k] = v;
+    const route = this.routeNameOf(req);
     return {
       ok: false,
+      ...(route === undefined ? {} : { route }),
       close: this.config.verifyMode === 'strict',
       status: refusalStatus(verdict.reason),
       error: verdict.reason,
@@ -510,6 +512,19 @@ export class Gateway {
       details,
       ...(state.partnerId === undefined ? {} : { partnerId: state.partnerId }),
     };
+  }
+
+  /**
+   * The route a refused request's path selects, for its log line and metrics only (nothing is
+   * forwarded): a refused `/receipts` is counted under `receipts`, not `default`. Undefined when
+   * the path is malformed or no route takes it.
+   */
+  private routeNameOf(req: import('node:http').IncomingMessage): string | undefined {
+    const url = req.url ?? '';
+    if (!url.startsWith('/')) return undefined;
+    const target = normalizeRequestPath(url, this.accessPolicy.fromFile);
+    if (!target.ok) return undefined;
+    return this.accessPolicy.select(req.method ?? 'GET', target.path)?.route.name;
   }
 
   private trackInFlight(
