@@ -37,10 +37,10 @@ export function sendJsonError(
   status: number,
   body: ErrorBody,
   extraHeaders: Readonly<Record<string, string>> = {},
-): void {
+): number {
   if (res.headersSent) {
     res.destroy();
-    return;
+    return 0;
   }
   const payload = JSON.stringify(body);
   res.writeHead(status, {
@@ -51,9 +51,5 @@ export function sendJsonError(
     ...extraHeaders,
   });
   res.end(payload);
-}
-
-export function sendGatewayError(res: ServerResponse, code: GatewayErrorCode, requestId: string): void {
-  const e = GATEWAY_ERRORS[code];
-  sendJsonError(res, e.status, { error: code, message: e.message, request_id: requestId });
+  return Buffer.byteLength(payload);
 }

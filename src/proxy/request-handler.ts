@@ -156,7 +156,12 @@ export function createRequestHandler(
           ? { connection: 'close' }
           : {};
       if (close.connection) closing.add(req.socket);
-      sendJsonError(res, e.status, { error: code, message: e.message, request_id: requestId }, close);
+      bytesOut = sendJsonError(
+        res,
+        e.status,
+        { error: code, message: e.message, request_id: requestId },
+        close,
+      );
       finish(e.status);
     };
 
@@ -183,7 +188,7 @@ export function createRequestHandler(
         request_id: requestId,
         ...decision.details,
       };
-      sendJsonError(res, decision.status, body);
+      bytesOut = sendJsonError(res, decision.status, body);
       finish(decision.status);
       return;
     }

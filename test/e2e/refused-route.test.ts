@@ -1,5 +1,6 @@
 /**
- * A refused client's requests are logged and counted under the route their path selects: an
+ * A refused client's requests are logged (with the bytes of the JSON answer it got) and counted
+ * under the route their path selects: an
  * operator reading `requests_total{route="receipts",code="403"}` sees partners failing on receipts,
  * not an anonymous `default`. Nothing is forwarded.
  */
@@ -25,7 +26,8 @@ describe('refused requests keep their route', () => {
     expect(res.status).toBe(403);
     expect(res.json<{ error: string }>().error).toBe('revoked');
     const line = await gw.logs.waitFor((l) => l.event === 'request' && l.path === '/receipts/42');
-    expect(line).toMatchObject({ status: 403, route: 'receipts' });
+    // bytes_out is the JSON body the client got, not 0.
+    expect(line).toMatchObject({ status: 403, route: 'receipts', bytes_out: Buffer.byteLength(res.text) });
     const metrics = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;
     expect(metricValue(metrics, 'mtls_gateway_requests_total', { route: 'receipts', code: '403' })).toBe(1);
     expect(gw.upstream.seen.length).toBe(before);
