@@ -8,6 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type ClientCertificateInput, clientInputFromPem, type Finding } from '../inspect/index.js';
 import type { RevocationPolicy } from '../tls/connection-gate.js';
+
+export { printJson } from './json-output.js';
+
 import { UsageError } from './usage-error.js';
 
 export function readInput(path: string, what: string): Buffer {
@@ -95,10 +98,4 @@ export function progress(label: string): ((done: number, total: number) => void)
 
 export function findingLines(findings: readonly Finding[], indent = '  '): string {
   return findings.map((f) => `${indent}${f.severity.padEnd(7)} ${f.code}: ${f.message}\n`).join('');
-}
-
-export function printJson(value: unknown): void {
-  process.stdout.write(
-    `${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
-  );
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatReport, type LoadOptions, runLoad } from '../loadtest/index.js';
+import { printJson } from './json-output.js';
 import { UsageError } from './usage-error.js';
 
 export const LOADTEST_USAGE = `usage: mtls-gateway loadtest URL --cert FILE --key FILE [options]
@@ -119,6 +120,7 @@ export async function loadtestCommand(args: string[]): Promise<number> {
       : {}),
   });
   if (tty) process.stderr.write('\n');
-  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  if (json) printJson(report);
+  else process.stdout.write(formatReport(report));
   return Object.keys(report.errors).length > 0 ? 1 : 0;
 }

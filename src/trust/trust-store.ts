@@ -164,7 +164,9 @@ const MAX_REJECTIONS = 20;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
 const SERVER_EXPIRY_LOG_MS = 3600_000;
-const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+/** Instants in /trust and the trust log lines: ISO 8601 UTC to the second, as every `--json` output. */
+const iso = (ms: number | undefined): string | null =>
+  ms === undefined ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const errorCode = (err: Error): string | undefined => (err as { code?: string }).code;
 
 export class TrustStore extends EventEmitter<{

@@ -126,12 +126,12 @@ describe.concurrent('bundle check', () => {
     const r = await runCli(['bundle', 'check', planted, '--client', pki.path('untrusted.pem'), '--json']);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as {
-      gatewayAccepts: boolean;
+      gateway_accepts: boolean;
       errors: number;
       cas: { block: number; findings: { code: string }[] }[];
       clients: { name: string; accepted: boolean; reason: string; method: string }[];
     };
-    expect(report.gatewayAccepts).toBe(false);
+    expect(report.gateway_accepts).toBe(false);
     expect(report.cas.find((c) => c.block === 3)?.findings.map((f) => f.code)).toContain('expired');
     expect(report.clients).toEqual([
       expect.objectContaining({
@@ -333,8 +333,8 @@ describe.concurrent('dev-pki issue-client', () => {
       '--json',
     ]);
     expect(bad.code).toBe(0);
-    const issued = JSON.parse(bad.stdout) as { serialHex: string; crlNumber: number };
-    expect(issued.crlNumber).toBe(2);
+    const issued = JSON.parse(bad.stdout) as { serial_hex: string; crl_number: number };
+    expect(issued.crl_number).toBe(2);
     const crl = await runCli([
       'crl',
       'check',
@@ -342,9 +342,9 @@ describe.concurrent('dev-pki issue-client', () => {
       '--bundle',
       `${dir}/ca-bundle.pem`,
       '--serial',
-      issued.serialHex,
+      issued.serial_hex,
     ]);
-    expect(crl.stdout).toContain(`serial ${issued.serialHex}: LISTED`);
+    expect(crl.stdout).toContain(`serial ${issued.serial_hex}: LISTED`);
     expect(crl.stdout).toMatch(/number 2, 2 entries/); // the dev `revoked` client is still listed
     const refused = await runCli([
       'explain',
@@ -423,12 +423,12 @@ describe.concurrent('bundle diff', () => {
       '--json',
     ]);
     const d = JSON.parse(r.stdout) as {
-      loseAccess: { name: string; before: string }[];
-      gainAccess: unknown[];
+      lose_access: { name: string; before: string }[];
+      gain_access: unknown[];
     };
     // Only partner-a had access and loses it: the revoked client never had it, CAs are no clients.
-    expect(d.loseAccess.map((c) => [c.name, c.before])).toEqual([['partner-a.pem', 'accepted']]);
-    expect(d.gainAccess).toEqual([]);
+    expect(d.lose_access.map((c) => [c.name, c.before])).toEqual([['partner-a.pem', 'accepted']]);
+    expect(d.gain_access).toEqual([]);
     expect(r.code).toBe(1);
   });
 
@@ -459,13 +459,13 @@ describe.concurrent('bundle diff', () => {
     ]);
     const d = JSON.parse(r.stdout) as {
       removed: { subject: string }[];
-      loseAccess: { name: string; basis: string }[];
+      lose_access: { name: string; basis: string }[];
       undecided: string[];
     };
     expect(d.removed.map((c) => c.subject)).toEqual([
       'CN=mtls-gateway dev intermediate CA,O=mtls-gateway development',
     ]);
-    expect(d.loseAccess).toEqual([
+    expect(d.lose_access).toEqual([
       expect.objectContaining({ name: `acme ${'ab'.repeat(32)}`, basis: 'issuer-name' }),
     ]);
     expect(d.undecided).toEqual([`x ${'cd'.repeat(32)}`]);
@@ -586,8 +586,8 @@ describe.concurrent('crl diff', () => {
         ca: { subject: string };
         added: string[];
         removed: string[];
-        takesEffect: boolean;
-        newlyRevoked: { name: string; serial: string }[];
+        takes_effect: boolean;
+        newly_revoked: { name: string; serial: string }[];
       }[];
       errors: number;
     };
@@ -595,8 +595,8 @@ describe.concurrent('crl diff', () => {
     expect(inter).toMatchObject({
       added: [clients['partner-b'].serialHex.toUpperCase()],
       removed: [],
-      takesEffect: true,
-      newlyRevoked: [{ name: 'partner-b.pem', serial: clients['partner-b'].serialHex }],
+      takes_effect: true,
+      newly_revoked: [{ name: 'partner-b.pem', serial: clients['partner-b'].serialHex }],
     });
     expect(d.errors).toBe(0);
     expect(r.code).toBe(1);
@@ -645,11 +645,11 @@ describe.concurrent('crl diff', () => {
       folder,
       '--json',
     ]);
-    const d = JSON.parse(r.stdout) as { cas: { added: string[]; newlyRevoked: unknown[] }[] };
+    const d = JSON.parse(r.stdout) as { cas: { added: string[]; newly_revoked: unknown[] }[] };
     expect(d.cas).toHaveLength(3); // root, intermediate and its twin, each by its own key
     const twinEntry = d.cas.find((c) => c.added.length === 1);
     expect(twinEntry?.added).toEqual([clients['partner-a'].serialHex.toUpperCase()]);
-    expect(d.cas.flatMap((c) => c.newlyRevoked)).toEqual([]);
+    expect(d.cas.flatMap((c) => c.newly_revoked)).toEqual([]);
     expect(r.code).toBe(0);
   });
 });
@@ -811,5 +811,53 @@ describe('crl push', () => {
     expect(rogue.stdout).toContain('refused: the CRL has 1 error(s); nothing was written');
     expect(rogue.code).toBe(1);
     expect(s3.count('PutObject')).toBe(puts);
+  });
+});
+
+describe.concurrent('--json output', () => {
+  /** Every key snake_case, every instant an ISO 8601 UTC string to the second (or null). */
+  function styleViolations(value: unknown, path = '$'): string[] {
+    if (Array.isArray(value)) return value.flatMap((v, i) => styleViolations(v, `${path}[${i}]`));
+    if (value === null || typeof value !== 'object') return [];
+    return Object.entries(value).flatMap(([k, v]) => {
+      const here = `${path}.${k}`;
+      const bad = /^[a-z0-9_]+$/.test(k) ? [] : [`${here}: key not snake_case`];
+      const instant = /(^|_)(at|not_before|not_after|this_update|next_update)$/.test(k);
+      if (instant && v !== null && !(typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v)))
+        bad.push(`${here}: ${JSON.stringify(v)} is not an ISO time to the second`);
+      return [...bad, ...styleViolations(v, here)];
+    });
+  }
+
+  it('is one style across commands: snake_case keys, ISO times to the second', async () => {
+    const bundle = pki.path('ca-bundle.pem');
+    const runs = await Promise.all([
+      runCli([
+        'bundle',
+        'check',
+        bundle,
+        '--crl',
+        pki.path('crl.pem'),
+        '--client',
+        pki.path('partner-a.pem'),
+        '--json',
+      ]),
+      runCli(['bundle', 'diff', bundle, bundle, '--clients', pki.dir, '--json']),
+      runCli(['crl', 'check', pki.path('crl.pem'), '--bundle', bundle, '--serial', '01', '--json']),
+      runCli(['crl', 'diff', pki.path('crl.pem'), pki.path('crl.pem'), '--bundle', bundle, '--json']),
+      runCli([
+        'explain',
+        pki.path('partner-a.pem'),
+        '--bundle',
+        bundle,
+        '--crl',
+        pki.path('crl.pem'),
+        '--json',
+      ]),
+    ]);
+    for (const r of runs) expect(styleViolations(JSON.parse(r.stdout) as unknown)).toEqual([]);
+    // And the instants are there to be checked (bundle diff of a bundle with itself has none).
+    for (const r of [runs[0]!, runs[2]!, runs[3]!, runs[4]!])
+      expect(r.stdout).toMatch(/"(not_before|not_after|this_update|next_update)": "\d{4}-/);
   });
 });
