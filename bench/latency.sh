@@ -25,12 +25,12 @@ grep -E '^mtls_gateway_(nodejs_eventloop_lag_p99_seconds|nodejs_gc_duration_seco
 node - "$direct" "$gateway" "$rate" "$secs" <<'EOF'
 const [direct, gateway, rate, secs] = process.argv.slice(2);
 const d = JSON.parse(direct), g = JSON.parse(gateway);
-const row = (name, r) => `| ${name} | ${r.requestsPerSecond} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${Object.keys(r.errors).length ? JSON.stringify(r.errors) : 'none'} |`;
+const row = (name, r) => `| ${name} | ${r.requests_per_second} | ${r.latency_ms.p50} | ${r.latency_ms.p90} | ${r.latency_ms.p99} | ${r.latency_ms.max} | ${Object.keys(r.errors).length ? JSON.stringify(r.errors) : 'none'} |`;
 console.log(`\nkeep-alive, ${rate} req/s open loop, 20 connections, ${secs} s (latency in ms, from when each request was due)\n`);
 console.log('| path | req/s | p50 | p90 | p99 | max | errors |\n| --- | --- | --- | --- | --- | --- | --- |');
 console.log(row('upstream directly (http)', d));
 console.log(row('through the gateway (mTLS)', g));
-const add = (k) => (g.latencyMs[k] - d.latencyMs[k]).toFixed(3);
+const add = (k) => (g.latency_ms[k] - d.latency_ms[k]).toFixed(3);
 console.log(`\nadded by the gateway: p50 +${add('p50')} ms, p99 +${add('p99')} ms (goal: p99 within 2 ms)`);
 console.log(`commands: mtls-gateway loadtest http://127.0.0.1:UP/ and https://localhost:GW/ --cert … --connections 20 --rate ${rate} --warmup 5 --duration ${secs} --json`);
 EOF
