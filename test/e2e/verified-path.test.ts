@@ -140,6 +140,20 @@ describe('header hygiene', () => {
     const seen = gw.upstream.seen[before]!;
     const h = seen.headers;
     expect(h['x-client-subject']).toBe('CN=partner-a,O=Partner A');
+    // The spoofed X-Client-Verify has our very value: only the raw header count can tell a copy
+    // that slipped through. Each identity header arrives once, ours.
+    const count = (name: string): number =>
+      seen.rawHeaders.filter((v, i) => i % 2 === 0 && v.toLowerCase() === name).length;
+    for (const name of [
+      'x-client-verify',
+      'x-client-subject',
+      'x-client-id',
+      'x-forwarded-for',
+      'x-forwarded-proto',
+    ])
+      expect(count(name), name).toBe(1);
+    expect(h['x-client-verify']).toBe('SUCCESS');
+    expect(h['x-forwarded-proto']).toBe('https');
     expect(h['x-client-id']).toBe('cn:partner-a');
     expect(h['x-client-declared']).toBe('false');
     expect(h['x-client-anything']).toBeUndefined();
