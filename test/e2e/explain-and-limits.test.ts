@@ -48,9 +48,23 @@ describe('explain mode', () => {
     expect(body.error).toBe(reason);
     expect(body.request_id).toBe(`explain-${client}`);
     expect(body.subject).toBe(subject.replace(/^subject=/, ''));
-    expect(body.serial).toMatch(/^[0-9A-F]+$/);
-    expect(body.issuer).toBeTruthy();
-    expect(body.message?.length).toBeGreaterThan(20);
+    // Serial and issuer exactly as openssl prints them for the presented certificate.
+    const facts = await openssl([
+      'x509',
+      '-in',
+      pki.path(`${client}.pem`),
+      '-noout',
+      '-serial',
+      '-issuer',
+      '-nameopt',
+      'RFC2253',
+    ]);
+    expect(body.serial).toBe(/^serial=(.+)$/m.exec(facts)![1]);
+    expect(body.issuer).toBe(/^issuer=(.+)$/m.exec(facts)![1]);
+    expect(body.issuer).not.toBe(body.subject);
+    // The sentence names the reason's facts: the serial for a revocation, the date for an expiry.
+    if (reason === 'revoked') expect(body.message).toContain(body.serial);
+    if (reason === 'expired') expect(body.message).toMatch(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
     // Every request on the connection is refused, not only the first.
     const again = await get(`${gw.url}/receipts`, clientAgent(pki, client));
     expect(again.status).toBe(status);
