@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { connect, type TLSSocket } from 'node:tls';
 import { request } from 'undici';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   clientAgent,
   get,
@@ -33,6 +33,10 @@ useTestGateway(
   },
   (started) => ({ pki, gw } = started),
 );
+// Tests below replace the file's gateway with one of their own settings: the last one is closed here.
+afterAll(async () => {
+  await gw?.close();
+});
 
 function tlsSocket(): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {

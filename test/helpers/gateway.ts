@@ -80,6 +80,7 @@ export async function startTestGateway(
   const address = gateway.tlsAddress ?? (await gateway.whenListening());
   const port = address.port;
   const adminPort = gateway.adminAddress!.port;
+  let closing: Promise<void> | undefined;
   return {
     gateway,
     upstream,
@@ -88,9 +89,13 @@ export async function startTestGateway(
     adminPort,
     url: `https://localhost:${port}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
-    close: async () => {
-      await gateway.stop();
-      if (!options.upstream) await upstream.close();
+    // Idempotent: a test that replaces its file's gateway closes it, and the file's hook may again.
+    close: () => {
+      closing ??= (async () => {
+        await gateway.stop();
+        if (!options.upstream) await upstream.close();
+      })();
+      return closing;
     },
   };
 }
