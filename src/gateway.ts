@@ -28,7 +28,7 @@ import { type ConnectionDecision, createRequestHandler } from './proxy/request-h
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
 import { TlsListener } from './tls/listener.js';
-import { REFUSAL_MESSAGES, refusalStatus } from './tls/refusal.js';
+import { REFUSAL_MESSAGES, REFUSAL_TITLES, refusalStatus } from './tls/refusal.js';
 import { secureContextOptions } from './tls/secure-context.js';
 import type { VerifiedClient } from './trust/rotation-guard.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
@@ -489,6 +489,7 @@ export class Gateway {
         close: true,
         status: 403,
         error: 'other',
+        title: REFUSAL_TITLES.other,
         message: REFUSAL_MESSAGES.other,
         details: {},
       };
@@ -505,9 +506,11 @@ export class Gateway {
     return {
       ok: false,
       ...(route === undefined ? {} : { route }),
+      // Strict: this answer is the connection's last (then it closes); explain: it stays open.
       close: this.config.verifyMode === 'strict',
       status: refusalStatus(verdict.reason),
       error: verdict.reason,
+      title: REFUSAL_TITLES[verdict.reason],
       message: verdict.message ?? REFUSAL_MESSAGES[verdict.reason],
       details,
       ...(state.partnerId === undefined ? {} : { partnerId: state.partnerId }),

@@ -2,7 +2,7 @@
  * Every HTTP error the gateway itself answers with, in one table: code, status and the sentence a
  * partner engineer reads. Bodies are JSON `{"error", "message", "request_id", …}` (design.md).
  */
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 
 export const GATEWAY_ERRORS = {
   not_authorized: { status: 403, message: 'This client certificate may not call this route.' },
@@ -31,20 +31,74 @@ export interface ErrorBody {
   readonly [extra: string]: string;
 }
 
-/** Writes a JSON error response unless headers already went out (then the stream is cut). */
+/**
+ * RFC 9457 `type` of every error the gateway answers: this prefix and the `error` code. It names
+ * the error (clients may compare it); it is an identifier, not a page to fetch.
+ */
+export const PROBLEM_TYPE_PREFIX = 'https://mtls-gateway/errors/';
+
+/** How a problem+json body is written; `title` defaults to the status's reason phrase. */
+export interface ProblemFormat {
+  readonly title?: string;
+}
+
+/**
+ * Whether an Accept header prefers `application/problem+json` over `application/json`: a strictly
+ * higher q for it (each type takes the q of its most specific matching range). No Accept, a wildcard
+ * only, or a tie keeps today's `application/json`.
+ */
+export function prefersProblemJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const q = { problem: { q: 0, rank: 0 }, json: { q: 0, rank: 0 } };
+  for (const part of accept.split(',')) {
+    const [range = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    let weight = 1;
+    for (const p of params) {
+      const m = /^q=([01](?:\.\d{0,3})?)$/.exec(p);
+      if (m) weight = Number(m[1]);
+    }
+    const matches = (type: string): number =>
+      range === type ? 3 : range === 'application/*' ? 2 : range === '*/*' ? 1 : 0;
+    for (const [key, type] of [
+      ['problem', 'application/problem+json'],
+      ['json', 'application/json'],
+    ] as const) {
+      const rank = matches(type);
+      if (rank > q[key].rank) q[key] = { q: weight, rank };
+    }
+  }
+  return q.problem.q > 0 && q.problem.q > q.json.q;
+}
+
+/**
+ * Writes a JSON error response unless headers already went out (then the stream is cut). With
+ * `problem`, the body is RFC 9457 `application/problem+json`: `type`, `title`, `status`, `detail`
+ * (the message) first, then every field of the JSON body unchanged.
+ */
 export function sendJsonError(
   res: ServerResponse,
   status: number,
   body: ErrorBody,
   extraHeaders: Readonly<Record<string, string>> = {},
+  problem?: ProblemFormat,
 ): number {
   if (res.headersSent) {
     res.destroy();
     return 0;
   }
-  const payload = JSON.stringify(body);
+  const payload = JSON.stringify(
+    problem
+      ? {
+          type: `${PROBLEM_TYPE_PREFIX}${body.error}`,
+          title: problem.title ?? STATUS_CODES[status] ?? 'Error',
+          status,
+          detail: body.message,
+          ...body,
+        }
+      : body,
+  );
   res.writeHead(status, {
-    'content-type': 'application/json',
+    'content-type': problem ? 'application/problem+json' : 'application/json',
     'content-length': Buffer.byteLength(payload),
     'cache-control': 'no-store',
     'x-request-id': body.request_id,

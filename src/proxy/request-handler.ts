@@ -8,7 +8,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
-import { type ErrorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './errors.js';
+import {
+  type ErrorBody,
+  GATEWAY_ERRORS,
+  type GatewayErrorCode,
+  type ProblemFormat,
+  prefersProblemJson,
+  sendJsonError,
+} from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
@@ -32,10 +39,15 @@ export type ConnectionDecision =
     }
   | {
       readonly ok: false;
-      /** Close without answering (strict mode) or answer with a JSON refusal (explain mode). */
+      /**
+       * This answer is the connection's last (strict mode): it carries Connection: close and the
+       * connection closes after it; false (explain mode, authorization): the connection stays open.
+       */
       readonly close: boolean;
       readonly status: number;
       readonly error: string;
+      /** The problem+json `title` (one per error code); default: the status's reason phrase. */
+      readonly title?: string;
       readonly message: string;
       readonly details: Readonly<Record<string, string>>;
       readonly partnerId?: string;
@@ -79,6 +91,12 @@ export interface RequestHandlerOptions {
 }
 
 const ROUTE = 'default';
+
+/** RFC 9457 problem+json when the client's Accept prefers it (else undefined: today's JSON). */
+function problemFormat(req: IncomingMessage, title?: string): ProblemFormat | undefined {
+  if (!prefersProblemJson(req.headers.accept)) return undefined;
+  return title === undefined ? {} : { title };
+}
 
 export function createRequestHandler(
   opts: RequestHandlerOptions,
@@ -161,6 +179,7 @@ export function createRequestHandler(
         e.status,
         { error: code, message: e.message, request_id: requestId },
         close,
+        problemFormat(req),
       );
       finish(e.status);
     };
@@ -177,18 +196,22 @@ export function createRequestHandler(
     }
     if (!decision.ok) {
       reason = decision.error;
-      if (decision.close) {
-        req.socket.destroy();
-        finish(0);
-        return;
-      }
+      // Strict: the one readable answer (as nginx's 400), then the connection closes; requests
+      // pipelined behind it are never answered (the closing set above).
+      if (decision.close) closing.add(req.socket);
       const body: ErrorBody = {
         error: decision.error,
         message: decision.message,
         request_id: requestId,
         ...decision.details,
       };
-      bytesOut = sendJsonError(res, decision.status, body);
+      bytesOut = sendJsonError(
+        res,
+        decision.status,
+        body,
+        decision.close ? { connection: 'close' } : {},
+        problemFormat(req, decision.title),
+      );
       finish(decision.status);
       return;
     }

@@ -1,7 +1,8 @@
 /**
  * The client-facing TLS listener. Every connection goes through `verifyNewConnection` before the
  * HTTP layer sees it; a refusal is logged (`event: "handshake"`) and counted, then the connection is
- * closed (strict) or kept only to explain the refusal (explain). Trust changes swap the whole secure
+ * kept only to explain the refusal: for one request within REFUSED_CONNECTION_SECONDS (strict, as
+ * nginx answers its 400), or for every request (explain). Nothing on it is ever forwarded. Trust changes swap the whole secure
  * context at once and re-key session tickets, so no resumed session outlives a trust change
  * unchecked; open connections keep their existing context and are re-checked per request.
  */
@@ -57,6 +58,13 @@ export interface ListenerOptions {
 }
 
 type WithParent = TLSSocket & { _parent?: Socket };
+
+/**
+ * Strict mode: how long a refused connection is kept for its one readable answer (then destroyed,
+ * answered or not); never longer than the handshake timeout. Refused sockets hold a slot of
+ * maxHandshakingConnections meanwhile, never one of a verified client's maxConnectionsPerClient.
+ */
+export const REFUSED_CONNECTION_SECONDS = 5;
 
 /** Where in the per-connection path a bug threw (the `where` label of internal_errors_total). */
 export type InternalErrorWhere = 'verify' | 'decorate' | 'attach' | 'handshake_error';
@@ -266,11 +274,14 @@ export class TlsListener {
   private readonly handshakeDone = new WeakMap<Socket, () => void>();
   private readonly timedOut = new WeakSet<Socket>();
   private readonly openPerClient = new Map<string, number>();
+  /** Strict mode: refused connections kept for their one answer (they share the handshaking cap). */
+  private refusedHeld = 0;
 
   private overAcceptLimit(): 'max_connections' | 'max_handshaking_connections' | undefined {
     const { maxConnections, maxHandshakingConnections } = this.opts.limits;
     if (this.open >= maxConnections) return 'max_connections';
-    if (this.handshaking >= maxHandshakingConnections) return 'max_handshaking_connections';
+    if (this.handshaking + this.refusedHeld >= maxHandshakingConnections)
+      return 'max_handshaking_connections';
     return undefined;
   }
 
@@ -309,6 +320,12 @@ export class TlsListener {
     const state = stateOf(socket);
     if (socket.destroyed || !state) return;
     const verdict = state.initialVerdict;
+    if (!verdict.ok && this.opts.verifyMode === 'strict') {
+      // Unauthenticated, like a handshake: bounded by the handshaking cap and the refusal deadline.
+      this.refusedHeld++;
+      socket.once('close', () => this.refusedHeld--);
+      return;
+    }
     const key = verdict.ok
       ? (this.opts.clientKey?.(verdict) ?? `cert:${verdict.identity.fingerprint256}`)
       : 'refused'; // explain mode: refused connections share one count
@@ -443,11 +460,13 @@ export class TlsListener {
       ...verdict.presented,
       ...(verdict.fingerprint256 === undefined ? {} : { fingerprint256: verdict.fingerprint256 }),
     });
-    if (verifyMode === 'explain') {
-      attachState(socket, new ConnectionState(verdict, this.snapshot, remote, undefined));
-      return;
-    }
-    socket.destroy();
+    attachState(socket, new ConnectionState(verdict, this.snapshot, remote, undefined));
+    if (verifyMode === 'explain') return;
+    // Strict: one request gets the readable refusal with Connection: close (request handler);
+    // a client that sends none in time loses the connection as before.
+    const seconds = Math.min(REFUSED_CONNECTION_SECONDS, this.opts.handshakeTimeoutSeconds);
+    const deadline = setTimeout(() => socket.destroy(), seconds * 1000);
+    socket.once('close', () => clearTimeout(deadline));
   }
 
   private handshakeFailed(err: Error, socket: TLSSocket): void {

@@ -40,6 +40,21 @@ export const REFUSAL_MESSAGES: Readonly<Record<RefusalReason, string>> = {
   other: 'The client certificate could not be verified.',
 };
 
+/** The RFC 9457 `title` of each reason: the same short phrase for every refusal of that reason. */
+export const REFUSAL_TITLES: Readonly<Record<RefusalReason, string>> = {
+  no_certificate: 'No client certificate',
+  unknown_ca: 'Client certificate from an untrusted CA',
+  expired: 'Client certificate expired',
+  not_yet_valid: 'Client certificate not yet valid',
+  revoked: 'Client certificate revoked',
+  crl_expired: 'Revocation list out of date',
+  crl_missing: 'Revocation list missing',
+  bad_certificate: 'Client certificate not usable for client authentication',
+  protocol: 'TLS handshake failed',
+  timeout: 'TLS handshake timed out',
+  other: 'Client certificate not verified',
+};
+
 /** What the gate knows about a refused chain, to say it in one specific sentence. */
 export interface RefusalFacts {
   /** The presented chain, leaf first (validity in epoch ms, subject RFC 2253). */
@@ -102,7 +117,7 @@ export function refusalMessage(reason: RefusalReason, facts: RefusalFacts = {}):
   return REFUSAL_MESSAGES[reason];
 }
 
-/** HTTP status for an explained refusal: 401 when we do not know who you are, 403 otherwise. */
+/** HTTP status for a refusal's answer (strict and explain): 401 when we do not know who you are, 403 otherwise. */
 export function refusalStatus(reason: RefusalReason): 401 | 403 {
   return reason === 'no_certificate' || reason === 'unknown_ca' ? 401 : 403;
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { type Issued, issue } from '../../src/dev/pki.js';
 import { FORCE_STAGE_LABEL } from '../../src/trust/rotation-guard.js';
-import { clientAgent, get, type LogLine, metricValue } from '../helpers/gateway.js';
+import { clientAgent, type LogLine, metricValue, refusal } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 import { type ServeProcess, startServe } from '../helpers/serve-process.js';
@@ -53,13 +53,12 @@ async function startTask(workers: number): Promise<ServeProcess> {
   throw new Error('task never ready');
 }
 
-/** Status of one request on a fresh connection (any worker may take it), or 'refused'. */
-async function fresh(t: ServeProcess, client: string): Promise<number | 'refused'> {
+/** Status of one request on a fresh connection (any worker may take it); a refusal as `status error`. */
+async function fresh(t: ServeProcess, client: string): Promise<number | string> {
   const agent = clientAgent(pki, client);
   try {
-    return (await get(`https://localhost:${t.tlsPort}/receipts`, agent)).status;
-  } catch {
-    return 'refused';
+    const r = await refusal(`https://localhost:${t.tlsPort}/receipts`, agent);
+    return r.status === 200 ? 200 : `${r.status} ${r.error}`;
   } finally {
     await agent.destroy();
   }
@@ -137,7 +136,7 @@ describe('the lock-out guard across workers and tasks (Secrets Manager labels)',
     await Promise.all([a.waitLog(installed(forced), from), b.waitLog(installed(forced))]);
     for (const t of [a, b]) {
       expect(await fresh(t, 'newco')).toBe(200);
-      expect(await fresh(t, 'partner-a')).toBe('refused');
+      expect(await fresh(t, 'partner-a')).toBe('401 unknown_ca');
     }
     await a.waitLog((l) => l.result === 'labelled_last_good' && l.version === forced, from);
     const lifted = labels(good, lockout, forced);

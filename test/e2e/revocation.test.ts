@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { issue, makeCrl } from '../../src/dev/pki.js';
-import { clientAgent, get, metricValue, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import {
+  clientAgent,
+  get,
+  metricValue,
+  refusal,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
@@ -89,7 +96,7 @@ function keepAliveConnection(
 }
 
 describe('a certificate revoked while its connection is open', () => {
-  it('loses the connection on its next request (strict)', async () => {
+  it('gets one JSON 403 on its next request, then loses the connection (strict)', async () => {
     await setup();
     const conn = await keepAliveConnection('partner-b');
     expect(await conn.send('/first')).toMatch(/^HTTP\/1\.1 200 /);
@@ -97,7 +104,11 @@ describe('a certificate revoked while its connection is open', () => {
     await writeCrls([pki.pki.clients.revoked.serialHex, pki.pki.clients['partner-b'].serialHex], 2);
     await gw.gateway.reloadTrust();
     const closed = new Promise((r) => conn.socket.once('close', r));
-    expect(await conn.send('/second')).toBe('');
+    const answer = await conn.send('/second');
+    expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+    expect(answer).toContain('"error":"revoked"');
+    expect(answer).toContain(`"serial":"${pki.pki.clients['partner-b'].serialHex}"`);
     await closed;
     expect(gw.upstream.seen.length).toBe(seen);
     const log = await gw.logs.waitFor((l) => l.event === 'request' && l.path === '/second');
@@ -163,7 +174,11 @@ describe('a partner seen before (its verified chain reused by the gate)', () => 
     again.socket.destroy();
     await writeCrls([pki.pki.clients['partner-b'].serialHex], 2);
     await gw.gateway.reloadTrust();
-    await expect(get(`${gw.url}/after`, clientAgent(pki, 'partner-b'))).rejects.toThrow();
+    expect(await refusal(`${gw.url}/after`, clientAgent(pki, 'partner-b'))).toEqual({
+      status: 403,
+      error: 'revoked',
+      connection: 'close',
+    });
     const leaf = await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'revoked');
     expect(leaf.serial).toBe(pki.pki.clients['partner-b'].serialHex);
     // A partner-a chain used before the root CRL revokes the intermediate: refused as well.
@@ -174,7 +189,11 @@ describe('a partner seen before (its verified chain reused by the gate)', () => 
     });
     await pki.write('crl.pem', rootCrl + (await makeCrl(pki.pki.intermediate, { crlNumber: 3 })));
     await gw.gateway.reloadTrust();
-    await expect(get(`${gw.url}/a2`, clientAgent(pki, 'partner-a'))).rejects.toThrow();
+    expect(await refusal(`${gw.url}/a2`, clientAgent(pki, 'partner-a'))).toEqual({
+      status: 403,
+      error: 'revoked',
+      connection: 'close',
+    });
     expect(gw.upstream.seen.some((r) => r.path === '/after' || r.path === '/a2')).toBe(false);
   });
 });
@@ -188,7 +207,11 @@ describe('the chain above the leaf', () => {
     });
     await pki.write('crl.pem', rootCrl + (await makeCrl(pki.pki.intermediate, { crlNumber: 2 })));
     await gw.gateway.reloadTrust();
-    await expect(get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).rejects.toThrow();
+    expect(await refusal(`${gw.url}/`, clientAgent(pki, 'partner-a'))).toEqual({
+      status: 403,
+      error: 'revoked',
+      connection: 'close',
+    });
     const log = await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'revoked');
     expect(String(log.detail)).toContain(pki.pki.intermediate.serialHex);
     expect(log.subject).toBe('CN=partner-a,O=Partner A');
@@ -210,7 +233,11 @@ describe('CRL loading', () => {
     const intermediate = trust.crls.find((c) => c.issuer.startsWith('CN=mtls-gateway dev intermediate CA'));
     expect(intermediate?.entries).toBe(1);
     expect(intermediate?.crl_number).toBe('1');
-    await expect(get(`${gw.url}/`, clientAgent(pki, 'revoked'))).rejects.toThrow();
+    expect(await refusal(`${gw.url}/`, clientAgent(pki, 'revoked'))).toEqual({
+      status: 403,
+      error: 'revoked',
+      connection: 'close',
+    });
     await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'revoked');
     expect((await get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).status).toBe(200);
   });
@@ -234,7 +261,11 @@ describe('CRL loading', () => {
     const intermediate = trust.crls.find((c) => c.issuer.startsWith('CN=mtls-gateway dev intermediate CA'));
     expect(intermediate?.crl_number).toBe('5');
     expect(intermediate?.entries).toBe(2);
-    await expect(get(`${gw.url}/`, clientAgent(pki, 'partner-b'))).rejects.toThrow();
+    expect(await refusal(`${gw.url}/`, clientAgent(pki, 'partner-b'))).toEqual({
+      status: 403,
+      error: 'revoked',
+      connection: 'close',
+    });
   });
 
   it('lists every CRL of a multi-CRL PEM file in /trust with its source', async () => {
@@ -260,7 +291,11 @@ describe('CRL expiry and requirements', () => {
     await pki.write('crl.pem', (await makeCrl(pki.pki.root)) + expired);
     gw = await startTestGateway(pki);
     expect((await get(`${gw.adminUrl}/readyz`, clientAgent(pki, undefined))).status).toBe(200);
-    await expect(get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).rejects.toThrow();
+    expect(await refusal(`${gw.url}/`, clientAgent(pki, 'partner-a'))).toEqual({
+      status: 403,
+      error: 'crl_expired',
+      connection: 'close',
+    });
     await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'crl_expired');
     await gw.logs.waitFor((l) => l.event === 'trust' && l.msg === 'CRL is past its nextUpdate');
   });
@@ -282,7 +317,11 @@ describe('CRL expiry and requirements', () => {
     await pki.write('crl.pem', await makeCrl(pki.pki.root));
     await pki.write('intermediate-only.pem', await makeCrl(pki.pki.intermediate));
     gw = await startTestGateway(pki, { GATEWAY_CRL_REQUIRED: 'true' });
-    await expect(get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).rejects.toThrow();
+    expect(await refusal(`${gw.url}/`, clientAgent(pki, 'partner-a'))).toEqual({
+      status: 403,
+      error: 'crl_missing',
+      connection: 'close',
+    });
     await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'crl_missing');
     await gw.close();
     gw = await startTestGateway(pki, {

@@ -17,6 +17,7 @@ import {
   get,
   type LogLine,
   metricValue,
+  refusal,
   startTestGateway,
   type TestGateway,
 } from '../helpers/gateway.js';
@@ -73,13 +74,12 @@ async function startSmGateway(
 const installed = (version: string) => (l: LogLine) =>
   l.msg === 'trust snapshot installed' && l.ca_bundle_version === version;
 
-/** Status of one request on a fresh connection, or 'refused' when the gateway closed it. */
-async function freshStatus(g: TestGateway, client: string): Promise<number | 'refused'> {
+/** Status of one request on a fresh connection; a refusal (its one answer) as `status error`. */
+async function freshStatus(g: TestGateway, client: string): Promise<number | string> {
   const agent = clientAgent(pki, client);
   try {
-    return (await get(`${g.url}/x`, agent)).status;
-  } catch {
-    return 'refused';
+    const r = await refusal(`${g.url}/x`, agent);
+    return r.status === 200 ? 200 : `${r.status} ${r.error}`;
   } finally {
     await agent.destroy();
   }
@@ -140,7 +140,7 @@ function load(g: TestGateway, clients: readonly string[]) {
 describe('rotation to a new CA', () => {
   it('accepts the new CA and refuses the removed one, new and open connections, within refresh + 1 s', async () => {
     const g = await startSmGateway('rot', devBundle, { GATEWAY_ROTATION_MAX_REFUSED_PERCENT: '100' });
-    expect(await freshStatus(g, 'newco')).toBe('refused');
+    expect(await freshStatus(g, 'newco')).toBe('401 unknown_ca');
     const open = clientAgent(pki, 'partner-a');
     expect((await get(`${g.url}/before`, open)).status).toBe(200);
 
@@ -148,9 +148,14 @@ describe('rotation to a new CA', () => {
     await g.logs.waitFor(installed(version));
 
     expect(await freshStatus(g, 'newco')).toBe(200);
-    expect(await freshStatus(g, 'partner-a')).toBe('refused');
-    // The open keep-alive connection of the removed CA's client loses its next request.
-    await expect(get(`${g.url}/after`, open)).rejects.toThrow();
+    expect(await freshStatus(g, 'partner-a')).toBe('401 unknown_ca');
+    // The open keep-alive connection of the removed CA's client: its next request gets the one
+    // answer that names the reason, then the connection closes.
+    expect(await refusal(`${g.url}/after`, open)).toEqual({
+      status: 401,
+      error: 'unknown_ca',
+      connection: 'close',
+    });
     expect(g.upstream.seen.some((s) => s.path === '/after')).toBe(false);
     await open.destroy();
     const status = await trustStatus(g);
@@ -217,7 +222,7 @@ describe('the lock-out guard', () => {
     sm.label('guard-ca', FORCE_STAGE_LABEL, risky);
     await g.logs.waitFor(installed(risky));
     expect((await trustStatus(g)).guard.ca_bundle).toBeNull();
-    expect(await freshStatus(g, 'partner-a')).toBe('refused');
+    expect(await freshStatus(g, 'partner-a')).toBe('401 unknown_ca');
     expect(await freshStatus(g, 'newco')).toBe(200);
   });
 
@@ -232,7 +237,7 @@ describe('the lock-out guard', () => {
     await g.gateway.trust.refresh();
     expect((await trustStatus(g)).ca_bundle.version).toBe(forced);
     await g.logs.waitFor((l) => l.result === 'guard_bypassed');
-    expect(await freshStatus(g, 'partner-a')).toBe('refused');
+    expect(await freshStatus(g, 'partner-a')).toBe('401 unknown_ca');
     expect(await freshStatus(g, 'newco')).toBe(200);
   });
 
@@ -246,7 +251,7 @@ describe('the lock-out guard', () => {
     });
     await pki.write('crl-guard3.pem', (await makeCrl(pki.pki.root)) + crl);
     await g.gateway.trust.refresh();
-    expect(await freshStatus(g, 'partner-b')).toBe('refused');
+    expect(await freshStatus(g, 'partner-b')).toBe('403 revoked');
     expect((await trustStatus(g)).guard.ca_bundle).toBeNull();
     await g.logs.waitFor((l) => l.kind === 'crl' && l.result === 'guard_passed');
   });
@@ -389,7 +394,7 @@ describe('CRLs from an https source', () => {
     // Scheduled polls send If-None-Match and receive the new body once it changed.
     await g.logs.waitFor((l) => l.kind === 'crl' && l.result === 'in_force' && l.crl_number === '6');
     expect(counts.full).toBe(fullBefore + 1);
-    expect(await freshStatus(g, 'partner-b')).toBe('refused');
+    expect(await freshStatus(g, 'partner-b')).toBe('403 revoked');
     expect(await freshStatus(g, 'partner-a')).toBe(200);
   });
 });

@@ -13,6 +13,7 @@ import {
   metricValue,
   openssl,
   rawExchange,
+  refusal,
   type TestGateway,
   useTestGateway,
 } from '../helpers/gateway.js';
@@ -198,7 +199,12 @@ describe('refused clients', () => {
       return metricValue(m.text, 'mtls_gateway_handshakes_total', { result: 'failure', reason }) ?? 0;
     };
     const countBefore = await counted();
-    await expect(get(`${gw.url}/should-not-pass`, clientAgent(pki, client))).rejects.toThrow();
+    // Strict mode: one readable answer with the reason, then the gateway closes the connection.
+    expect(await refusal(`${gw.url}/should-not-pass`, clientAgent(pki, client))).toEqual({
+      status: reason === 'no_certificate' || reason === 'unknown_ca' ? 401 : 403,
+      error: reason,
+      connection: 'close',
+    });
     const log = await gw.logs.waitFor(
       (l) => l.event === 'handshake' && l.result === 'failure' && l.reason === reason,
     );

@@ -11,7 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setHttpsSourceDispatcher } from '../../src/trust/sources/index.js';
-import { clientAgent, get, metricValue, startTestGateway, waitForMetric } from '../helpers/gateway.js';
+import {
+  clientAgent,
+  get,
+  metricValue,
+  refusal,
+  startTestGateway,
+  waitForMetric,
+} from '../helpers/gateway.js';
 import { etagHandler, type ObjectCounts } from '../helpers/object-server.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 
@@ -79,7 +86,11 @@ describe('CRL freshness', { timeout: 20_000 }, () => {
         expect(counts.full).toBe(1);
         // The CRL really is in force: the revoked partner is refused, the good one served.
         expect((await get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).status).toBe(200);
-        await expect(get(`${gw.url}/`, clientAgent(pki, 'revoked'))).rejects.toThrow();
+        expect(await refusal(`${gw.url}/`, clientAgent(pki, 'revoked'))).toEqual({
+          status: 403,
+          error: 'revoked',
+          connection: 'close',
+        });
       } finally {
         await gw.close();
         delete process.env.AWS_ENDPOINT_URL_S3;

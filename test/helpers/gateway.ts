@@ -161,6 +161,29 @@ export async function get(
   return { status: res.statusCode, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
 }
 
+/** A refusal as the client reads it: status, the body's `error`, and the Connection header. */
+export interface ReadRefusal {
+  readonly status: number;
+  readonly error: string | undefined;
+  readonly connection: string | undefined;
+}
+
+/**
+ * One request on a connection the gateway refuses (strict mode: the one answer, then it closes).
+ * Throws only when there is no HTTP answer at all.
+ */
+export async function refusal(url: string, dispatcher: Dispatcher): Promise<ReadRefusal> {
+  const res = await get(url, dispatcher);
+  let error: string | undefined;
+  try {
+    error = res.json<{ error?: string }>().error;
+  } catch {
+    error = undefined;
+  }
+  const connection = res.headers.connection;
+  return { status: res.status, error, connection: Array.isArray(connection) ? connection[0] : connection };
+}
+
 /** Runs curl; returns status code and body (never throws on HTTP errors). */
 export async function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
