@@ -6,14 +6,34 @@
  * gateway decodes to `/Admin/users`) is routed to `/`, forwarded unchanged, and the upstream serves
  * its admin handler. What the policy authorised is not what the upstream acts on.
  *
+ * Folding is not only ASCII: Java's `String.equalsIgnoreCase` (Spring's AntPathMatcher with
+ * `setCaseSensitive(false)` compares literal patterns with it) holds `admın` (dotless ı, U+0131,
+ * `/adm%C4%B1n`) equal to `admin`, and `ſ` (U+017F) to `s`, `K` (U+212A) to `k`.
+ *
  * The upstream below is a real HTTP server that matches its routes the way Express does by default
- * (case-insensitively, on the decoded path). Fails today: the gateway answers 200 with the admin body.
+ * (case-insensitively, on the decoded path), or, for non-ASCII, as Java's equalsIgnoreCase does.
+ * Fails today: the gateway answers 200 with the admin body.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawExchange, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+
+/** java.lang.String#equalsIgnoreCase: per char, equal after toUpperCase or after toUpperCase+toLowerCase. */
+function javaEqualsIgnoreCase(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    const ux = x.toUpperCase();
+    const uy = y.toUpperCase();
+    if (ux.length === 1 && (ux === uy || ux.toLowerCase() === uy.toLowerCase())) continue;
+    return false;
+  }
+  return true;
+}
 
 let pki: TestPki;
 let gw: TestGateway;
@@ -25,7 +45,7 @@ beforeAll(async () => {
   // Express-like routing: `app.get('/admin/users', …)` with the default `caseSensitive: false`.
   upstream = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
-    if (/^\/admin\/users\/?$/i.test(path)) {
+    if (/^\/admin\/users\/?$/i.test(path) || javaEqualsIgnoreCase(path, '/admin/users')) {
       adminHits.push(req.url ?? '');
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"admin":"all users"}');
       return;
@@ -66,7 +86,13 @@ describe('a route prefix cannot be bypassed by letter case', () => {
     expect(status(raw)).toBe(403);
   });
 
-  for (const target of ['/ADMIN/users', '/Admin/Users', '/%41dmin/users', '/aDmIn/users/']) {
+  for (const target of [
+    '/ADMIN/users',
+    '/Admin/Users',
+    '/%41dmin/users',
+    '/aDmIn/users/',
+    '/adm%C4%B1n/users',
+  ]) {
     it(`${target} never reaches the upstream's admin handler`, async () => {
       const before = adminHits.length;
       const raw = await rawExchange(
