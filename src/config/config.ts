@@ -63,7 +63,7 @@ export interface Config {
   readonly crlRequired: boolean;
   readonly verifyMode: VerifyMode;
   readonly identityHeaders: readonly IdentityHeaderFormat[];
-  /** `drop` (default): request headers with `_` in the name are dropped; `allow`: kept unless reserved. */
+  /** `drop` (default): request headers with `_` or `.` in the name are dropped; `allow`: kept unless reserved. */
   readonly underscoreHeaders: 'drop' | 'allow';
   readonly proxyProtocol: 'off' | 'v2';
   readonly drainSeconds: number;

@@ -1,26 +1,37 @@
 /**
  * Which request headers a client may not send upstream: every identity header of every format
- * (enabled or not), every forwarding header, every hop-by-hop header, and by default every header
- * whose name contains `_`.
+ * (enabled or not) and of the other proxies upstreams are configured to trust, every forwarding
+ * and method-override header, every hop-by-hop header, and by default every header whose name
+ * contains `_` or `.`.
  *
- * Security property: names are compared in one normalized form (`headerKey`: lower case, `_` read
- * as `-`), because CGI/WSGI, Rack, PHP-FPM and nginx with `underscores_in_headers on` read
- * `X_Client_Id` as `X-Client-Id`. So a client can never pass off its own identity or forwarding
- * header, in any case or spelling, as one the gateway set; names that merely look similar
- * (`x-clientele`) are left alone. Runs for every header of every request, so it is a switch on
- * characters and prefix checks, without regular expressions.
+ * Security property: names are compared in one normalized form (`headerKey`: lower case, `_` and
+ * `.` read as `-`), because CGI/WSGI, Rack, PHP-FPM and nginx with `underscores_in_headers on`
+ * read `X_Client_Id` as `X-Client-Id`, and PHP also reads `X.Client.Id` so (its variable names
+ * turn `.` into `_`). So a client can never pass off its own identity or forwarding header, in any
+ * case or spelling, as one the gateway set; names that merely look similar (`x-clientele`) are
+ * left alone. Runs for every header of every request, so it is a switch on characters and prefix
+ * checks, without regular expressions.
  */
 
-/** The one form header names are compared in: lower case, `_` read as `-` (as CGI/WSGI do). */
+/** True when `name` holds a character some upstream reads as `-` (`_`, or `.` as PHP does). */
+export function hasDashAlias(name: string): boolean {
+  return name.includes('_') || name.includes('.');
+}
+
+/** The one form header names are compared in: lower case, `_` and `.` read as `-` (CGI/WSGI, PHP). */
 export function headerKey(name: string): string {
   const lower = name.toLowerCase();
-  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  return hasDashAlias(lower) ? lower.replace(/[_.]/g, '-') : lower;
 }
 
 /**
  * True for `x-client-*`, `x-forwarded-client-cert`, `x-amzn-mtls-*`, `client-cert`,
- * `client-cert-chain`, `x-forwarded-tls-client-cert*` and `x-ssl-client-*`, in any case and with
- * `_` for `-` (the name is put in `headerKey` form first).
+ * `client-cert-chain`, `x-forwarded-tls-client-cert*`, and the client-certificate headers of
+ * other proxies that upstreams are configured to trust: every `x-ssl-*` (nginx `X-SSL-Cert`,
+ * HAProxy `X-SSL-Client-*`, `X-SSL-Subject`), every `ssl-client-*` (mod_ssl's `SSL_CLIENT_CERT`,
+ * `SSL_CLIENT_S_DN` forwarded by name, Keycloak's `SSL-Client-Cert`) and `x-arr-clientcert`
+ * (Azure App Service, ASP.NET Core certificate forwarding); in any case and with `_` or `.` for
+ * `-` (the name is put in `headerKey` form first).
  */
 export function isIdentityHeader(name: string): boolean {
   return isIdentityKey(headerKey(name));

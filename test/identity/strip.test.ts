@@ -114,8 +114,10 @@ describe('hop-by-hop', () => {
 });
 
 describe('one normalized form for header names', () => {
-  it('headerKey lower-cases and reads _ as -, as CGI/WSGI and nginx with underscores_in_headers do', () => {
+  it('headerKey lower-cases and reads _ and . as -, as CGI/WSGI, PHP and nginx with underscores_in_headers do', () => {
     expect(headerKey('X_Client_Id')).toBe('x-client-id');
+    expect(headerKey('X.Forwarded.Host')).toBe('x-forwarded-host');
+    expect(headerKey('X.Client_Id')).toBe('x-client-id');
     expect(headerKey('X-Forwarded-For')).toBe('x-forwarded-for');
     expect(headerKey('plain')).toBe('plain');
   });

@@ -1,18 +1,13 @@
 /**
- * ATTACK (issue 14 follow-up, finding 1, another spelling): PHP registers every `$_SERVER` name
- * through php_register_variable, which turns `.` (and space) into `_`. So a header named
- * `X.Forwarded.Host` (a valid token: llhttp and the gateway accept it; it has no `_`, so the
- * default GATEWAY_UNDERSCORE_HEADERS=drop keeps it; its name is not an identity or forwarding key)
- * reaches PHP as `HTTP_X_FORWARDED_HOST`, exactly as `X-Forwarded-Host` would. Where the gateway
- * sends no header of that name, the client's value is the only one: `X-Forwarded-Host`,
- * `X-Real-IP`, `X-Original-URL` (Symfony/Laravel read them) and the gateway's own optional
- * identity headers (`X-Client-San-Email` for a certificate without an email SAN, every header of
- * a format that is not enabled, e.g. `X-Amzn-Mtls-Clientcert-Subject`). The same happens behind
- * Caddy/FrankenPHP, which pass such names on to PHP.
- *
- * The upstream is PHP's built-in server (`apt-get install php-cli`). Fails today.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
+ * Dotted header names (issue 14 follow-up): PHP registers every `$_SERVER` name through
+ * php_register_variable, which turns `.` (and space) into `_`, so `X.Forwarded.Host` (a valid
+ * token) reaches PHP as `HTTP_X_FORWARDED_HOST`, exactly as `X-Forwarded-Host` would; where the
+ * gateway sends no header of that name (`X-Forwarded-Host`, `X-Real-IP`, `X-Original-URL`,
+ * `X-Client-San-Email` for a certificate without an email SAN, a disabled format's headers), the
+ * client's value would be the only one. The gateway reads `.` as `-` when comparing names and, by
+ * default, drops every name holding `.` or `_`. Proved against a real PHP built-in server
+ * (`php -S`; `.ci/run` installs `php-cli` where it is missing).
+ */ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +49,7 @@ function startPhp(router: string): Promise<{ child: ChildProcess; port: number }
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  dir = await mkdtemp(join(tmpdir(), 'attack-php-'));
+  dir = await mkdtemp(join(tmpdir(), 'gateway-php-'));
   await writeFile(join(dir, 'router.php'), ROUTER);
   const started = await startPhp(join(dir, 'router.php'));
   php = started.child;
@@ -100,4 +95,10 @@ describe('a header name with `.` is not read by PHP as an identity or forwarding
       expect(vars[key]).toBeUndefined();
     });
   }
+
+  it('by default any header name with `.` is dropped, as nginx ignore_invalid_headers does', async () => {
+    const vars = await serverVars(['X.Trace.Tag: t1', 'X-Trace-Other: t2']);
+    expect(vars.HTTP_X_TRACE_TAG).toBeUndefined();
+    expect(vars.HTTP_X_TRACE_OTHER).toBe('t2');
+  });
 });
