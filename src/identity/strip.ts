@@ -42,6 +42,8 @@ export function isIdentityKey(key: string): boolean {
   switch (key.charCodeAt(0)) {
     case 0x63: // c
       return key === 'client-cert' || key === 'client-cert-chain';
+    case 0x73: // s
+      return key.startsWith('ssl-client-');
     case 0x78: // x
       if (key.charCodeAt(1) !== 0x2d) return false; // '-'
       switch (key.charCodeAt(2)) {
@@ -50,9 +52,9 @@ export function isIdentityKey(key: string): boolean {
         case 0x66: // x-f…
           return key === 'x-forwarded-client-cert' || key.startsWith('x-forwarded-tls-client-cert');
         case 0x61: // x-a…
-          return key.startsWith('x-amzn-mtls-');
+          return key.startsWith('x-amzn-mtls-') || key === 'x-arr-clientcert';
         case 0x73: // x-s…
-          return key.startsWith('x-ssl-client-');
+          return key.startsWith('x-ssl-');
         default:
           return false;
       }

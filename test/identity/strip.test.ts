@@ -43,6 +43,18 @@ const IDENTITY = [
   'Client_Cert',
   'X_Amzn_Mtls_Clientcert_Subject',
   'x-forwarded_client-cert',
+  // other proxies' client-certificate headers (finding 4), and `.` read as `-` (PHP, finding 3)
+  'X-SSL-Cert',
+  'X-SSL-Subject',
+  'x-ssl-client',
+  'x-ssl-cipher',
+  'SSL-Client-Cert',
+  'SSL_CLIENT_CERT',
+  'ssl_client_escaped_cert',
+  'SSL_CLIENT_S_DN',
+  'X-ARR-ClientCert',
+  'X.Client.San.Email',
+  'X.Amzn.Mtls.Clientcert.Subject',
 ];
 
 const NOT_IDENTITY = [
@@ -58,8 +70,9 @@ const NOT_IDENTITY = [
   'x-forwarded-tls',
   'x-amzn-mtls',
   'x-amzn-trace-id',
-  'x-ssl-client',
-  'x-ssl-cipher',
+  'ssl-client',
+  'x-ssl',
+  'x-arr-clientcerts',
   'xx-client-id',
   'authorization',
   'content-type',

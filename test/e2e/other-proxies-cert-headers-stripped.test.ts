@@ -1,18 +1,14 @@
 /**
- * ATTACK (issue 14 follow-up, finding 1): the identity strip list covers the gateway's own formats
- * (`x-client-*`, XFCC, `x-amzn-mtls-*`, RFC 9440, `x-ssl-client-*`, `x-forwarded-tls-client-cert*`)
- * but not the other client-certificate header names upstreams are commonly configured to trust:
+ * Other proxies' client-certificate headers (issue 14 follow-up): upstreams are often configured to
+ * trust the header names of the proxy they used before, so the gateway strips them all, in any
+ * spelling and even with GATEWAY_UNDERSCORE_HEADERS=allow:
  * - `SSL_CLIENT_CERT`, `SSL_CLIENT_S_DN`, `SSL_CLIENT_VERIFY`, `ssl_client_escaped_cert` (mod_ssl
- *   variable names forwarded by `RequestHeader set`; Tomcat's SSLValve reads `ssl_client_cert` /
- *   `ssl_client_escaped_cert`, Undertow's SSLHeaderHandler and Keycloak's apache/haproxy x509
- *   lookup read `SSL_CLIENT_CERT`): with GATEWAY_UNDERSCORE_HEADERS=allow they are forwarded, so
- *   such an upstream takes the client's PEM as the verified certificate;
- * - `X-SSL-Cert` (nginx `proxy_set_header X-SSL-CERT $ssl_client_escaped_cert`), `SSL-Client-Cert`
- *   (Keycloak's nginx lookup), `X-ARR-ClientCert` (Azure App Service; ASP.NET Core certificate
- *   forwarding), `X-SSL-Client-DN`-style `X-SSL-Subject`/`X-SSL-DN`: forwarded in every mode.
- * The upstream is the recording echo upstream. Fails today.
- */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+ *   variable names forwarded by `RequestHeader set`; Tomcat's SSLValve, Undertow and Keycloak read
+ *   them): every `ssl-client-*`;
+ * - `X-SSL-Cert` (nginx), `X-SSL-Subject`/`X-SSL-DN`: every `x-ssl-*`; `SSL-Client-Cert`
+ *   (Keycloak's nginx lookup); `X-ARR-ClientCert` (Azure App Service, ASP.NET Core).
+ * The upstream is the recording echo upstream; the names it received are checked.
+ */ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawExchange, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 
