@@ -63,21 +63,39 @@ export function isIdentityKey(key: string): boolean {
   }
 }
 
-/** The forwarding headers that are not `x-forwarded-*` (which are all forwarding headers). */
+/**
+ * The forwarding and override headers that no prefix rule below covers (`x-forwarded-*`,
+ * `x-original-*` and `x-envoy-*` are all stripped).
+ */
 const FORWARDING: ReadonlySet<string> = new Set([
   'forwarded',
+  'forwarded-for',
+  'x-forwarded',
   'x-real-ip',
-  'x-original-url',
-  'x-original-uri',
   'x-rewrite-url',
   'true-client-ip',
+  'client-ip',
+  'x-client-ip', // also x-client-* (identity); listed so either list alone covers it
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-proxyuser-ip',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
 
 /**
- * True for headers that tell an upstream where a request came from or what it asked for:
- * `Forwarded` (RFC 7239), every `X-Forwarded-*` (For, Proto, Host, Port, Prefix, …), `X-Real-IP`,
- * `True-Client-IP`, and `X-Original-URL`/`-URI` and `X-Rewrite-URL` (IIS, Symfony and some Spring
- * setups act on the path they carry). A client's copy never passes: the gateway sets its own.
+ * True for headers that tell an upstream where a request came from, what it asked for or how to
+ * act on it: `Forwarded` (RFC 7239), `X-Forwarded` and every `X-Forwarded-*` (For, Proto, Host,
+ * Port, Prefix, …), `Forwarded-For`, `X-Real-IP`, `True-Client-IP`, `Client-IP`,
+ * `X-Cluster-Client-IP`, `CF-Connecting-IP`, `Fastly-Client-IP`, `X-ProxyUser-IP` (frameworks
+ * and the `request-ip` package take the client address from them); every `X-Original-*` and
+ * `X-Rewrite-URL` (IIS, Symfony and some Spring setups act on the path they carry); every
+ * `X-Envoy-*` (a service moving from Envoy trusts `X-Envoy-Internal`, `-External-Address`,
+ * `-Original-Path`); and `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` (Rack,
+ * ASP.NET Core and Express act on a method other than the one the route authorised). A client's
+ * copy never passes: the gateway sets its own where it has one.
  */
 export function isForwardingHeader(name: string): boolean {
   return isForwardingKey(headerKey(name));
@@ -86,11 +104,17 @@ export function isForwardingHeader(name: string): boolean {
 /** isForwardingHeader for a name already in `headerKey` form (the proxy's hot path). */
 export function isForwardingKey(key: string): boolean {
   switch (key.charCodeAt(0)) {
+    case 0x63: // c
     case 0x66: // f
     case 0x74: // t
       return FORWARDING.has(key);
     case 0x78: // x
-      return key.startsWith('x-forwarded-') || FORWARDING.has(key);
+      return (
+        key.startsWith('x-forwarded-') ||
+        key.startsWith('x-original-') ||
+        key.startsWith('x-envoy-') ||
+        FORWARDING.has(key)
+      );
     default:
       return false;
   }

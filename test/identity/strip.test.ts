@@ -149,10 +149,37 @@ describe('one normalized form for header names', () => {
       'X_Original_Url',
       'X-Rewrite-URL',
       'True-Client-IP',
+      'X.Forwarded.Host',
+      'X.Real.IP',
+      'X.Original.URL',
+      'Client-IP',
+      'X-Cluster-Client-IP',
+      'CF-Connecting-IP',
+      'Fastly-Client-IP',
+      'X-Forwarded',
+      'Forwarded-For',
+      'X-ProxyUser-IP',
+      'X-Envoy-External-Address',
+      'X-Envoy-Internal',
+      'x_envoy_original_path',
+      'X-Original-Host',
+      'X-HTTP-Method-Override',
+      'X-HTTP-Method',
+      'X_Method_Override',
     ]) {
       expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: true });
     }
-    for (const name of ['forwarded-x', 'x-forwarded', 'x-real', 'x-original', 'x-rewrite', 'content-type']) {
+    for (const name of [
+      'forwarded-x',
+      'x-forwardeds',
+      'x-real',
+      'x-original',
+      'x-rewrite',
+      'x-envoy',
+      'x-http-methods',
+      'client-ips',
+      'content-type',
+    ]) {
       expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: false });
     }
   });

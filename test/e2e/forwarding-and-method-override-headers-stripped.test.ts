@@ -1,19 +1,16 @@
 /**
- * ATTACK (issue 14 follow-up): the forwarding-header strip list is a fixed set (`Forwarded`,
- * `X-Forwarded-*`, `X-Real-IP`, `True-Client-IP`, `X-Original-URL/-URI`, `X-Rewrite-URL`), so the
- * other headers upstream frameworks and libraries take the client address, the request path or
- * the method from pass as the client wrote them:
- * - client address: `Client-IP` (PHP's common `HTTP_CLIENT_IP`-first idiom, Rails' RemoteIp
- *   reads it), `X-Cluster-Client-IP`, `CF-Connecting-IP`, `Fastly-Client-IP`, `X-Forwarded` and
- *   `Forwarded-For` (both read by the `request-ip` npm package), `X-Envoy-External-Address`;
- * - "internal caller": `X-Envoy-Internal: true` (a service moving from Envoy trusts it);
- * - the path acted on: `X-Envoy-Original-Path`;
+ * Forwarding and method-override headers (issue 14 follow-up): besides `Forwarded`, `X-Forwarded-*`,
+ * `X-Real-IP` and the like, upstream frameworks take the client address, the path or the method from
+ * more names, so none of a client's copies may pass:
+ * - client address: `Client-IP` (PHP's `HTTP_CLIENT_IP` idiom, Rails' RemoteIp),
+ *   `X-Cluster-Client-IP`, `CF-Connecting-IP`, `Fastly-Client-IP`, `X-Forwarded` and
+ *   `Forwarded-For` (the `request-ip` npm package), every `X-Envoy-*` (`-External-Address`,
+ *   `-Internal: true`, `-Original-Path`, which a service moving from Envoy trusts);
  * - the method acted on: `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` (Rack
- *   MethodOverride, ASP.NET Core HttpMethodOverride, Express method-override), so a route that
- *   only admits POST can be used to DELETE.
- * The upstream is Python's `wsgiref` (every header becomes `HTTP_<NAME>`). Fails today.
- */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+ *   MethodOverride, ASP.NET Core, Express method-override), so a route that only admits POST can
+ *   never be used to DELETE.
+ * The upstream is Python's `wsgiref` (every header becomes `HTTP_<NAME>`, `-` read as `_`).
+ */ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawExchange, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { startWsgiUpstream, type WsgiUpstream } from '../helpers/wsgi-upstream.js';
