@@ -1,12 +1,10 @@
 /**
- * ATTACK (issue 14 follow-up, findings 4/7): the SAN list headers (`X-Client-San-Uri`, `-Dns`,
- * `-Email`) write a `,` inside a value as `%2C` (design.md "Lists") but leave a literal `%` as it
- * is, so the encoding is not one-to-one: a certificate whose URI SAN is
- * `spiffe://partners.example/ops,admin` and one whose URI SAN is the literal text
- * `spiffe://partners.example/ops%2Cadmin` produce the same header value. A service that splits on
- * `,` and percent-decodes (the documented way to read a list) reads `…/ops,admin` for both, so a
- * trusted CA can mint a certificate the service cannot tell from another partner's whose
- * identifier contains an encoded character. Fix: encode `%` itself as `%25`. Fails today.
+ * SAN list headers are one-to-one (issue 14 follow-up): `X-Client-San-Uri` (and `-Dns`, `-Email`)
+ * writes `%` inside a value as `%25` before writing `,` as `%2C`. Without the first rule a
+ * certificate whose URI SAN is `spiffe://partners.example/ops,admin` and one whose URI SAN is the
+ * literal text `spiffe://partners.example/ops%2Cadmin` gave the same header, so a service that
+ * splits on `,` and percent-decodes (the documented way to read a list) could not tell a minted
+ * certificate from another partner's. Two real certificates, a real TLS client, the echo upstream.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issue } from '../../src/dev/pki.js';
@@ -54,5 +52,8 @@ describe('X-Client-San-Uri is one-to-one', () => {
     expect(a).toBeDefined();
     expect(b).toBeDefined();
     expect(a).not.toBe(b);
+    expect(a).toBe('spiffe://partners.example/ops%2Cadmin');
+    expect(b).toBe('spiffe://partners.example/ops%252Cadmin');
+    expect(decodeURIComponent(b!)).toBe('spiffe://partners.example/ops%2Cadmin');
   });
 });
