@@ -204,7 +204,8 @@ function routes(v: Json | undefined, declared: ReadonlySet<string>): RouteSpec[]
       });
     }
     for (const other of out) {
-      if (other.prefix !== prefix) continue;
+      // Prefixes match ignoring ASCII case (route-table.ts): `/Admin` and `/admin` are one prefix.
+      if (other.prefix.toLowerCase() !== prefix.toLowerCase()) continue;
       const overlap = !methods || !other.methods || methods.some((m) => other.methods?.includes(m));
       if (overlap) {
         fail(`${path}.methods`, `route '${other.name}' already claims prefix '${prefix}' for these methods`);
