@@ -1,10 +1,12 @@
 /**
- * ATTACK (issue 14 follow-up, finding 5): GATEWAY_MAX_CONNECTIONS_PER_CLIENT counts an undeclared
- * client per leaf certificate (`cert:<fingerprint>`), while the upstream is told one identity for
- * all of them (`X-Client-Id: cn:partner-a`). A partner whose CA is in the bundle (the issue's own
- * premise: "the bundle holds several partners' CAs") mints a fresh leaf per connection and is
- * never limited, up to GATEWAY_MAX_CONNECTIONS, which then keeps every other partner out.
- * Here the limit is 2 and one subject holds 4 verified connections. Fails today.
+ * Per-client connection limits count the identity the upstream is told (issue 14 follow-up).
+ * GATEWAY_MAX_CONNECTIONS_PER_CLIENT counted an undeclared client per leaf certificate, while the
+ * upstream is told one identity for all of them (`X-Client-Id: cn:partner-a`); a partner whose CA
+ * is in the bundle could mint a fresh leaf per connection and never be limited, up to
+ * GATEWAY_MAX_CONNECTIONS, which then kept every other partner out. Now an undeclared client is
+ * counted by issuer DN and X-Client-Id together: here the limit is 2, four leaves of one subject
+ * from one CA get two connections, and the same CN from another CA in the bundle is its own client.
+ * Real TLS connections with real certificates.
  */
 import { readFileSync } from 'node:fs';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
@@ -25,6 +27,8 @@ beforeAll(async () => {
       await issue(pki.pki.intermediate, { subject: 'O=Partner A, CN=partner-a' }),
     );
   }
+  // The same subject from the root (also in the bundle): another issuer, so another client.
+  await pki.addClient('root-minted', await issue(pki.pki.root, { subject: 'O=Partner A, CN=partner-a' }));
   gw = await startTestGateway(pki, { GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '2', GATEWAY_LOG_LEVEL: 'info' });
 });
 afterAll(async () => {
@@ -71,6 +75,17 @@ describe('per-client connection limits count the identity the upstream is told',
     await waitForMetric(gw, 'mtls_gateway_active_connections', {}, (v) => v === 0);
     const kept: boolean[] = [];
     for (let i = 0; i < 4; i++) kept.push(await connectAs(`minted-${i}`));
-    expect(kept.filter(Boolean).length).toBeLessThanOrEqual(2);
+    expect(kept).toEqual([true, true, false, false]);
+    // Refusals are counted under their reason.
+    await waitForMetric(
+      gw,
+      'mtls_gateway_connections_refused_total',
+      { reason: 'max_connections_per_client' },
+      (v) => v >= 3,
+    );
+  });
+
+  it('the same CN from another trusted issuer is another client', async () => {
+    expect(await connectAs('root-minted')).toBe(true);
   });
 });
