@@ -1,18 +1,22 @@
 /**
- * ATTACK (issue 14 follow-up, finding 5): GATEWAY_MAX_HANDSHAKING_CONNECTIONS is one global cap,
- * enforced by refusing the NEW socket at accept. Anyone who can reach the port, with no
- * certificate at all, opens that many sockets that send nothing and holds them; every partner's
- * new connection is then closed at accept (`max_handshaking_connections`) until the handshake
- * timeout frees the slots, and the attacker simply reopens them (N sockets per timeout period:
- * 512 per 10 s with the defaults is trivial from one host). Behind an NLB every client shares one
- * address, so no per-address rule separates them either. The issue asks that idle and slow
- * unauthenticated sockets must not keep a verified partner out; they still do.
- *
- * Here the cap is 20 (to keep the test cheap); the attack is the same at 512. Fails today.
+ * Silent sockets cannot keep a partner out (issue 14 follow-up). GATEWAY_MAX_HANDSHAKING_CONNECTIONS
+ * is one global cap; it used to refuse the NEW socket at accept, so anyone who can reach the port,
+ * with no certificate at all, could open that many sockets that send nothing, hold them, and reopen
+ * them at each timeout: every partner was closed at accept meanwhile, and behind an NLB no
+ * per-address rule separates them. Now a full cap closes the OLDEST handshaking socket instead
+ * (`connections_refused_total{reason="handshaking_evicted"}`, and a log line), so the partner's
+ * fresh handshake completes. Cap 20 here to keep the test cheap; the attack is the same at 512.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientAgent, get, startTestGateway, type TestGateway, waitForMetric } from '../helpers/gateway.js';
+import {
+  clientAgent,
+  get,
+  metricValue,
+  startTestGateway,
+  type TestGateway,
+  waitForMetric,
+} from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 
 let pki: TestPki;
@@ -50,6 +54,18 @@ describe('unauthenticated sockets cannot keep a verified partner out', () => {
     try {
       const res = await get(`${gw.url}/receipts`, agent).catch((err: Error) => ({ status: 0, err }));
       expect(res.status).toBe(200);
+      // Room was made by closing the oldest silent socket, not by refusing the partner.
+      expect(
+        metricValue(
+          await (await fetch(`${gw.adminUrl}/metrics`)).text(),
+          'mtls_gateway_connections_refused_total',
+          { reason: 'handshaking_evicted' },
+        ),
+      ).toBeGreaterThanOrEqual(1);
+      const line = await gw.logs.waitFor(
+        (l) => l.event === 'connection' && l.reason === 'handshaking_evicted',
+      );
+      expect(line).toMatchObject({ result: 'evicted', client: '127.0.0.1' });
     } finally {
       await agent.close();
     }
