@@ -221,10 +221,14 @@ export class Gateway {
         else this.trust.recordVerifiedClient(client);
         return { partnerId: auth.partner.id };
       },
-      // Per-client connection limits count a declared partner as one client, else each certificate.
+      // Per-client connection limits count the identity the upstream is told: a declared partner as
+      // one client, an undeclared one by issuer and X-Client-Id (`cn:…`) together, never per leaf,
+      // or a trusted CA could mint a fresh leaf per connection and never be limited.
       clientKey: (verdict) => {
         const { partner } = this.authorizationFor(verdict.identity).auth;
-        return partner.declared ? `partner:${partner.id}` : `cert:${verdict.identity.fingerprint256}`;
+        return partner.declared
+          ? `partner:${partner.id}`
+          : `undeclared:${JSON.stringify([verdict.identity.issuer, partner.id])}`;
       },
       onRequest: this.trackInFlight(
         createRequestHandler({

@@ -188,7 +188,13 @@ export class TlsListener {
   private accept(raw: Socket): void {
     const at = process.hrtime.bigint();
     // Counted from the first moment, before any byte: a socket that sends nothing holds a slot too.
-    const over = this.overAcceptLimit();
+    const limit = this.overAcceptLimit();
+    // Handshaking slots full: the oldest unauthenticated socket makes room, never the newcomer, so
+    // sockets held open in silence cannot keep a partner out (each new one pushes one out instead).
+    const over =
+      limit === 'max_handshaking_connections' && this.evictOldestHandshaking(raw.remoteAddress)
+        ? undefined
+        : limit;
     if (over) {
       this.opts.metrics.connectionsRefused.inc({ reason: over });
       this.opts.logger.warn({
@@ -245,10 +251,11 @@ export class TlsListener {
       }
     };
     const onError = (): void => cleanup();
-    const timer = setTimeout(
-      () => refuse('timeout', mode === 'v2' ? 'no PROXY header in time' : 'no data in time'),
-      this.opts.handshakeTimeoutSeconds * 1000,
-    );
+    const timer = setTimeout(() => {
+      if (this.evicted.has(raw))
+        cleanup(); // closed to make room: counted as that, not as a timeout
+      else refuse('timeout', mode === 'v2' ? 'no PROXY header in time' : 'no data in time');
+    }, this.opts.handshakeTimeoutSeconds * 1000);
     raw.on('data', onData);
     raw.on('error', onError);
     raw.resume();
@@ -267,6 +274,35 @@ export class TlsListener {
   private readonly timedOut = new WeakSet<Socket>();
   private readonly openPerClient = new Map<string, number>();
 
+  /** Raw sockets still handshaking, oldest first (a Set keeps insertion order). */
+  private readonly handshakingSockets = new Set<Socket>();
+  /** Sockets closed to make room: the TLS layer's error on them is not a handshake failure. */
+  private readonly evicted = new WeakSet<Socket>();
+
+  /**
+   * Closes the oldest socket still handshaking to make room for a new one; false when there is
+   * none. Counted as connections_refused_total{reason="handshaking_evicted"} and logged.
+   */
+  private evictOldestHandshaking(newcomer: string | undefined): boolean {
+    const oldest = this.handshakingSockets.values().next();
+    if (oldest.done) return false;
+    const raw = oldest.value;
+    this.handshakeDone.get(raw)?.(); // frees the slot now, not when 'close' fires
+    this.evicted.add(raw);
+    const reason = 'handshaking_evicted';
+    this.opts.metrics.connectionsRefused.inc({ reason });
+    this.opts.logger.warn({
+      event: 'connection',
+      client: raw.remoteAddress,
+      client_port: raw.remotePort,
+      result: 'evicted',
+      reason,
+      detail: `GATEWAY_MAX_HANDSHAKING_CONNECTIONS full: the oldest unauthenticated connection closed for a new one from ${newcomer ?? 'unknown'}`,
+    });
+    raw.destroy();
+    return true;
+  }
+
   private overAcceptLimit(): 'max_connections' | 'max_handshaking_connections' | undefined {
     const { maxConnections, maxHandshakingConnections } = this.opts.limits;
     if (this.open >= maxConnections) return 'max_connections';
@@ -278,6 +314,7 @@ export class TlsListener {
     const { metrics } = this.opts;
     this.open++;
     this.handshaking++;
+    this.handshakingSockets.add(raw);
     metrics.handshakingConnections.inc();
     // One deadline from accept to verdict, whatever the client trickles: before TLS starts, accept's
     // own timer (same length) refuses it; after, this one does, so a slow handshake gets no more.
@@ -292,6 +329,7 @@ export class TlsListener {
       if (!handshaking) return;
       handshaking = false;
       clearTimeout(deadline);
+      this.handshakingSockets.delete(raw);
       this.handshaking--;
       metrics.handshakingConnections.dec();
     };
@@ -452,7 +490,7 @@ export class TlsListener {
 
   private handshakeFailed(err: Error, socket: TLSSocket): void {
     const raw = (socket as WithParent)._parent;
-    if (raw && this.timedOut.has(raw)) {
+    if (raw && (this.timedOut.has(raw) || this.evicted.has(raw))) {
       socket.destroy();
       return;
     }
