@@ -1,8 +1,8 @@
 /**
- * Attack on the unsolicited-1xx filter (src/proxy/interim-responses.ts): a 1xx block must never
- * swallow the head of the final response. A `100 Continue` ended by bare LFs (no CRLF CRLF) makes
- * the filter look for the next `\r\n\r\n`, which is the end of the final response's head: it
- * removes that head and hands the response BODY to undici as the response. An upstream body that
+ * The unsolicited-1xx filter (src/proxy/interim-responses.ts): a 1xx block must never
+ * swallow the head of the final response. A `100 Continue` ended by bare LFs (no CRLF CRLF) once
+ * made the filter look for the next `\r\n\r\n`, the end of the final response's head: it removed
+ * that head and handed the response BODY to undici as the response. An upstream body that
  * carries attacker text (an echo, a stored upload) then becomes the status and headers the partner
  * sees: response splitting through the gateway.
  */
@@ -77,7 +77,7 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
-describe('attack: unsolicited 1xx filter', () => {
+describe('unsolicited 1xx filter never splits a response', () => {
   it('a bare-LF 100 never turns the upstream body into the response the partner sees', async () => {
     const agent = clientAgent(pki, 'partner-a');
     const res = await request(`${gw.url}/lf-continue`, { dispatcher: agent });
