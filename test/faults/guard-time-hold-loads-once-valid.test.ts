@@ -1,10 +1,10 @@
 /**
- * Attack on promise 1 (issue 20): material refused only for a time reason is decided again on
+ * Promise 1 (issue 20): material refused only for a time reason is decided again on
  * every poll and at the moment it becomes valid. The lock-out guard rightly holds back a bundle
  * whose only intermediate is a renewal not valid yet (every partner would be refused with
- * not_yet_valid). But it is remembered as `held: guard` and skipped by every scheduled poll, so
- * once the renewal IS valid the bundle is still never loaded: only SIGHUP (or a label change)
- * brings it in, the same "remembered and skipped for good" failure the issue describes.
+ * not_yet_valid). It was once remembered as `held: guard` and skipped by every scheduled poll, so
+ * once the renewal WAS valid the bundle was still never loaded: only SIGHUP (or a label change)
+ * brought it in. Now such a hold is decided again on every poll and at the earliest notBefore.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { makeTestPki } from '../helpers/pki.js';
 const AHEAD_SECONDS = 3;
 const DAY_S = 86_400;
 
-describe('attack: a guard hold for a time reason', { timeout: 30_000 }, () => {
+describe('a guard hold for a time reason only', { timeout: 30_000 }, () => {
   it('a bundle held back only because its CA was not valid yet is loaded once that CA is valid', async () => {
     const pki = await makeTestPki();
     const bundle = await pki.write('bundle-guard.pem', readFileSync(pki.path('ca-bundle.pem'), 'utf8'));
