@@ -396,8 +396,17 @@ export class TrustStore extends EventEmitter<{
     if (serverCand) this.commitServer(serverCand);
     stage?.apply();
     // Freshness is "last successful check", as for the other kinds: every CRL source answered
-    // (unchanged, a 304, counts) and nothing it offered was refused or held back.
-    if (stage && !stage.rejected && crlFetches.length === this.opts.crls.length && this.opts.crls.length > 0)
+    // (unchanged, a 304, counts) and nothing it offered was refused or held back. A source still
+    // serving a version refused before (held, so not re-read) has not succeeded either: otherwise
+    // the metric would move on every unchanged poll while the CRL in force ages.
+    const crlHeld = crlFetches.some((f) => this.held.get(f.name)?.version === f.result.version);
+    if (
+      stage &&
+      !stage.rejected &&
+      !crlHeld &&
+      crlFetches.length === this.opts.crls.length &&
+      this.opts.crls.length > 0
+    )
       this.opts.metrics.trustLastSuccess.set({ kind: 'crl' }, Date.now() / 1000);
     this.failures = sourceFailed ? this.failures + 1 : 0;
     this.updateExpiryMetrics(now);

@@ -1,10 +1,10 @@
 /**
- * Attack on promise 4 (issue 20): `trust_last_success_timestamp_seconds{kind="crl"}` moves only
- * when every CRL source answered "with nothing refused" (README). A source that starts serving a
- * CRL the gateway refuses (garbage, a bad signature) is rejected once; that version is then held
- * as invalid and skipped on every later poll without a rejection, so the stage counts as clean
- * and the freshness metric moves again on each unchanged poll, while the source still serves
- * refused material and the CRL in force ages. A "CRL source stale" alert never fires. (The CA
+ * Promise 4 (issue 20): `trust_last_success_timestamp_seconds{kind="crl"}` moves only when every
+ * CRL source answered with nothing refused (README). A source that starts serving a CRL the
+ * gateway refuses (garbage, a bad signature) is rejected once; that version is then held as
+ * invalid and skipped on later polls without a new rejection. Those polls must not count as
+ * successful: otherwise the metric moves on each unchanged poll while the source still serves
+ * refused material and the CRL in force ages, and a "CRL source stale" alert never fires. (The CA
  * bundle, in the same situation, keeps its last_success still.)
  */
 import { createServer as createHttpsServer, type Server } from 'node:https';
@@ -27,7 +27,7 @@ afterAll(async () => {
 
 const LAST_SUCCESS = 'mtls_gateway_trust_last_success_timestamp_seconds';
 
-describe('attack: CRL freshness while the source serves a refused CRL', { timeout: 20_000 }, () => {
+describe('CRL freshness while the source serves a refused CRL', { timeout: 20_000 }, () => {
   it('last_success{kind="crl"} stays put on polls that find the refused CRL unchanged', async () => {
     let body = Buffer.from(pki.pki.files['crl.pem']!);
     const counts: ObjectCounts = { full: 0, notModified: 0 };
