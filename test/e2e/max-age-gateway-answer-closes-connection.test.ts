@@ -1,10 +1,10 @@
 /**
- * Attack on promise 2 (issue 20), outside a drain: the in-flight count must not hold requests
- * nobody will answer. On a connection past GATEWAY_MAX_CONNECTION_AGE_SECONDS the handler marks the
- * socket "closing" and parks every later request on it unanswered (`after_connection_close`,
- * status 0). Forwarded answers carry `Connection: close` then, but the gateway's own answers
- * (`answer()`: 502 upstream unavailable, 404, 431, …) do not: the partner reuses the connection and
- * its next request is never answered, counted in flight (so a later drain waits and reports it
+ * Promise 2 (issue 20), outside a drain: the in-flight count must not hold requests nobody will
+ * answer. On a connection past GATEWAY_MAX_CONNECTION_AGE_SECONDS the handler marks the socket
+ * "closing" and parks every later request on it (`after_connection_close`). Forwarded answers
+ * carried `Connection: close` then, but the gateway's own answers (`answer()`: 502 upstream
+ * unavailable, 404, 431, …) did not: the partner reused the connection and its next request was
+ * never answered, counted in flight (so a later drain waited and reported it
  * cut). The clock is moved with vitest's fake Date only (timers and TLS stay real); the client is
  * one raw TLS connection, so nothing client-side reacts to the moved clock.
  */
@@ -39,7 +39,7 @@ function nextResponse(s: TLSSocket): Promise<string> {
   });
 }
 
-describe('attack: the gateway’s own answer on an aged connection', { timeout: 20_000 }, () => {
+describe('the gateway’s own answer on an aged connection', { timeout: 20_000 }, () => {
   it('a 502 on a connection past its maximum age says Connection: close, so nothing is parked', async () => {
     const pki = await makeTestPki();
     // A port with nothing listening: every forward is a 502 upstream_unavailable.

@@ -1,12 +1,12 @@
 /**
- * Attack on promise 2 (issue 20): "drain must report cut requests honestly" and the count must not
- * hold requests nobody will answer. During a drain the request handler marks every connection
- * "closing" and then never answers a request that follows on it (`after_connection_close`, status
- * 0, no response). That is right only if the answer before it said `Connection: close`. A refusal
- * in explain mode (and a local answer such as whoami) is sent WITHOUT `Connection: close` even while
- * draining, so the partner reuses the connection, its next request is silently parked (never
- * answered, still counted in flight) and the drain waits out its whole deadline, then reports it as
- * cut: `clean: false`, exit 1, for a request the gateway chose to drop.
+ * Promise 2 (issue 20): "drain must report cut requests honestly" and the count must not hold
+ * requests nobody will answer. During a drain the request handler marks every connection
+ * "closing" and never answers a request that follows on it (`after_connection_close`). That is
+ * right only if the answer before it said `Connection: close`. A refusal in explain mode (and a
+ * local answer such as whoami) was once sent WITHOUT it while draining: the partner reused the
+ * connection, its next request was parked (never answered, counted in flight) and the drain waited
+ * out its deadline and reported it cut (`clean: false`, exit 1). Every answer on a closing
+ * connection now carries `Connection: close`.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -36,7 +36,7 @@ function nextResponse(s: TLSSocket): Promise<string> {
   });
 }
 
-describe('attack: drain and a refused keep-alive connection', { timeout: 20_000 }, () => {
+describe('drain and a refused keep-alive connection', { timeout: 20_000 }, () => {
   it('a refusal sent while draining closes the connection; the drain ends clean', async () => {
     const pki = await makeTestPki();
     // An upstream that answers after 1.5 s: one partner-a request keeps the drain open.
