@@ -251,7 +251,7 @@ export function createRequestHandler(
           // The status stays the one the client saw; the reason says it was cut.
           reason = result.truncated.reason;
           upstreamError = result.truncated.causeCode;
-          metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
+          if (result.truncated.kind) metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
         }
         finish(result.status);
       },

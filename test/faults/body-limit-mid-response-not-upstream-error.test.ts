@@ -1,10 +1,10 @@
 /**
- * Attack on promise 3 (issue 20): a cut response is an UPSTREAM error only when the upstream cut
- * it. An upstream that streams its answer while it still reads the request (an echo, a transcoder)
- * has sent its status when a chunked request body passes GATEWAY_MAX_BODY_BYTES; the gateway's own
- * limiter then aborts the exchange. That is the partner's fault (a 413 they cannot see any more),
- * but it is logged `upstream_reset_mid_body` and counted in
- * `upstream_errors_total{kind="reset_mid_body"}`, paging whoever owns the upstream.
+ * Promise 3 (issue 20): a cut response is an UPSTREAM error only when the upstream cut it. An
+ * upstream that streams its answer while it still reads the request (an echo, a transcoder) has
+ * sent its status when a chunked request body passes GATEWAY_MAX_BODY_BYTES; the gateway's own
+ * limiter then aborts the exchange. That is the partner's fault (a 413 they cannot see any more):
+ * it is logged `request_body_too_large`, never `upstream_reset_mid_body`, and not counted in
+ * `upstream_errors_total`, so it pages nobody who owns the upstream.
  */
 import { createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -44,7 +44,7 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
-describe('attack: the partner’s oversized body after the response started', { timeout: 20_000 }, () => {
+describe('the partner’s oversized body after the response started', { timeout: 20_000 }, () => {
   it('is not logged or counted as an upstream reset', async () => {
     const agent = clientAgent(pki, 'partner-a');
     let started: () => void = () => undefined;
@@ -72,7 +72,7 @@ describe('attack: the partner’s oversized body after the response started', { 
     const upstreamResets =
       metricValue(m, 'mtls_gateway_upstream_errors_total', { route: 'default', kind: 'reset_mid_body' }) ?? 0;
     expect({ reason: line.reason, upstream_error: line.upstream_error, upstreamResets }).toEqual({
-      reason: expect.not.stringMatching(/^upstream_/),
+      reason: 'request_body_too_large',
       upstream_error: expect.anything(),
       upstreamResets: 0,
     });
