@@ -163,6 +163,13 @@ interface CrlStage {
 }
 
 const MAX_REJECTIONS = 20;
+/**
+ * The same rejection (kind, source, version, reason) is logged and listed in /trust at most once
+ * this often; the repeats in between are counted and reported with the next line (`repeated`).
+ * Material refused for the clock (an expired CA) is retried on every poll: 2,880 identical error
+ * lines a day at 30 s, and /trust's list filled with one rejection.
+ */
+const REPEATED_REJECTION_MS = 3_600_000;
 /** setTimeout's ceiling is about 24.8 days; a later wake-up is re-armed by the polls meanwhile. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
@@ -195,6 +202,8 @@ export class TrustStore extends EventEmitter<{
   /** The version each source was last labelled with by this store, so a label is written once. */
   private readonly labelled = new Map<string, string>();
   private readonly rejections: Rejection[] = [];
+  /** Per identical rejection: when it was last logged, and the repeats not logged since. */
+  private readonly rejectionSeen = new Map<string, { at: number; repeats: number }>();
   readonly recentClients = new RecentClients();
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -926,12 +935,26 @@ export class TrustStore extends EventEmitter<{
     const reason = redactUrlsIn(err.message);
     this.lastError = `${kind} from ${source}: ${reason}`;
     this.opts.metrics.trustReloads.inc({ kind, result: 'failure' });
+    const now = Date.now();
+    const key = `${kind}\0${source}\0${this.seen.get(source)?.version ?? ''}\0${reason}`;
+    const last = this.rejectionSeen.get(key);
+    if (last && now - last.at < REPEATED_REJECTION_MS) {
+      last.repeats++; // still refused (and still retried): said again within the hour, counted
+      return;
+    }
+    if (this.rejectionSeen.size >= 256) {
+      for (const [k, v] of this.rejectionSeen)
+        if (now - v.at >= REPEATED_REJECTION_MS) this.rejectionSeen.delete(k);
+      if (this.rejectionSeen.size >= 256) this.rejectionSeen.clear();
+    }
+    this.rejectionSeen.set(key, { at: now, repeats: 0 });
     this.opts.logger.error({
       event: 'trust',
       kind,
       source,
       result: 'rejected',
       reason,
+      repeated: last?.repeats || undefined,
       error_code: errorCode(err),
       kept:
         kind === 'ca_bundle'
