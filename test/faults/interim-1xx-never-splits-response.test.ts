@@ -30,6 +30,19 @@ function answer(socket: Socket, path: string): void {
         `HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,
       );
       return;
+    case '/lf-header-continue':
+      // CRLF on the status line, a lone LF after a header line: still not a block to remove.
+      socket.write(
+        `HTTP/1.1 100 Continue\r\nx-trace: 1\n\r\nHTTP/1.1 200 OK\r\ncontent-length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,
+      );
+      return;
+    case '/continue-with-headers':
+      // A well-formed 100 with header lines, split across two writes: removed, the 200 relayed.
+      socket.setNoDelay(true);
+      socket.write('HTTP/1.1 100 Continue\r\nx-trace: 1\r', () =>
+        socket.write('\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'),
+      );
+      return;
     case '/continue-then-two':
       // One request, two responses in one packet: the second must never reach another client.
       socket.write(
@@ -87,6 +100,23 @@ describe('unsolicited 1xx filter never splits a response', () => {
     expect(res.headers['x-smuggled']).toBeUndefined();
     expect(res.headers.location).toBeUndefined();
     expect(res.statusCode === 502 || (res.statusCode === 200 && body === SMUGGLED)).toBe(true);
+    await agent.close();
+  });
+
+  it('a lone LF on a header line of a 100 is left to undici, never a split response', async () => {
+    const agent = clientAgent(pki, 'partner-a');
+    const res = await request(`${gw.url}/lf-header-continue`, { dispatcher: agent });
+    const body = await res.body.text().catch(() => '');
+    expect(res.headers['x-smuggled']).toBeUndefined();
+    expect(res.statusCode === 502 || (res.statusCode === 200 && body === SMUGGLED)).toBe(true);
+    await agent.close();
+  });
+
+  it('a well-formed 100 with header lines, arriving in pieces, is removed and the 200 relayed', async () => {
+    const agent = clientAgent(pki, 'partner-a');
+    const res = await request(`${gw.url}/continue-with-headers`, { dispatcher: agent });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe('ok');
     await agent.close();
   });
 
