@@ -29,20 +29,21 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-it('a CRL partition named by directoryName in the leaf still revokes it', async () => {
-  const root = ScenarioCa.root(join(dir, 'root'), '/CN=DP Root');
-  const inter = root.intermediate(join(dir, 'inter'), '/CN=DP Issuing CA');
+async function scenario(tag: string, cdp: readonly string[]): Promise<void> {
+  const base = join(dir, tag);
+  const root = ScenarioCa.root(join(base, 'root'), `/CN=DP Root ${tag}`);
+  const inter = root.intermediate(join(base, 'inter'), `/CN=DP Issuing CA ${tag}`);
   // The leaf, signed with `openssl ca` by the intermediate, CDP = dirName only.
-  const leafKey = join(dir, 'leaf-key.pem');
+  const leafKey = join(base, 'leaf-key.pem');
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', leafKey]);
   const reqCnf = writeText(
-    join(dir, 'req.cnf'),
+    join(base, 'req.cnf'),
     '[ req ]\ndistinguished_name = dn\nprompt = no\n[ dn ]\nCN = x\n',
   );
-  const csr = join(dir, 'leaf.csr');
+  const csr = join(base, 'leaf.csr');
   openssl(['req', '-config', reqCnf, '-new', '-key', leafKey, '-subj', '/CN=dp-client', '-out', csr]);
   const ext = writeText(
-    join(dir, 'leaf.ext'),
+    join(base, 'leaf.ext'),
     [
       '[ x ]',
       'basicConstraints = critical, CA:FALSE',
@@ -50,14 +51,12 @@ it('a CRL partition named by directoryName in the leaf still revokes it', async 
       'extendedKeyUsage = clientAuth',
       'subjectKeyIdentifier = hash',
       'authorityKeyIdentifier = keyid:always',
-      'crlDistributionPoints = dirName:part',
-      '[ part ]',
-      'CN = Partition 7',
+      ...cdp,
       '',
     ].join('\n'),
   );
   writeFileSync(join(inter.dir, 'serial'), '3A01\n');
-  const leafPem = join(dir, 'leaf.pem');
+  const leafPem = join(base, 'leaf.pem');
   openssl([
     'ca',
     '-config',
@@ -79,11 +78,11 @@ it('a CRL partition named by directoryName in the leaf still revokes it', async 
     inter.config,
     '\n[ idp_ext ]\nauthorityKeyIdentifier = keyid:always\nissuingDistributionPoint = critical, @idp\n[ idp ]\nfullname = URI:http://crl.example/part7.crl, dirName:idp_part\n[ idp_part ]\nCN = Partition 7\n',
   );
-  const crlPem = join(dir, 'part7.crl.pem');
+  const crlPem = join(base, 'part7.crl.pem');
   openssl(['ca', '-config', inter.config, '-gencrl', '-crlexts', 'idp_ext', '-out', crlPem]);
 
-  const bundle = writeText(join(dir, 'bundle.pem'), root.cert.pem + inter.cert.pem);
-  const crls = writeText(join(dir, 'crls.pem'), root.crl() + readFileSync(crlPem, 'utf8'));
+  const bundle = writeText(join(base, 'bundle.pem'), root.cert.pem + inter.cert.pem);
+  const crls = writeText(join(base, 'crls.pem'), root.crl() + readFileSync(crlPem, 'utf8'));
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: leafPem })).toBe('CERT_REVOKED');
 
   const gw = await startTestGateway(pki, {
@@ -109,4 +108,19 @@ it('a CRL partition named by directoryName in the leaf still revokes it', async 
     await agent.close();
     await gw.close();
   }
+}
+
+it('a CRL partition named by directoryName in the leaf still revokes it', async () => {
+  await scenario('dirname', ['crlDistributionPoints = dirName:part', '[ part ]', 'CN = Partition 7']);
+});
+
+it('a distribution point naming only the CRL issuer (cRLIssuer, no name) still gets the partitioned CRL', async () => {
+  // OpenSSL: crldp_check_crlissuer matches the CRL's issuer, idp_check_dp(NULL, …) is a match.
+  await scenario('crlissuer', [
+    'crlDistributionPoints = cdp_sect',
+    '[ cdp_sect ]',
+    'CRLissuer = dirName:crl_issuer',
+    '[ crl_issuer ]',
+    'CN = DP Issuing CA crlissuer',
+  ]);
 });
