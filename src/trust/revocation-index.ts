@@ -15,6 +15,11 @@
  * (signing key + canonical issuer name + distribution point): higher CRL number, else later
  * thisUpdate; an older CRL never replaces a newer one.
  *
+ * Partitioned CRLs (an IssuingDistributionPoint naming a distribution point) apply as OpenSSL's
+ * crl_crldp_check applies them: to a certificate with a distribution point whose cRLIssuer (if any)
+ * names the CRL's issuer and whose name (if any) shares any GeneralName with the IDP (URIs byte for
+ * byte, directoryNames canonically).
+ *
  * CRL dates (README "Trust rules"):
  * - no nextUpdate: accepted, its entries apply, it never expires by date (as in OpenSSL); a newer
  *   CRL of the same scope replaces it. Refusing it would un-revoke the serials it lists.
@@ -28,6 +33,7 @@ import { createHash } from 'node:crypto';
 import { canonicalNameKey, sameName } from '../asn1/canonical-name.js';
 import type { ParsedCertificate } from '../asn1/certificate.js';
 import { DerReader, Tag } from '../asn1/der.js';
+import { directoryNameKey, generalNameKey } from '../asn1/general-name.js';
 import { formatRfc2253 } from '../asn1/name.js';
 import type { VerifiedCrl } from './crl/verify-crl.js';
 
@@ -76,7 +82,7 @@ export function isNotYetValid(crl: VerifiedCrl, now: number): boolean {
 function scopeKey(crl: VerifiedCrl): string {
   const idp = crl.issuingDistributionPoint;
   const scope = idp
-    ? JSON.stringify([[...idp.uris].sort(), idp.onlyContainsUserCerts, idp.onlyContainsCACerts])
+    ? JSON.stringify([[...idp.names].sort(), idp.onlyContainsUserCerts, idp.onlyContainsCACerts])
     : 'full';
   return `${crl.signedBy.keySha256}|${canonicalNameKey(crl.issuerDer)}|${scope}`;
 }
@@ -121,45 +127,94 @@ export function isNewerCrl(a: VerifiedCrl, b: VerifiedCrl): boolean {
   return a.thisUpdate > b.thisUpdate;
 }
 
-const cdpCache = new WeakMap<ParsedCertificate, readonly string[]>();
+/**
+ * One DistributionPoint of a certificate, as CRL matching needs it: the comparison keys
+ * (general-name.ts) of its fullName (undefined when it names no distribution point) and of the
+ * directoryNames of its cRLIssuer (undefined when absent).
+ */
+interface CertDistributionPoint {
+  readonly names: readonly string[] | undefined;
+  readonly crlIssuers: readonly string[] | undefined;
+}
 
-/** fullName URIs of a certificate's CRLDistributionPoints (empty when absent or unreadable). */
-function distributionPointUris(cert: ParsedCertificate): readonly string[] {
+/**
+ * A certificate's CRLDistributionPoints: its points, or `unreadable` when the extension cannot be
+ * read under our DER rule (OpenSSL may read it leniently) or uses a form we do not resolve
+ * (nameRelativeToCRLIssuer). An unreadable extension selects EVERY partitioned CRL of the issuer's
+ * key (fail closed: a superset of what OpenSSL could select, never fewer CRLs).
+ */
+type CertDistributionPoints = readonly CertDistributionPoint[] | 'unreadable';
+
+const cdpCache = new WeakMap<ParsedCertificate, CertDistributionPoints>();
+
+function generalNameKeys(r: DerReader): string[] {
+  const keys: string[] = [];
+  while (!r.done) keys.push(generalNameKey(r.buf, r.next()));
+  return keys;
+}
+
+function distributionPointsOf(cert: ParsedCertificate): CertDistributionPoints {
   const cached = cdpCache.get(cert);
   if (cached) return cached;
-  const uris: string[] = [];
+  let out: CertDistributionPoints = [];
   const der = cert.crlDistributionPointsDer;
   if (der) {
     try {
+      const points: CertDistributionPoint[] = [];
       const top = DerReader.of(der);
-      const points = top.inside(top.expect(Tag.SEQUENCE, 'CRLDistributionPoints'));
-      while (!points.done) {
-        const dp = points.inside(points.expect(Tag.SEQUENCE, 'DistributionPoint'));
+      const list = top.inside(top.expect(Tag.SEQUENCE, 'CRLDistributionPoints'));
+      top.finish('CRLDistributionPoints');
+      while (!list.done) {
+        const dp = list.inside(list.expect(Tag.SEQUENCE, 'DistributionPoint'));
+        let names: string[] | undefined;
         const nameTlv = dp.optional(0xa0);
-        if (!nameTlv) continue;
-        const name = dp.inside(nameTlv);
-        const full = name.optional(0xa0);
-        if (!full) continue;
-        const names = name.inside(full);
-        while (!names.done) {
-          const gn = names.next();
-          if (gn.tag === 0x86)
-            uris.push(Buffer.from(der.subarray(gn.contentStart, gn.end)).toString('latin1'));
+        if (nameTlv) {
+          const name = dp.inside(nameTlv);
+          const full = name.expect(0xa0, 'fullName'); // [1] nameRelativeToCRLIssuer: unreadable
+          name.finish('DistributionPointName');
+          names = generalNameKeys(name.inside(full));
         }
+        dp.optional(0x81); // reasons
+        const issuerTlv = dp.optional(0xa2);
+        const crlIssuers = issuerTlv
+          ? generalNameKeys(dp.inside(issuerTlv)).filter((k) => k.startsWith('dn:'))
+          : undefined;
+        dp.finish('DistributionPoint');
+        points.push({ names, crlIssuers });
       }
+      out = points;
     } catch {
-      uris.length = 0; // unreadable: matches no partitioned CRL (full CRLs still apply)
+      out = []; // unreadable: matches no partitioned CRL (full CRLs still apply)
     }
   }
-  cdpCache.set(cert, uris);
-  return uris;
+  cdpCache.set(cert, out);
+  return out;
+}
+
+const crlIssuerKeys = new WeakMap<VerifiedCrl, string>();
+
+/** The CRL's issuer as a directoryName key, compared with a distribution point's cRLIssuer. */
+function crlIssuerKey(crl: VerifiedCrl): string {
+  let key = crlIssuerKeys.get(crl);
+  if (key === undefined) {
+    key = directoryNameKey(crl.issuerDer);
+    crlIssuerKeys.set(crl, key);
+  }
+  return key;
+}
+
+/** OpenSSL's crldp_check_crlissuer for a direct CRL: no cRLIssuer, or one naming the CRL's issuer. */
+function issuerMatches(dp: CertDistributionPoint, crl: VerifiedCrl): boolean {
+  return dp.crlIssuers === undefined || dp.crlIssuers.includes(crlIssuerKey(crl));
 }
 
 interface IssuerCrls {
   /** CRLs without a distribution point name: they cover every certificate their flags allow. */
   readonly full: VerifiedCrl[];
-  /** Partitioned CRLs by distribution point URI. */
-  readonly byUri: Map<string, VerifiedCrl[]>;
+  /** Partitioned CRLs (an IDP naming a distribution point). */
+  readonly partitioned: VerifiedCrl[];
+  /** Partitioned CRLs by each GeneralName key of their IDP's fullName. */
+  readonly byName: Map<string, VerifiedCrl[]>;
 }
 
 export interface IndexBuild {
@@ -181,17 +236,18 @@ export class RevocationIndex {
       const key = crl.signedBy.keySha256;
       let entry = this.byKey.get(key);
       if (!entry) {
-        entry = { full: [], byUri: new Map() };
+        entry = { full: [], partitioned: [], byName: new Map() };
         this.byKey.set(key, entry);
       }
-      const uris = crl.issuingDistributionPoint?.uris ?? [];
-      if (uris.length === 0) {
+      const names = crl.issuingDistributionPoint?.names ?? [];
+      if (names.length === 0) {
         entry.full.push(crl);
       } else {
-        for (const uri of new Set(uris)) {
-          const list = entry.byUri.get(uri);
+        entry.partitioned.push(crl);
+        for (const name of new Set(names)) {
+          const list = entry.byName.get(name);
           if (list) list.push(crl);
-          else entry.byUri.set(uri, [crl]);
+          else entry.byName.set(name, [crl]);
         }
       }
     }
@@ -250,8 +306,23 @@ export class RevocationIndex {
       if (!out.includes(crl)) out.push(crl);
     };
     for (const crl of entry.full) add(crl);
-    if (entry.byUri.size > 0) {
-      for (const uri of distributionPointUris(cert)) for (const crl of entry.byUri.get(uri) ?? []) add(crl);
+    if (entry.partitioned.length === 0) return out;
+    // Partitioned CRLs as OpenSSL's crl_crldp_check selects them: a distribution point of the
+    // certificate whose cRLIssuer (if any) names the CRL's issuer and whose name (if any) shares a
+    // GeneralName with the CRL's IDP.
+    const points = distributionPointsOf(cert);
+    if (points === 'unreadable') {
+      for (const crl of entry.partitioned) add(crl);
+      return out;
+    }
+    for (const dp of points) {
+      if (dp.names === undefined) {
+        for (const crl of entry.partitioned) if (issuerMatches(dp, crl)) add(crl);
+        continue;
+      }
+      for (const name of dp.names) {
+        for (const crl of entry.byName.get(name) ?? []) if (issuerMatches(dp, crl)) add(crl);
+      }
     }
     return out;
   }

@@ -27,6 +27,7 @@ import {
   timeAt,
   whole,
 } from '../../asn1/der.js';
+import { generalNameKey } from '../../asn1/general-name.js';
 import { formatRfc2253 } from '../../asn1/name.js';
 
 export type CrlErrorCode =
@@ -58,8 +59,14 @@ export const OID_CERTIFICATE_ISSUER = '2.5.29.29';
 
 /** Issuing distribution point (RFC 5280 §5.2.5): the scope of a partitioned CRL. */
 export interface IssuingDistributionPoint {
-  /** fullName URIs; empty when the IDP names no distribution point (scope given by flags only). */
+  /** fullName URIs (for /trust); empty when the IDP names none. */
   readonly uris: readonly string[];
+  /**
+   * Comparison keys (general-name.ts) of every fullName GeneralName: a certificate's distribution
+   * point selects this CRL when it names any of them (OpenSSL's idp_check_dp). Empty when the IDP
+   * names no distribution point (scope given by flags only).
+   */
+  readonly names: readonly string[];
   readonly onlyContainsUserCerts: boolean;
   readonly onlyContainsCACerts: boolean;
 }
@@ -434,6 +441,7 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
   outer.finish('IssuingDistributionPoint');
   const seq = outer.inside(seqTlv);
   const uris: string[] = [];
+  const names: string[] = [];
   const dp = seq.optional(0xa0);
   if (dp) {
     const dpr = seq.inside(dp);
@@ -446,17 +454,13 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
       );
     }
     if (name.tag !== 0xa0) throw new DerError('malformed DistributionPointName');
-    const names = dpr.inside(name);
-    while (!names.done) {
-      const gn = names.next();
+    const generalNames = dpr.inside(name);
+    while (!generalNames.done) {
+      const gn = generalNames.next();
+      names.push(generalNameKey(buf, gn));
       if (gn.tag === 0x86) uris.push(Buffer.from(buf.subarray(gn.contentStart, gn.end)).toString('latin1'));
     }
-    if (uris.length === 0) {
-      throw new CrlError(
-        'CRL_UNSUPPORTED',
-        'IssuingDistributionPoint names no URI to match certificates against',
-      );
-    }
+    if (names.length === 0) throw new DerError('IssuingDistributionPoint: empty fullName');
   }
   const userTlv = seq.optional(0x81);
   const caTlv = seq.optional(0x82);
@@ -476,7 +480,7 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
   if (onlyContainsUserCerts && onlyContainsCACerts) {
     throw new DerError('IssuingDistributionPoint claims both onlyContainsUserCerts and onlyContainsCACerts');
   }
-  return { uris, onlyContainsUserCerts, onlyContainsCACerts };
+  return { uris, names, onlyContainsUserCerts, onlyContainsCACerts };
 }
 
 function parseInner(der: Uint8Array): ParsedCrl {

@@ -1,11 +1,9 @@
 /**
- * Attack (issue 13 review): a partitioned CRL whose IssuingDistributionPoint names its partition
- * with a URI AND a directoryName, and a client certificate whose CRLDistributionPoints names the
- * same partition by the directoryName only (RFC 5280 allows any GeneralName). OpenSSL matches
- * distribution points by any common GeneralName (idp_check_dp → GENERAL_NAME_cmp), so the CRL
- * applies and `openssl verify -crl_check_all` says CERT_REVOKED. The revocation index matches
- * partitions by URI only, finds no applicable CRL for the leaf and (GATEWAY_CRL_REQUIRED=false,
- * the default) forwards the revoked client.
+ * A partitioned CRL applies to a client as OpenSSL applies it (crl_crldp_check): its
+ * IssuingDistributionPoint names the partition with a URI and a directoryName, and the client's
+ * CRLDistributionPoints names it by the directoryName only, or names only a cRLIssuer equal to the
+ * CRL's issuer. `openssl verify -crl_check_all` says CERT_REVOKED for both; the gateway refuses
+ * the revoked client too (before: partitions matched by URI only, so it was served).
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +19,7 @@ let dir: string;
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  dir = tempDir('attack-dirname-dp-');
+  dir = tempDir('crl-partition-names-');
 });
 
 afterAll(async () => {
