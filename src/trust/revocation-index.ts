@@ -18,7 +18,8 @@
  * Partitioned CRLs (an IssuingDistributionPoint naming a distribution point) apply as OpenSSL's
  * crl_crldp_check applies them: to a certificate with a distribution point whose cRLIssuer (if any)
  * names the CRL's issuer and whose name (if any) shares any GeneralName with the IDP (URIs byte for
- * byte, directoryNames canonically).
+ * byte, directoryNames canonically). A certificate whose CRLDistributionPoints we cannot read gets
+ * every partitioned CRL of its issuer's key (fail closed).
  *
  * CRL dates (README "Trust rules"):
  * - no nextUpdate: accepted, its entries apply, it never expires by date (as in OpenSSL); a newer
@@ -184,7 +185,7 @@ function distributionPointsOf(cert: ParsedCertificate): CertDistributionPoints {
       }
       out = points;
     } catch {
-      out = []; // unreadable: matches no partitioned CRL (full CRLs still apply)
+      out = 'unreadable';
     }
   }
   cdpCache.set(cert, out);

@@ -1,10 +1,8 @@
 /**
- * Attack (issue 13 review): a client certificate whose CRLDistributionPoints value uses a
- * non-minimal (long-form) length. OpenSSL's decoder accepts it, matches the distribution point
- * with the partitioned CRL's IssuingDistributionPoint and says CERT_REVOKED. The revocation index
- * reads CDP URIs with the strict DER reader, treats the unreadable extension as "no distribution
- * points" (fail open for partitioned CRLs: "matches no partitioned CRL"), finds no applicable CRL
- * and, with GATEWAY_CRL_REQUIRED=false (the default), serves the revoked client.
+ * A client certificate whose CRLDistributionPoints cannot be read under our DER rule (a non-minimal
+ * length, which OpenSSL's decoder accepts) gets every partitioned CRL of its issuer's key (fail
+ * closed), so the partition that lists it still refuses it, as `openssl verify -crl_check_all`
+ * does (before: an unreadable CDP matched no partition and the revoked client was served).
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +20,7 @@ let dir: string;
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  dir = tempDir('attack-unreadable-cdp-');
+  dir = tempDir('crl-unreadable-cdp-');
 });
 
 afterAll(async () => {
