@@ -339,9 +339,10 @@ export class RevocationIndex {
   }
 
   /**
-   * Checks every certificate of a verified chain (leaf first, each element issued by the next;
-   * the self-issued anchor at the end is skipped) against the CRLs of its issuer's key. A last
-   * element that is not self-issued has no issuer here, so no CRL applies to it. `now` is epoch ms.
+   * Checks every certificate of a verified chain (leaf first, each element issued by the next)
+   * against the CRLs of its issuer's key; the self-issued anchor at the end against the CRLs of
+   * its own key (a root listed in its own CRL vouches for nobody). A last element that is not
+   * self-issued has no issuer here, so no CRL applies to it. `now` is epoch ms.
    */
   check(
     chain: readonly ParsedCertificate[],
@@ -352,7 +353,8 @@ export class RevocationIndex {
     for (let i = 0; i < chain.length; i++) {
       const cert = chain[i]!;
       const selfIssued = isSelfIssued(cert);
-      if (i > 0 && i === chain.length - 1 && selfIssued) continue; // the anchor
+      // The self-issued anchor is its own issuer: a CRL signed by its own key that lists it
+      // withdraws it (as -crl_check_all checks the root); without such a CRL it needs none.
       const issuer = chain[i + 1] ?? (selfIssued ? cert : undefined);
       const crls = issuer ? this.applicable(cert, issuer) : [];
       if (crls.length === 0) {

@@ -1,9 +1,8 @@
 /**
- * Attack (issue 13 review): a trusted root that lists its own serial in its own CRL (a CA
- * withdrawing a root). `openssl verify -crl_check_all -purpose sslclient` checks every element of
- * the chain, the self-signed anchor included, and says CERT_REVOKED (error 23 at depth 1). The
- * revocation index skips the anchor (`i === chain.length - 1 && selfIssued`), so the gateway serves
- * its clients. Not among README's documented policy differences.
+ * A trusted root that lists its own serial in its own CRL (a CA withdrawing a root) vouches for no
+ * client: the anchor is checked against the CRLs signed by its own key, as
+ * `openssl verify -crl_check_all -purpose sslclient` checks it (CERT_REVOKED at depth 1). Before,
+ * the anchor was skipped and its clients were served.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ let dir: string;
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  dir = tempDir('attack-root-self-crl-');
+  dir = tempDir('revoked-root-');
 });
 
 afterAll(async () => {
