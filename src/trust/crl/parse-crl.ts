@@ -20,11 +20,11 @@ import {
   decodeOid,
   decodeTime,
   HEADER,
+  lenientTimeAt,
   readHeader,
   readTlv,
   Tag,
   type Tlv,
-  timeAt,
   whole,
 } from '../../asn1/der.js';
 import { generalNameKey } from '../../asn1/general-name.js';
@@ -274,7 +274,7 @@ export class RevokedSet {
 
 // ---------------------------------------------------------------------------------------------
 // Hot-path helpers for the revoked entries: no Tlv objects. Element bounds come from the shared
-// DER reader's registers (readHeader → HEADER), times from its one time rule (timeAt).
+// DER reader's registers (readHeader → HEADER), times from its time rules (timeAt; lenientTimeAt for revocation dates only).
 
 /** OID content bytes equal to 2.5.29.<last> (55 1D xx)? */
 function isIdCe(buf: Uint8Array, start: number, end: number, last: number): boolean {
@@ -306,7 +306,8 @@ function readEntry(buf: Uint8Array, pos: number, limit: number, v2: boolean): nu
   E[0] = serialStart(buf, HEADER[0]!, HEADER[1]!);
   E[1] = HEADER[1]!;
   const timeTag = readHeader(buf, HEADER[1]!, entryEnd);
-  EDATE[0] = timeAt(buf, timeTag, HEADER[0]!, HEADER[1]!);
+  // Lenient (seconds may be absent): nothing decides on a revocation date (der.ts lenientTimeAt).
+  EDATE[0] = lenientTimeAt(buf, timeTag, HEADER[0]!, HEADER[1]!);
   E[2] = -1;
   const p = HEADER[1]!;
   if (p < entryEnd) {
