@@ -36,7 +36,12 @@ import type { ParsedCertificate } from '../asn1/certificate.js';
 import { DerReader, Tag } from '../asn1/der.js';
 import { directoryNameKey, generalNameKey } from '../asn1/general-name.js';
 import { formatRfc2253 } from '../asn1/name.js';
-import type { VerifiedCrl } from './crl/verify-crl.js';
+import type { CrlSigner, UnusableCrl, VerifiedCrl } from './crl/verify-crl.js';
+
+/** An unusable CRL (verify-crl.ts) in force in an index, with the trust source it came from. */
+export interface UnusableCrlMark extends UnusableCrl {
+  readonly source?: string;
+}
 
 export interface RevocationCheckOptions {
   /** How long past nextUpdate a CRL still counts. */
@@ -231,8 +236,19 @@ export class RevocationIndex {
 
   /** By the SHA-256 of the signing CA's public key. */
   private readonly byKey = new Map<string, IssuerCrls>();
+  /** Keys that signed a CRL we cannot use (an unknown critical extension, malformed content). */
+  private readonly unusableKeys: ReadonlySet<string>;
 
-  private constructor(readonly crls: readonly VerifiedCrl[]) {
+  private constructor(
+    readonly crls: readonly VerifiedCrl[],
+    /**
+     * CRLs their CA signed that we cannot use. A certificate issued by such a key that no usable
+     * CRL of that key covers is refused (`crl_missing`) whatever `crlRequired` says (fail closed,
+     * as OpenSSL refuses it); a good CRL of the key already in force keeps deciding.
+     */
+    readonly unusable: readonly UnusableCrlMark[] = [],
+  ) {
+    this.unusableKeys = new Set(unusable.map((u) => u.signedBy.keySha256));
     for (const crl of crls) {
       const key = crl.signedBy.keySha256;
       let entry = this.byKey.get(key);
@@ -258,7 +274,11 @@ export class RevocationIndex {
    * An index of the newest CRL per scope among `crls`. On a tie (same CRL number and thisUpdate)
    * the earlier one in the list stays. CRLs not yet valid at `now` (beyond the skew) are left out.
    */
-  static build(crls: readonly VerifiedCrl[], now: number = Date.now()): IndexBuild {
+  static build(
+    crls: readonly VerifiedCrl[],
+    now: number = Date.now(),
+    unusable: readonly UnusableCrlMark[] = [],
+  ): IndexBuild {
     const chosen = new Map<string, VerifiedCrl>();
     const superseded: VerifiedCrl[] = [];
     const notYetValid: VerifiedCrl[] = [];
@@ -278,17 +298,28 @@ export class RevocationIndex {
         superseded.push(crl);
       }
     }
-    return { index: new RevocationIndex([...chosen.values()]), superseded, notYetValid };
+    return { index: new RevocationIndex([...chosen.values()], unusable), superseded, notYetValid };
   }
 
-  /** This index plus `offered`: an offered CRL replaces a loaded one only when it is newer. */
-  withOffered(offered: readonly VerifiedCrl[], now: number = Date.now()): IndexBuild {
-    return RevocationIndex.build([...this.crls, ...offered], now);
+  /**
+   * This index plus `offered`: an offered CRL replaces a loaded one only when it is newer (a bad
+   * CRL never replaces a good one: it is not offered, only marked). `unusable`, when given,
+   * replaces the unusable marks.
+   */
+  withOffered(
+    offered: readonly VerifiedCrl[],
+    now: number = Date.now(),
+    unusable: readonly UnusableCrlMark[] = this.unusable,
+  ): IndexBuild {
+    return RevocationIndex.build([...this.crls, ...offered], now, unusable);
   }
 
-  /** This index without the CRLs `drop` selects (e.g. those whose signing CA left the bundle). */
-  without(drop: (crl: VerifiedCrl) => boolean): RevocationIndex {
-    return new RevocationIndex(this.crls.filter((crl) => !drop(crl)));
+  /** This index without the CRLs and marks `drop` selects (e.g. those whose signing CA left the bundle). */
+  without(drop: (crl: { readonly signedBy: CrlSigner }) => boolean): RevocationIndex {
+    return new RevocationIndex(
+      this.crls.filter((crl) => !drop(crl)),
+      this.unusable.filter((mark) => !drop(mark)),
+    );
   }
 
   /**
@@ -359,6 +390,8 @@ export class RevocationIndex {
       const crls = issuer ? this.applicable(cert, issuer) : [];
       if (crls.length === 0) {
         if (i === 0 && options.crlRequired) return refuse('crl_missing', cert);
+        if (issuer && this.unusableKeys.size > 0 && this.unusableKeys.has(publicKeySha256(issuer)))
+          return refuse('crl_missing', cert);
         continue;
       }
       let expired = false;

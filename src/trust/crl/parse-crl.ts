@@ -590,6 +590,61 @@ function parseInner(der: Uint8Array): ParsedCrl {
   };
 }
 
+/** What verifying a CRL's signature needs, and nothing else of the TBSCertList. */
+export interface CrlEnvelope {
+  readonly tbsDer: Uint8Array;
+  readonly issuerDer: Uint8Array;
+  readonly issuer: string;
+  readonly signatureAlgorithmOid: string;
+  readonly signatureAlgorithmParams: Uint8Array | undefined;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Reads only the signed envelope of a CRL that `parseCrl` refused (CertificateList, the TBS's
+ * version, signature algorithm and issuer), so that the caller can tell a CRL its CA really
+ * signed but we cannot use (unknown critical extension, an entry we cannot read) from garbage.
+ * Throws CrlError when even that much is unreadable.
+ */
+export function parseCrlEnvelope(der: Uint8Array): CrlEnvelope {
+  try {
+    const top = DerReader.of(der);
+    const listTlv = top.expect(Tag.SEQUENCE, 'CertificateList');
+    top.finish('CertificateList');
+    const list = top.inside(listTlv);
+    const tbsTlv = list.expect(Tag.SEQUENCE, 'TBSCertList');
+    const outerAlg = list.expect(Tag.SEQUENCE, 'signatureAlgorithm');
+    const sigTlv = list.expect(Tag.BIT_STRING, 'signatureValue');
+    list.finish('CertificateList');
+    if (sigTlv.end === sigTlv.contentStart || der[sigTlv.contentStart] !== 0) {
+      throw new DerError('signatureValue has unused bits');
+    }
+    const tbs = list.inside(tbsTlv);
+    tbs.optional(Tag.INTEGER);
+    const innerAlg = tbs.expect(Tag.SEQUENCE, 'signature');
+    if (!bytesEqual(whole(der, innerAlg), whole(der, outerAlg))) {
+      throw new CrlError('CRL_ALGORITHM_MISMATCH', 'TBSCertList signature algorithm differs');
+    }
+    const alg = tbs.inside(outerAlg);
+    const signatureAlgorithmOid = decodeOid(der, alg.expect(Tag.OID, 'algorithm'));
+    const paramsTlv = alg.done ? undefined : alg.next();
+    alg.finish('AlgorithmIdentifier');
+    const issuerDer = whole(der, tbs.expect(Tag.SEQUENCE, 'issuer'));
+    return {
+      tbsDer: whole(der, tbsTlv),
+      issuerDer,
+      issuer: formatRfc2253(issuerDer),
+      signatureAlgorithmOid,
+      signatureAlgorithmParams: paramsTlv ? whole(der, paramsTlv) : undefined,
+      signature: der.subarray(sigTlv.contentStart + 1, sigTlv.end),
+    };
+  } catch (err) {
+    if (err instanceof CrlError) throw err;
+    if (err instanceof DerError) throw new CrlError('CRL_MALFORMED', err.message);
+    throw err;
+  }
+}
+
 /** Parses one DER CertificateList. Throws CrlError (never anything else for bad input). */
 export function parseCrl(der: Uint8Array): ParsedCrl {
   try {
