@@ -1,5 +1,5 @@
 /**
- * Attack (issue 13 review; HELD, kept as a regression test): two trusted certificates of the same CA key and name in the bundle, one
+ * Regression (issue 13 attack review, held): two trusted certificates of the same CA key and name in the bundle, one
  * self-signed (a root in its own right), one issued by another trusted root that revoked it. Which
  * path carries the leaf depends on the issuer search order; the gate's rebuild follows bundle order,
  * OpenSSL follows its store's order. Asserts agreement with `openssl verify -crl_check_all` for
@@ -19,7 +19,7 @@ let dir: string;
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  dir = tempDir('attack-twin-anchor-');
+  dir = tempDir('twin-anchor-order-');
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 /**
- * Attack (issue 13 review; HELD, kept as a regression test): can the client steer the chain the
+ * Regression (issue 13 attack review, held): can the client steer the chain the
  * gate checks for revocation away from the one OpenSSL verified? It sends its leaf, then an
  * EXPIRED, never revoked certificate of its intermediate's name and key signed by the trusted
  * root, then the current intermediate certificate, which the root's CRL revokes. OpenSSL prefers
@@ -20,7 +20,7 @@ let dir: string;
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  dir = tempDir('attack-sent-order-');
+  dir = tempDir('sent-twin-');
 });
 
 afterAll(async () => {
