@@ -30,6 +30,7 @@ import {
   type RevocationCheckOptions,
   RevocationIndex,
   sameCrlScope,
+  type UnusableCrlMark,
 } from './revocation-index.js';
 import {
   evaluateGuard,
@@ -573,6 +574,8 @@ export class TrustStore extends EventEmitter<{
     const offeredBy = new Map<string, { version: string; labels: string }>();
     const accepted = new Map<string, SourceBytes>();
     const rejections: (() => void)[] = [];
+    const reread = new Set<string>();
+    const marks: UnusableCrlMark[] = [];
     for (const { name, result } of fetches) {
       if (isUnchanged(result)) continue;
       const labels = result.labels.join(',');
@@ -583,6 +586,10 @@ export class TrustStore extends EventEmitter<{
       const input = changed ? result : bundleChanged ? previous : undefined;
       if (!input) continue;
       const verified = await parseAndVerifyCrlsOffThread(input.bytes, [bundle.pem]);
+      // CRLs their CA signed that we cannot use mark that key (its clients are refused unless a
+      // good CRL of it, kept from before, covers them); re-reading a source replaces its marks.
+      reread.add(name);
+      for (const mark of verified.unusable) marks.push({ ...mark, source: name });
       for (const r of verified.rejected) {
         rejections.push(() => {
           this.opts.metrics.crlRejected.inc({ reason: r.code });
@@ -612,9 +619,15 @@ export class TrustStore extends EventEmitter<{
     const base = bundleChanged
       ? this.index.without((crl) => !bundle.byFingerprint.has(crl.signedBy.fingerprint256))
       : this.index;
+    const unusable = [
+      ...base.unusable.filter((mark) => mark.source === undefined || !reread.has(mark.source)),
+      ...marks,
+    ];
+    const marksChanged =
+      unusable.length !== base.unusable.length || unusable.some((m, i) => !sameMark(m, base.unusable[i]));
     const { index, superseded, notYetValid } =
-      offered.length > 0 || bundleChanged
-        ? base.withOffered(offered)
+      offered.length > 0 || bundleChanged || marksChanged
+        ? base.withOffered(offered, Date.now(), unusable)
         : { index: base, superseded: [], notYetValid: [] };
     // A CRL whose thisUpdate is beyond the clock skew is not-yet-valid material (README "Trust
     // rules"): rejected, the previous CRL of its scope stays in force, and its source is not
@@ -648,7 +661,9 @@ export class TrustStore extends EventEmitter<{
       });
     }
     const changedIndex =
-      index.crls.length !== this.index.crls.length || index.crls.some((c, i) => c !== this.index.crls[i]);
+      marksChanged ||
+      index.crls.length !== this.index.crls.length ||
+      index.crls.some((c, i) => c !== this.index.crls[i]);
     return {
       index,
       changed: changedIndex,
@@ -1081,4 +1096,15 @@ export class TrustStore extends EventEmitter<{
       last_rejected: this.rejections,
     };
   }
+}
+
+/** The same unusable-CRL mark (same source, signing key and failure), whichever load produced it. */
+function sameMark(a: UnusableCrlMark, b: UnusableCrlMark | undefined): boolean {
+  return (
+    b !== undefined &&
+    a.source === b.source &&
+    a.signedBy.keySha256 === b.signedBy.keySha256 &&
+    a.code === b.code &&
+    a.reason === b.reason
+  );
 }
