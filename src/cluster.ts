@@ -74,7 +74,15 @@ export function ticketKeysFor(secret: Buffer, snapshot: TrustSnapshot): Buffer {
 
 // ---- primary ------------------------------------------------------------------------------
 
-export async function runPrimary(config: Config, workers: number): Promise<void> {
+/**
+ * `beforeReload` runs first in each coalesced SIGHUP reload (the GATEWAY_CONFIG=ssm: parameter
+ * read), so a burst of signals costs at most two of those reads, as it does of trust reloads.
+ */
+export async function runPrimary(
+  config: Config,
+  workers: number,
+  beforeReload: () => Promise<void> = async () => undefined,
+): Promise<void> {
   const logger = createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
   const relayed = new Map<string, Relayed>();
   const ticketSecret = randomBytes(48);
@@ -219,7 +227,10 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
-  const reloads = new ReloadRequests(() => trust.refresh(), logger);
+  const reloads = new ReloadRequests(async () => {
+    await beforeReload();
+    await trust.refresh();
+  }, logger);
   process.on('SIGHUP', () => {
     logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
     reloads.request();

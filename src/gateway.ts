@@ -27,6 +27,7 @@ import { InFlightRequests } from './proxy/in-flight.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
+import { InFlightRejudge } from './tls/in-flight-rejudge.js';
 import { TlsListener } from './tls/listener.js';
 import { REFUSAL_MESSAGES, REFUSAL_TITLES, refusalStatus } from './tls/refusal.js';
 import { secureContextOptions } from './tls/secure-context.js';
@@ -75,6 +76,8 @@ export class Gateway {
   private readonly fdWatch: FdWatch;
   private draining = false;
   private readonly inFlight = new InFlightRequests();
+  /** Strict mode: cuts in-flight responses of connections a trust change refuses. */
+  private readonly rejudge: InFlightRejudge | undefined;
   private tlsAddressValue: AddressInfo | undefined;
   private readonly tlsListening: Promise<AddressInfo>;
   private resolveListening!: (a: AddressInfo) => void;
@@ -120,6 +123,15 @@ export class Gateway {
     this.tlsListening = new Promise((resolve) => {
       this.resolveListening = resolve;
     });
+    if (config.verifyMode === 'strict') {
+      this.rejudge = new InFlightRejudge({
+        connections: () => this.inFlight.connections(),
+        current: () => this.trust.current,
+        policy: this.policy,
+        logger: this.logger,
+        metrics: this.metrics,
+      });
+    }
   }
 
   static async start(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
@@ -142,6 +154,7 @@ export class Gateway {
     }
     const snapshot = gw.trust.current;
     if (snapshot) await gw.startListener(snapshot);
+    gw.rejudge?.schedule(snapshot);
     return gw;
   }
 
@@ -185,6 +198,7 @@ export class Gateway {
   private onTrustUpdate(snapshot: TrustSnapshot): void {
     if (this.listener) {
       this.listener.swap(snapshot);
+      this.rejudge?.onTrustChange(snapshot);
     } else if (!this.draining) {
       this.startListener(snapshot).catch((err: Error) => {
         this.logger.fatal({ event: 'lifecycle', msg: 'TLS listener failed', error: err.message });
@@ -221,10 +235,14 @@ export class Gateway {
         else this.trust.recordVerifiedClient(client);
         return { partnerId: auth.partner.id };
       },
-      // Per-client connection limits count a declared partner as one client, else each certificate.
+      // Per-client connection limits count the identity the upstream is told: a declared partner as
+      // one client, an undeclared one by issuer and X-Client-Id (`cn:…`) together, never per leaf,
+      // or a trusted CA could mint a fresh leaf per connection and never be limited.
       clientKey: (verdict) => {
         const { partner } = this.authorizationFor(verdict.identity).auth;
-        return partner.declared ? `partner:${partner.id}` : `cert:${verdict.identity.fingerprint256}`;
+        return partner.declared
+          ? `partner:${partner.id}`
+          : `undeclared:${JSON.stringify([verdict.identity.issuer, partner.id])}`;
       },
       onRequest: this.trackInFlight(
         createRequestHandler({
@@ -573,6 +591,7 @@ export class Gateway {
     }
     server?.closeAllConnections();
     clearInterval(this.policyTimer);
+    this.rejudge?.stop();
     await Promise.all([...this.upstreams.values()].map((u) => u.close().catch(() => undefined)));
     await this.admin.close();
     this.logger.info({ event: 'lifecycle', msg: 'stopped', clean, cut_requests: cut });
@@ -589,6 +608,7 @@ export class Gateway {
     server?.close();
     server?.closeAllConnections();
     clearInterval(this.policyTimer);
+    this.rejudge?.stop();
     await Promise.all([...this.upstreams.values()].map((u) => u.destroy().catch(() => undefined)));
     await this.admin.close();
   }

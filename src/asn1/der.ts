@@ -276,6 +276,26 @@ export function timeAt(buf: Uint8Array, tag: number, start: number, end: number)
   return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000;
 }
 
+/**
+ * The lenient rule, only for dates nothing decides on (a CRL entry's revocationDate): the rule of
+ * `timeAt`, or a time without seconds (UTCTime YYMMDDHHMMZ, GeneralizedTime YYYYMMDDHHMMZ) read as
+ * second 0. X.680 allows the seconds-less form, some `openssl ca` versions write it from their
+ * index, and OpenSSL loads such CRLs: refusing one entry's date would refuse the whole CRL and
+ * leave its CA with none. Every field is still range-checked. thisUpdate/nextUpdate stay strict.
+ */
+export function lenientTimeAt(buf: Uint8Array, tag: number, start: number, end: number): number {
+  const length = end - start;
+  if ((tag === Tag.UTC_TIME && length === 11) || (tag === Tag.GENERALIZED_TIME && length === 13)) {
+    const withSeconds = new Uint8Array(length + 2);
+    withSeconds.set(buf.subarray(start, end - 1));
+    withSeconds[length - 1] = 0x30;
+    withSeconds[length] = 0x30;
+    withSeconds[length + 1] = buf[end - 1]!;
+    return timeAt(withSeconds, tag, 0, length + 2);
+  }
+  return timeAt(buf, tag, start, end);
+}
+
 /** UTCTime or GeneralizedTime element as epoch ms, under the rule of `timeAt`. */
 export function decodeTime(buf: Uint8Array, tlv: Tlv): number {
   return timeAt(buf, tlv.tag, tlv.contentStart, tlv.end);

@@ -50,7 +50,11 @@ export async function serve(processEnv: NodeJS.ProcessEnv): Promise<void> {
   }
   if (cluster.isWorker) return runWorker(config);
   parameterPolicy?.start(config.trustRefreshSeconds, createLogger(config.logLevel));
-  if (config.workers > 1) return runPrimary(config, config.workers);
+  // SIGHUP reads the policy parameter first (inside the coalesced reload), so the reload sees it.
+  const policyFirst = async (): Promise<void> => {
+    await parameterPolicy?.pollNow();
+  };
+  if (config.workers > 1) return runPrimary(config, config.workers, policyFirst);
   const gateway = await Gateway.start(config);
   gateway.logger.info({
     event: 'lifecycle',
@@ -78,7 +82,10 @@ export async function serve(processEnv: NodeJS.ProcessEnv): Promise<void> {
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
   // Coalesced: a burst of signals is at most two reloads (one in flight, one queued).
-  const reloads = new ReloadRequests(() => gateway.reloadTrust(), gateway.logger);
+  const reloads = new ReloadRequests(async () => {
+    await policyFirst();
+    await gateway.reloadTrust();
+  }, gateway.logger);
   process.on('SIGHUP', () => {
     gateway.logger.info({ event: 'trust', msg: 'SIGHUP: reloading trust material' });
     reloads.request();

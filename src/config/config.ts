@@ -63,7 +63,7 @@ export interface Config {
   readonly crlRequired: boolean;
   readonly verifyMode: VerifyMode;
   readonly identityHeaders: readonly IdentityHeaderFormat[];
-  /** `drop` (default): request headers with `_` in the name are dropped; `allow`: kept unless reserved. */
+  /** `drop` (default): request headers with `_` or `.` in the name are dropped; `allow`: kept unless reserved. */
   readonly underscoreHeaders: 'drop' | 'allow';
   readonly proxyProtocol: 'off' | 'v2';
   readonly drainSeconds: number;
@@ -159,10 +159,13 @@ function parseSource(variable: string, value: string, cwd: string, allowRemote: 
       }
     }
     const m = /^s3:\/\/([^/]+)\/(.+)$/i.exec(text);
-    if (!m) throw new ConfigError(variable, `'${text}' is not s3://bucket/key`);
+    if (!m) throw new ConfigError(variable, `'${shown}' is not s3://bucket/key`);
     return { kind: 's3', bucket: m[1]!, key: m[2]! };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+  // `https:/host`, `s3:\\bucket`: a URL parser would read these as URLs, so they are never file paths.
+  if (/^[a-z][a-z0-9+.-]+:[/\\]/i.test(text)) {
+    if (/^(?:https|s3):/i.test(text))
+      throw new ConfigError(variable, `'${redactUrl(text)}': write https:// or s3:// with two slashes`);
     throw new ConfigError(
       variable,
       `'${redactUrl(text)}': unsupported scheme (use a path, secretsmanager:, https:// or s3://)`,
@@ -261,8 +264,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), cpu: () => Cpu
   // Sources are named redacted (logs, /trust): two that differ only in userinfo or query would look alike.
   const crlNames = new Set<string>();
   for (const s of crls) {
-    if (s.kind !== 'https') continue;
-    const shown = redactUrl(s.url);
+    if (s.kind !== 'https' && s.kind !== 's3') continue;
+    const shown = redactUrl(s.kind === 'https' ? s.url : `s3://${s.bucket}/${s.key}`);
     if (crlNames.has(shown)) {
       throw new ConfigError(
         'GATEWAY_CRLS',

@@ -22,6 +22,7 @@ import {
   UNDECLARED_ID_PREFIX,
   UNDECLARED_PARTNER_LABEL,
 } from '../policy/index.js';
+import { redactUrl } from '../trust/sources/redact-url.js';
 
 export class GatewayConfigFileError extends Error {
   override readonly name = 'GatewayConfigFileError';
@@ -155,16 +156,18 @@ function partners(v: Json | undefined): PartnerSpec[] {
 
 function origin(v: Json | undefined, path: string): string {
   const text = string(v, path);
+  // Quoted without userinfo or query: an upstream URL may carry a password.
+  const shown = redactUrl(text);
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return fail(path, `'${text}' is not a URL (e.g. http://10.0.1.5:8080)`);
+    return fail(path, `'${shown}' is not a URL (e.g. http://10.0.1.5:8080)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    fail(path, `'${text}' must be http:// or https://`);
+    fail(path, `'${shown}' must be http:// or https://`);
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
-    fail(path, `'${text}' must be an origin only (scheme://host:port), without path or query`);
+    fail(path, `'${shown}' must be an origin only (scheme://host:port), without path or query`);
   }
   return url.origin;
 }
@@ -201,7 +204,8 @@ function routes(v: Json | undefined, declared: ReadonlySet<string>): RouteSpec[]
       });
     }
     for (const other of out) {
-      if (other.prefix !== prefix) continue;
+      // Prefixes match ignoring ASCII case (route-table.ts): `/Admin` and `/admin` are one prefix.
+      if (other.prefix.toLowerCase() !== prefix.toLowerCase()) continue;
       const overlap = !methods || !other.methods || methods.some((m) => other.methods?.includes(m));
       if (overlap) {
         fail(`${path}.methods`, `route '${other.name}' already claims prefix '${prefix}' for these methods`);

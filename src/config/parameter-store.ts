@@ -7,8 +7,10 @@
  * fetches the parameter before loading the configuration, validates it, and writes it atomically
  * (temp file + rename, mode 0600) to a private file that GATEWAY_CONFIG then names, for this
  * process and the cluster workers it forks. A poller fetches it again every
- * GATEWAY_TRUST_REFRESH_SECONDS and on SIGHUP and rewrites the file only when the value changed and
- * is valid; the gateway's own reload picks the new file up. A failed or invalid fetch changes
+ * GATEWAY_TRUST_REFRESH_SECONDS, and `serve` calls `pollNow` from its coalesced SIGHUP reload (this
+ * class registers no signal handler: a storm of signals must not be one AWS call each); it
+ * rewrites the file only when the value changed and is valid, and the gateway's own reload picks
+ * the new file up. A failed or invalid fetch changes
  * nothing: the last good policy stays in force (fail closed: at start, no policy means no start).
  *
  * The SDK client uses the default credential chain and region; AWS_ENDPOINT_URL_SSM (or
@@ -151,17 +153,19 @@ export class ParameterStorePolicy {
     }
   }
 
-  /** Polls every `seconds` and on SIGHUP; one poll at a time. */
+  /** Polls every `seconds`; one poll at a time (see pollNow). */
   start(seconds: number, logger: PolicyLogger): void {
     this.logger = logger;
-    const once = (): void => {
-      this.polling ??= this.poll().then(() => {
-        this.polling = undefined;
-      });
-    };
-    this.timer = setInterval(once, seconds * 1000);
+    this.timer = setInterval(() => void this.pollNow(), seconds * 1000);
     this.timer.unref();
-    process.on('SIGHUP', once);
+  }
+
+  /** A poll now, or the one already under way: resolves when it has finished (never rejects). */
+  pollNow(): Promise<void> {
+    this.polling ??= this.poll().then(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
   }
 
   stop(): void {

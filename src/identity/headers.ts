@@ -52,10 +52,15 @@ export function headerText(text: string): string {
   return out;
 }
 
-/** design.md "Lists": values joined by ',', a ',' inside a value written %2C (and any byte that is
- * not printable ASCII, or a space, percent-encoded too so the header stays valid). */
+/**
+ * design.md "Lists": values joined by ',', a '%' inside a value written %25 and a ',' written %2C
+ * (and any byte that is not printable ASCII, or a space, percent-encoded too so the header stays
+ * valid). Encoding '%' itself keeps the list one-to-one: a SAN `a,b` (`a%2Cb`) and a SAN holding
+ * the literal text `a%2Cb` (`a%252Cb`) never give the same header, so a service that splits on ','
+ * and percent-decodes each item reads back exactly the certificate's values.
+ */
 export function headerList(values: readonly string[]): string {
-  return values.map((v) => encodeUnsafe(v, ',', true)).join(',');
+  return values.map((v) => encodeUnsafe(v, '%,', true)).join(',');
 }
 
 /** ISO 8601 UTC to the second: `2027-11-26T12:00:00Z`. */

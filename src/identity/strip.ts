@@ -1,26 +1,37 @@
 /**
  * Which request headers a client may not send upstream: every identity header of every format
- * (enabled or not), every forwarding header, every hop-by-hop header, and by default every header
- * whose name contains `_`.
+ * (enabled or not) and of the other proxies upstreams are configured to trust, every forwarding
+ * and method-override header, every hop-by-hop header, and by default every header whose name
+ * contains `_` or `.`.
  *
- * Security property: names are compared in one normalized form (`headerKey`: lower case, `_` read
- * as `-`), because CGI/WSGI, Rack, PHP-FPM and nginx with `underscores_in_headers on` read
- * `X_Client_Id` as `X-Client-Id`. So a client can never pass off its own identity or forwarding
- * header, in any case or spelling, as one the gateway set; names that merely look similar
- * (`x-clientele`) are left alone. Runs for every header of every request, so it is a switch on
- * characters and prefix checks, without regular expressions.
+ * Security property: names are compared in one normalized form (`headerKey`: lower case, `_` and
+ * `.` read as `-`), because CGI/WSGI, Rack, PHP-FPM and nginx with `underscores_in_headers on`
+ * read `X_Client_Id` as `X-Client-Id`, and PHP also reads `X.Client.Id` so (its variable names
+ * turn `.` into `_`). So a client can never pass off its own identity or forwarding header, in any
+ * case or spelling, as one the gateway set; names that merely look similar (`x-clientele`) are
+ * left alone. Runs for every header of every request, so it is a switch on characters and prefix
+ * checks, without regular expressions.
  */
 
-/** The one form header names are compared in: lower case, `_` read as `-` (as CGI/WSGI do). */
+/** True when `name` holds a character some upstream reads as `-` (`_`, or `.` as PHP does). */
+export function hasDashAlias(name: string): boolean {
+  return name.includes('_') || name.includes('.');
+}
+
+/** The one form header names are compared in: lower case, `_` and `.` read as `-` (CGI/WSGI, PHP). */
 export function headerKey(name: string): string {
   const lower = name.toLowerCase();
-  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  return hasDashAlias(lower) ? lower.replace(/[_.]/g, '-') : lower;
 }
 
 /**
  * True for `x-client-*`, `x-forwarded-client-cert`, `x-amzn-mtls-*`, `client-cert`,
- * `client-cert-chain`, `x-forwarded-tls-client-cert*` and `x-ssl-client-*`, in any case and with
- * `_` for `-` (the name is put in `headerKey` form first).
+ * `client-cert-chain`, `x-forwarded-tls-client-cert*`, and the client-certificate headers of
+ * other proxies that upstreams are configured to trust: every `x-ssl-*` (nginx `X-SSL-Cert`,
+ * HAProxy `X-SSL-Client-*`, `X-SSL-Subject`), every `ssl-client-*` (mod_ssl's `SSL_CLIENT_CERT`,
+ * `SSL_CLIENT_S_DN` forwarded by name, Keycloak's `SSL-Client-Cert`) and `x-arr-clientcert`
+ * (Azure App Service, ASP.NET Core certificate forwarding); in any case and with `_` or `.` for
+ * `-` (the name is put in `headerKey` form first).
  */
 export function isIdentityHeader(name: string): boolean {
   return isIdentityKey(headerKey(name));
@@ -31,6 +42,8 @@ export function isIdentityKey(key: string): boolean {
   switch (key.charCodeAt(0)) {
     case 0x63: // c
       return key === 'client-cert' || key === 'client-cert-chain';
+    case 0x73: // s
+      return key.startsWith('ssl-client-');
     case 0x78: // x
       if (key.charCodeAt(1) !== 0x2d) return false; // '-'
       switch (key.charCodeAt(2)) {
@@ -39,9 +52,9 @@ export function isIdentityKey(key: string): boolean {
         case 0x66: // x-f…
           return key === 'x-forwarded-client-cert' || key.startsWith('x-forwarded-tls-client-cert');
         case 0x61: // x-a…
-          return key.startsWith('x-amzn-mtls-');
+          return key.startsWith('x-amzn-mtls-') || key === 'x-arr-clientcert';
         case 0x73: // x-s…
-          return key.startsWith('x-ssl-client-');
+          return key.startsWith('x-ssl-');
         default:
           return false;
       }
@@ -50,21 +63,39 @@ export function isIdentityKey(key: string): boolean {
   }
 }
 
-/** The forwarding headers that are not `x-forwarded-*` (which are all forwarding headers). */
+/**
+ * The forwarding and override headers that no prefix rule below covers (`x-forwarded-*`,
+ * `x-original-*` and `x-envoy-*` are all stripped).
+ */
 const FORWARDING: ReadonlySet<string> = new Set([
   'forwarded',
+  'forwarded-for',
+  'x-forwarded',
   'x-real-ip',
-  'x-original-url',
-  'x-original-uri',
   'x-rewrite-url',
   'true-client-ip',
+  'client-ip',
+  'x-client-ip', // also x-client-* (identity); listed so either list alone covers it
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-proxyuser-ip',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
 
 /**
- * True for headers that tell an upstream where a request came from or what it asked for:
- * `Forwarded` (RFC 7239), every `X-Forwarded-*` (For, Proto, Host, Port, Prefix, …), `X-Real-IP`,
- * `True-Client-IP`, and `X-Original-URL`/`-URI` and `X-Rewrite-URL` (IIS, Symfony and some Spring
- * setups act on the path they carry). A client's copy never passes: the gateway sets its own.
+ * True for headers that tell an upstream where a request came from, what it asked for or how to
+ * act on it: `Forwarded` (RFC 7239), `X-Forwarded` and every `X-Forwarded-*` (For, Proto, Host,
+ * Port, Prefix, …), `Forwarded-For`, `X-Real-IP`, `True-Client-IP`, `Client-IP`,
+ * `X-Cluster-Client-IP`, `CF-Connecting-IP`, `Fastly-Client-IP`, `X-ProxyUser-IP` (frameworks
+ * and the `request-ip` package take the client address from them); every `X-Original-*` and
+ * `X-Rewrite-URL` (IIS, Symfony and some Spring setups act on the path they carry); every
+ * `X-Envoy-*` (a service moving from Envoy trusts `X-Envoy-Internal`, `-External-Address`,
+ * `-Original-Path`); and `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` (Rack,
+ * ASP.NET Core and Express act on a method other than the one the route authorised). A client's
+ * copy never passes: the gateway sets its own where it has one.
  */
 export function isForwardingHeader(name: string): boolean {
   return isForwardingKey(headerKey(name));
@@ -73,11 +104,17 @@ export function isForwardingHeader(name: string): boolean {
 /** isForwardingHeader for a name already in `headerKey` form (the proxy's hot path). */
 export function isForwardingKey(key: string): boolean {
   switch (key.charCodeAt(0)) {
+    case 0x63: // c
     case 0x66: // f
     case 0x74: // t
       return FORWARDING.has(key);
     case 0x78: // x
-      return key.startsWith('x-forwarded-') || FORWARDING.has(key);
+      return (
+        key.startsWith('x-forwarded-') ||
+        key.startsWith('x-original-') ||
+        key.startsWith('x-envoy-') ||
+        FORWARDING.has(key)
+      );
     default:
       return false;
   }

@@ -175,7 +175,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     connectionsRefused: new Counter({
       name: `${p}connections_refused_total`,
-      help: 'Connections closed by a limit (max_connections, max_handshaking_connections at accept; max_connections_per_client after verification)',
+      help: 'Connections closed by a limit (max_connections, max_handshaking_connections at accept; handshaking_evicted: the oldest unauthenticated one, closed for a new one when the handshaking cap is full; max_connections_per_client after verification)',
       labelNames: ['reason'],
       registers,
     }),

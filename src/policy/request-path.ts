@@ -12,8 +12,14 @@
  *    malformed escape, percent-encoded bytes >= 0x80 that are not valid UTF-8 (overlong forms such
  *    as `%c0%ae`, surrogates), a raw `\`, `#`, control, space or non-ASCII byte, and, while a
  *    GATEWAY_CONFIG policy is on, any `;` (path parameters, which Tomcat and Spring strip).
+ *    Also refused: percent-encoded UTF-8 holding a character that folds to ASCII under
+ *    toUpperCase, toLowerCase or NFKC (dotless `ı` → `I`, long `ſ` → `S`, Kelvin `K` → `k`,
+ *    ligatures `ﬁ` → `fi`, fullwidth `ａ` → `a`): Java's equalsIgnoreCase and NFKC-normalizing
+ *    upstreams read `/adm%C4%B1n` as `/admin`, and routing is only ASCII case-insensitive.
  * 4. Runs of `/` are merged into one, then dot segments are removed (RFC 3986 5.2.4), so
  *    `//admin`, `/x/../admin` and `/%2e%2e/admin` all become `/admin`.
+ * Routes then match the result ignoring ASCII case (route-table.ts); the path is forwarded in the
+ * client's case.
  * This is Envoy's `normalize_path` + `merge_slashes`, with refusals where Envoy would pass the
  * ambiguity on (`path_with_escaped_slashes_action: REJECT_REQUEST`).
  */
@@ -48,13 +54,38 @@ function isUnreserved(b: number): boolean {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-function isValidUtf8(bytes: readonly number[]): boolean {
+/** The text of `bytes` if they are valid UTF-8 (no overlong forms, no surrogates), else undefined. */
+function decodeUtf8(bytes: readonly number[]): string | undefined {
   try {
-    strictUtf8.decode(Uint8Array.from(bytes));
-    return true;
+    return strictUtf8.decode(Uint8Array.from(bytes));
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+const hasAscii = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x80) return true;
+  return false;
+};
+
+/**
+ * True when some character of `text` (all non-ASCII) becomes ASCII under a case mapping or
+ * compatibility normalization an upstream may apply: toUpperCase, toLowerCase, both in turn (as
+ * Java's equalsIgnoreCase compares), or NFKC. `ı` → `I`, `ſ` → `S`, `K` → `k`, `ﬀ` → `FF`,
+ * `ａ` → `a`, `①` → `1`, and `ß` → `SS` (refused too: fail closed). Not NFKD, which would refuse
+ * every accented letter (`é` → `e` + accent) that no upstream reads as plain ASCII.
+ */
+function foldsToAscii(text: string): boolean {
+  for (const ch of text) {
+    if (
+      hasAscii(ch.toUpperCase()) ||
+      hasAscii(ch.toLowerCase()) ||
+      hasAscii(ch.toUpperCase().toLowerCase()) ||
+      hasAscii(ch.normalize('NFKC'))
+    )
+      return true;
+  }
+  return false;
 }
 
 /** RFC 3986 5.2.4 on a path that starts with `/` and has no empty segment but a last one. */
@@ -88,11 +119,13 @@ export function normalizeRequestPath(target: string, refuseParameters: boolean):
     return { ok: true, path: raw, query };
   let decoded = '';
   let utf8: number[] = [];
+  let folds = false;
   const flushUtf8 = (): boolean => {
     if (utf8.length === 0) return true;
-    const ok = isValidUtf8(utf8);
+    const text = decodeUtf8(utf8);
     utf8 = [];
-    return ok;
+    if (text !== undefined && foldsToAscii(text)) folds = true;
+    return text !== undefined;
   };
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
@@ -124,6 +157,7 @@ export function normalizeRequestPath(target: string, refuseParameters: boolean):
     decoded += raw[i];
   }
   if (!flushUtf8()) return { ok: false, problem: 'percent-encoded bytes that are not valid UTF-8' };
+  if (folds) return { ok: false, problem: 'a non-ASCII character that folds to ASCII (case or NFKC)' };
   const merged = decoded.replace(/\/{2,}/g, '/');
   return { ok: true, path: removeDotSegments(merged), query };
 }

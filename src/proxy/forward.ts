@@ -29,15 +29,20 @@ export type TruncationKind = 'reset_mid_body' | 'body_timeout';
 
 /** A response cut after its status went out: the client saw `status` and then an aborted connection. */
 export interface Truncation {
-  readonly kind: TruncationKind;
-  /** The log reason: `upstream_reset_mid_body` or `upstream_body_timeout`. */
-  readonly reason: `upstream_${TruncationKind}`;
+  /**
+   * Its kind in upstream_errors_total; none when the gateway cut it itself (the partner's chunked
+   * body passed GATEWAY_MAX_BODY_BYTES): not the upstream's fault, so it must not page its owner.
+   */
+  readonly kind?: TruncationKind;
+  /** The log reason: `upstream_reset_mid_body`, `upstream_body_timeout` or `request_body_too_large`. */
+  readonly reason: `upstream_${TruncationKind}` | 'request_body_too_large';
   /** What undici or the socket said (UND_ERR_BODY_TIMEOUT, UND_ERR_SOCKET, ECONNRESET, …). */
   readonly causeCode: string;
 }
 
 function truncation(err: unknown): Truncation {
   const causeCode = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.name ?? 'unknown';
+  if (causeCode === 'PAYLOAD_TOO_LARGE') return { reason: 'request_body_too_large', causeCode };
   const kind: TruncationKind = causeCode === 'UND_ERR_BODY_TIMEOUT' ? 'body_timeout' : 'reset_mid_body';
   return { kind, reason: `upstream_${kind}`, causeCode };
 }

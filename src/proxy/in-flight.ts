@@ -5,19 +5,28 @@
  * finish, error, abort and close events arrive, and in whatever order, the count cannot drift.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 export class InFlightRequests {
   private count = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Connections with a request in flight, and how many (pipelined) each has. */
+  private readonly perSocket = new Map<Socket, number>();
 
   get size(): number {
     return this.count;
+  }
+
+  /** The connections that have a response in flight (re-judged when trust changes). */
+  connections(): IterableIterator<Socket> {
+    return this.perSocket.keys();
   }
 
   /** Counts `req` until its response or its connection closes. */
   track(req: IncomingMessage, res: ServerResponse): void {
     this.count++;
     const socket = req.socket;
+    this.perSocket.set(socket, (this.perSocket.get(socket) ?? 0) + 1);
     let released = false;
     const release = (): void => {
       // Both emitters may fire in one tick (an emit runs a copy of its listener list, so removing
@@ -27,6 +36,9 @@ export class InFlightRequests {
       res.off('close', release);
       socket.off('close', release);
       this.count--;
+      const left = (this.perSocket.get(socket) ?? 1) - 1;
+      if (left > 0) this.perSocket.set(socket, left);
+      else this.perSocket.delete(socket);
       if (this.count === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     };
     res.on('close', release);

@@ -10,6 +10,12 @@
  * interim responses (103 Early Hints, 102), which pass through to undici (it skips them). A 1xx has
  * no content (RFC 9110 §15.2), so its block ends at the empty line. The first byte of anything else
  * ends the filtering until the next request head; no other byte is ever altered or removed.
+ *
+ * A block is removed only when it parses strictly: a status line `HTTP/1.x 1dd reason`, header
+ * lines `name: value`, every line ended by CRLF. A lone LF, a lone CR or any other odd byte ends
+ * the filtering and leaves the bytes to undici, which refuses a 100 (502). Never search ahead for
+ * CRLF CRLF: a block ended by bare LFs would then reach into the final response and remove its
+ * head, handing the body (upstream-controlled text) to undici as the response: response splitting.
  */
 import type { Socket } from 'node:net';
 
@@ -31,6 +37,40 @@ function mayBecomeInterim(head: string): boolean {
 }
 /** An interim header block larger than this is passed on as it is (undici's limits apply). */
 const MAX_INTERIM_BYTES = 16 * 1024;
+
+/** A whole status line: `HTTP/1.x 1dd` then an optional reason of SP, HTAB, VCHAR, obs-text. */
+const STRICT_STATUS_LINE = /^HTTP\/1\.[01] 1\d\d(?: [\t\x20-\x7e\x80-\xff]*)?$/;
+/** A whole header line: a token name, a colon, a value without CR, LF or NUL. */
+const STRICT_HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
+const INCOMPLETE = -1;
+const MALFORMED = -2;
+
+/**
+ * The byte length of the interim block at the start of `buf` (status line, header lines, empty
+ * line, each ended by CRLF), INCOMPLETE when more bytes are needed, or MALFORMED at the first line
+ * that is not strictly well formed (a lone LF or CR included). Never looks past the block's end.
+ */
+function strictInterimBlockEnd(buf: Buffer): number {
+  let start = 0;
+  for (let line = 0; ; line++) {
+    const lf = buf.indexOf(0x0a, start);
+    if (lf < 0) {
+      const tail = buf.toString('latin1', start);
+      // A partial line is only worth waiting for if it is not already wrong.
+      return /^[^\r\n]*\r?$/.test(tail) ? INCOMPLETE : MALFORMED;
+    }
+    if (lf === start || buf[lf - 1] !== 0x0d) return MALFORMED; // a lone LF
+    const text = buf.toString('latin1', start, lf - 1);
+    start = lf + 1;
+    if (line === 0) {
+      if (!STRICT_STATUS_LINE.test(text)) return MALFORMED;
+    } else if (text === '') {
+      return start;
+    } else if (!STRICT_HEADER_LINE.test(text)) {
+      return MALFORMED;
+    }
+  }
+}
 
 type Read = (size?: number) => Buffer | null;
 
@@ -65,19 +105,19 @@ export function skipInterimContinue(socket: Socket): void {
         atResponseStart = false; // the final response: from here on, bytes pass untouched
         break;
       }
-      const end = pending.indexOf('\r\n\r\n', 0, 'latin1');
-      if (end < 0) {
-        if (pending.length > MAX_INTERIM_BYTES) {
-          atResponseStart = false;
-          break;
-        }
+      const end = strictInterimBlockEnd(pending);
+      if (end === MALFORMED || (end === INCOMPLETE && pending.length > MAX_INTERIM_BYTES)) {
+        atResponseStart = false; // not ours to repair: undici parses (and refuses) it as it is
+        break;
+      }
+      if (end === INCOMPLETE) {
         held = pending;
         pending = Buffer.alloc(0);
         break;
       }
-      const block = pending.subarray(0, end + 4);
+      const block = pending.subarray(0, end);
       if (!CONTINUE.test(head)) out.push(block); // 103, 102: undici parses and skips them
-      pending = pending.subarray(end + 4);
+      pending = pending.subarray(end);
     }
     if (pending.length > 0) out.push(pending);
     return out.length === 0 ? null : out.length === 1 ? out[0]! : Buffer.concat(out);

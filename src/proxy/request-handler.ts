@@ -165,20 +165,32 @@ export function createRequestHandler(
         bytes_out: bytesOut,
       });
     };
+    /**
+     * Marks the connection as ending with this answer, and says so on the answer itself: every
+     * answer (forwarded, refusal, local, the gateway's own errors) then carries Connection: close,
+     * so no client sends a next request that would be parked unanswered and counted in flight.
+     */
+    const markClosing = (): void => {
+      closing.add(req.socket);
+      if (!res.headersSent) res.setHeader('connection', 'close');
+    };
     const answer = (code: GatewayErrorCode, detail?: string): void => {
       const e = GATEWAY_ERRORS[code];
       reason = detail ?? code;
-      // After a refusal whose body we did not read, or a malformed request, the connection closes.
-      const close: Record<string, string> =
-        opts.isDraining() || code === 'bad_request' || code === 'payload_too_large' || code === 'uri_too_long'
-          ? { connection: 'close' }
-          : {};
-      if (close.connection) closing.add(req.socket);
+      // After a refusal whose body we did not read, or a malformed request, the connection closes;
+      // so does any answer once a drain has begun.
+      if (
+        opts.isDraining() ||
+        code === 'bad_request' ||
+        code === 'payload_too_large' ||
+        code === 'uri_too_long'
+      )
+        markClosing();
       bytesOut = sendJsonError(
         res,
         e.status,
         { error: code, message: e.message, request_id: requestId },
-        close,
+        {},
         problemFormat(req),
       );
       finish(e.status);
@@ -191,27 +203,19 @@ export function createRequestHandler(
       return;
     }
     // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
-    if (!res.shouldKeepAlive || opts.isDraining() || (decision.ok && decision.closeAfter)) {
-      closing.add(req.socket);
-    }
+    if (!res.shouldKeepAlive || opts.isDraining() || (decision.ok && decision.closeAfter)) markClosing();
     if (!decision.ok) {
       reason = decision.error;
-      // Strict: the one readable answer (as nginx's 400), then the connection closes; requests
-      // pipelined behind it are never answered (the closing set above).
-      if (decision.close) closing.add(req.socket);
+      // Strict: the one readable answer (as nginx's 400), with Connection: close, then the
+      // connection closes; requests pipelined behind it are never answered (the closing set above).
+      if (decision.close) markClosing();
       const body: ErrorBody = {
         error: decision.error,
         message: decision.message,
         request_id: requestId,
         ...decision.details,
       };
-      bytesOut = sendJsonError(
-        res,
-        decision.status,
-        body,
-        decision.close ? { connection: 'close' } : {},
-        problemFormat(req, decision.title),
-      );
+      bytesOut = sendJsonError(res, decision.status, body, {}, problemFormat(req, decision.title));
       finish(decision.status);
       return;
     }
@@ -269,7 +273,7 @@ export function createRequestHandler(
           // The status stays the one the client saw; the reason says it was cut.
           reason = result.truncated.reason;
           upstreamError = result.truncated.causeCode;
-          metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
+          if (result.truncated.kind) metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
         }
         finish(result.status);
       },

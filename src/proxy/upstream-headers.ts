@@ -6,7 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { forwardedValue } from '../identity/headers.js';
-import { headerKey, hopByHopNames, isForwardingKey, isHopByHop, isIdentityKey } from '../identity/strip.js';
+import {
+  hasDashAlias,
+  headerKey,
+  hopByHopNames,
+  isForwardingKey,
+  isHopByHop,
+  isIdentityKey,
+} from '../identity/strip.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -14,12 +21,15 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const OURS = new Set(['x-request-id', 'expect']);
 
 /**
- * Names that HTTP framing gives meaning to: their `_` spelling is never forwarded even when
+ * Names that HTTP framing gives meaning to: their `_` or `.` spelling is never forwarded even when
  * underscores are allowed, so `Content_Length` cannot become a second Content-Length upstream.
  */
 const FRAMING = new Set(['content-length', 'content-type', 'content-encoding', 'transfer-encoding']);
 
-/** `drop`: every request header whose name contains `_` is dropped (nginx's default); `allow`: kept unless reserved. */
+/**
+ * `drop`: every request header whose name contains `_` or `.` is dropped (nginx's default
+ * `underscores_in_headers off`, and `ignore_invalid_headers` for `.`); `allow`: kept unless reserved.
+ */
 export type UnderscoreHeaders = 'drop' | 'allow';
 
 export interface UpstreamHeaderOptions {
@@ -34,7 +44,7 @@ export function requestIdFrom(value: string | string[] | undefined): string {
 
 /**
  * Whether a client's request header (its name as sent) may go upstream. Every check is on the
- * `headerKey` form, so case and `_` for `-` change nothing.
+ * `headerKey` form, so case and `_` or `.` for `-` change nothing.
  */
 export function mayForwardRequestHeader(
   name: string,
@@ -42,10 +52,10 @@ export function mayForwardRequestHeader(
   underscores: UnderscoreHeaders,
 ): boolean {
   const lower = name.toLowerCase();
-  return mayForwardLower(lower, lower.includes('_'), hop, underscores);
+  return mayForwardLower(lower, hasDashAlias(lower), hop, underscores);
 }
 
-/** mayForwardRequestHeader for a lower-cased name (`underscore`: it contains `_`). */
+/** mayForwardRequestHeader for a lower-cased name (`underscore`: it contains `_` or `.`). */
 function mayForwardLower(
   lower: string,
   underscore: boolean,
@@ -73,7 +83,7 @@ export function upstreamHeaders(
   const out: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
-    if (!mayForwardLower(lower, lower.includes('_'), hop, options.underscores)) continue;
+    if (!mayForwardLower(lower, hasDashAlias(lower), hop, options.underscores)) continue;
     out.push(lower, rawHeaders[i + 1]!);
   }
   for (const [name, value] of identity) out.push(name, value);

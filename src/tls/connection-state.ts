@@ -71,8 +71,8 @@ export class ConnectionState {
 /** Per snapshot: the moments its CRLs expire (nextUpdate + grace), ascending; computed once. */
 const crlExpiries = new WeakMap<TrustSnapshot, { graceSeconds: number; at: number[] }>();
 
-/** The first CRL expiry of `snapshot` after `after`, or Infinity. */
-function nextCrlExpiry(snapshot: TrustSnapshot, graceSeconds: number, after: number): number {
+/** The first CRL expiry (nextUpdate + grace) of `snapshot` at or after `after`, or Infinity. */
+export function nextCrlExpiry(snapshot: TrustSnapshot, graceSeconds: number, after: number): number {
   let known = crlExpiries.get(snapshot);
   if (!known || known.graceSeconds !== graceSeconds) {
     const graceMs = Math.max(0, graceSeconds) * 1000;

@@ -2,9 +2,10 @@
  * The client-facing TLS listener. Every connection goes through `verifyNewConnection` before the
  * HTTP layer sees it; a refusal is logged (`event: "handshake"`) and counted, then the connection is
  * kept only to explain the refusal: for one request within REFUSED_CONNECTION_SECONDS (strict, as
- * nginx answers its 400), or for every request (explain). Nothing on it is ever forwarded. Trust changes swap the whole secure
- * context at once and re-key session tickets, so no resumed session outlives a trust change
- * unchecked; open connections keep their existing context and are re-checked per request.
+ * nginx answers its 400), or for every request (explain). Nothing on it is ever forwarded. Trust
+ * changes swap the whole secure context at once and re-key session tickets, so no resumed session
+ * outlives a trust change unchecked; open connections keep their existing context and are
+ * re-checked per request.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -62,7 +63,8 @@ type WithParent = TLSSocket & { _parent?: Socket };
 /**
  * Strict mode: how long a refused connection is kept for its one readable answer (then destroyed,
  * answered or not); never longer than the handshake timeout. Refused sockets hold a slot of
- * maxHandshakingConnections meanwhile, never one of a verified client's maxConnectionsPerClient.
+ * maxHandshakingConnections meanwhile (the first to be evicted when it is full), never one of a
+ * verified client's maxConnectionsPerClient.
  */
 export const REFUSED_CONNECTION_SECONDS = 5;
 
@@ -196,7 +198,16 @@ export class TlsListener {
   private accept(raw: Socket): void {
     const at = process.hrtime.bigint();
     // Counted from the first moment, before any byte: a socket that sends nothing holds a slot too.
-    const over = this.overAcceptLimit();
+    const limit = this.overAcceptLimit();
+    // Handshaking slots full: the oldest unauthenticated socket makes room, never the newcomer, so
+    // sockets held open in silence cannot keep a partner out (each new one pushes one out instead).
+    // Refused connections held for their one answer (strict) go first: they are known not to be a
+    // partner, while a socket still handshaking may be one.
+    const over =
+      limit === 'max_handshaking_connections' &&
+      (this.evictOldestRefused(raw.remoteAddress) || this.evictOldestHandshaking(raw.remoteAddress))
+        ? undefined
+        : limit;
     if (over) {
       this.opts.metrics.connectionsRefused.inc({ reason: over });
       this.opts.logger.warn({
@@ -253,10 +264,11 @@ export class TlsListener {
       }
     };
     const onError = (): void => cleanup();
-    const timer = setTimeout(
-      () => refuse('timeout', mode === 'v2' ? 'no PROXY header in time' : 'no data in time'),
-      this.opts.handshakeTimeoutSeconds * 1000,
-    );
+    const timer = setTimeout(() => {
+      if (this.evicted.has(raw))
+        cleanup(); // closed to make room: counted as that, not as a timeout
+      else refuse('timeout', mode === 'v2' ? 'no PROXY header in time' : 'no data in time');
+    }, this.opts.handshakeTimeoutSeconds * 1000);
     raw.on('data', onData);
     raw.on('error', onError);
     raw.resume();
@@ -274,13 +286,64 @@ export class TlsListener {
   private readonly handshakeDone = new WeakMap<Socket, () => void>();
   private readonly timedOut = new WeakSet<Socket>();
   private readonly openPerClient = new Map<string, number>();
-  /** Strict mode: refused connections kept for their one answer (they share the handshaking cap). */
-  private refusedHeld = 0;
+  /** Strict: refused connections kept for their one answer, oldest first (in the handshaking cap). */
+  private readonly refusedHeld = new Set<TLSSocket>();
+
+  /** Raw sockets still handshaking, oldest first (a Set keeps insertion order). */
+  private readonly handshakingSockets = new Set<Socket>();
+  /** Sockets closed to make room: the TLS layer's error on them is not a handshake failure. */
+  private readonly evicted = new WeakSet<Socket>();
+
+  /**
+   * Closes the oldest socket still handshaking to make room for a new one; false when there is
+   * none. Counted as connections_refused_total{reason="handshaking_evicted"} and logged.
+   */
+  private evictOldestHandshaking(newcomer: string | undefined): boolean {
+    const oldest = this.handshakingSockets.values().next();
+    if (oldest.done) return false;
+    const raw = oldest.value;
+    this.handshakeDone.get(raw)?.(); // frees the slot now, not when 'close' fires
+    this.evicted.add(raw);
+    const reason = 'handshaking_evicted';
+    this.opts.metrics.connectionsRefused.inc({ reason });
+    this.opts.logger.warn({
+      event: 'connection',
+      client: raw.remoteAddress,
+      client_port: raw.remotePort,
+      result: 'evicted',
+      reason,
+      detail: `GATEWAY_MAX_HANDSHAKING_CONNECTIONS full: the oldest unauthenticated connection closed for a new one from ${newcomer ?? 'unknown'}`,
+    });
+    raw.destroy();
+    return true;
+  }
+
+  /**
+   * Closes the oldest refused connection still waiting for its one answer (strict) to make room;
+   * false when there is none. Counted and logged as an eviction from the handshaking slots.
+   */
+  private evictOldestRefused(newcomer: string | undefined): boolean {
+    const oldest = this.refusedHeld.values().next();
+    if (oldest.done) return false;
+    const socket = oldest.value;
+    this.refusedHeld.delete(socket); // frees the slot now, not when 'close' fires
+    const reason = 'handshaking_evicted';
+    this.opts.metrics.connectionsRefused.inc({ reason });
+    this.opts.logger.warn({
+      event: 'connection',
+      ...this.clientOf(socket),
+      result: 'evicted',
+      reason,
+      detail: `GATEWAY_MAX_HANDSHAKING_CONNECTIONS full: the oldest refused connection awaiting its answer closed for a new one from ${newcomer ?? 'unknown'}`,
+    });
+    socket.destroy();
+    return true;
+  }
 
   private overAcceptLimit(): 'max_connections' | 'max_handshaking_connections' | undefined {
     const { maxConnections, maxHandshakingConnections } = this.opts.limits;
     if (this.open >= maxConnections) return 'max_connections';
-    if (this.handshaking + this.refusedHeld >= maxHandshakingConnections)
+    if (this.handshaking + this.refusedHeld.size >= maxHandshakingConnections)
       return 'max_handshaking_connections';
     return undefined;
   }
@@ -289,6 +352,7 @@ export class TlsListener {
     const { metrics } = this.opts;
     this.open++;
     this.handshaking++;
+    this.handshakingSockets.add(raw);
     metrics.handshakingConnections.inc();
     // One deadline from accept to verdict, whatever the client trickles: before TLS starts, accept's
     // own timer (same length) refuses it; after, this one does, so a slow handshake gets no more.
@@ -303,6 +367,7 @@ export class TlsListener {
       if (!handshaking) return;
       handshaking = false;
       clearTimeout(deadline);
+      this.handshakingSockets.delete(raw);
       this.handshaking--;
       metrics.handshakingConnections.dec();
     };
@@ -322,8 +387,8 @@ export class TlsListener {
     const verdict = state.initialVerdict;
     if (!verdict.ok && this.opts.verifyMode === 'strict') {
       // Unauthenticated, like a handshake: bounded by the handshaking cap and the refusal deadline.
-      this.refusedHeld++;
-      socket.once('close', () => this.refusedHeld--);
+      this.refusedHeld.add(socket);
+      socket.once('close', () => this.refusedHeld.delete(socket));
       return;
     }
     const key = verdict.ok
@@ -471,7 +536,7 @@ export class TlsListener {
 
   private handshakeFailed(err: Error, socket: TLSSocket): void {
     const raw = (socket as WithParent)._parent;
-    if (raw && this.timedOut.has(raw)) {
+    if (raw && (this.timedOut.has(raw) || this.evicted.has(raw))) {
       socket.destroy();
       return;
     }

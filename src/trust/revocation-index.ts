@@ -15,6 +15,12 @@
  * (signing key + canonical issuer name + distribution point): higher CRL number, else later
  * thisUpdate; an older CRL never replaces a newer one.
  *
+ * Partitioned CRLs (an IssuingDistributionPoint naming a distribution point) apply as OpenSSL's
+ * crl_crldp_check applies them: to a certificate with a distribution point whose cRLIssuer (if any)
+ * names the CRL's issuer and whose name (if any) shares any GeneralName with the IDP (URIs byte for
+ * byte, directoryNames canonically). A certificate whose CRLDistributionPoints we cannot read gets
+ * every partitioned CRL of its issuer's key (fail closed).
+ *
  * CRL dates (README "Trust rules"):
  * - no nextUpdate: accepted, its entries apply, it never expires by date (as in OpenSSL); a newer
  *   CRL of the same scope replaces it. Refusing it would un-revoke the serials it lists.
@@ -28,8 +34,14 @@ import { createHash } from 'node:crypto';
 import { canonicalNameKey, sameName } from '../asn1/canonical-name.js';
 import type { ParsedCertificate } from '../asn1/certificate.js';
 import { DerReader, Tag } from '../asn1/der.js';
+import { directoryNameKey, generalNameKey } from '../asn1/general-name.js';
 import { formatRfc2253 } from '../asn1/name.js';
-import type { VerifiedCrl } from './crl/verify-crl.js';
+import type { CrlSigner, UnusableCrl, VerifiedCrl } from './crl/verify-crl.js';
+
+/** An unusable CRL (verify-crl.ts) in force in an index, with the trust source it came from. */
+export interface UnusableCrlMark extends UnusableCrl {
+  readonly source?: string;
+}
 
 export interface RevocationCheckOptions {
   /** How long past nextUpdate a CRL still counts. */
@@ -76,7 +88,7 @@ export function isNotYetValid(crl: VerifiedCrl, now: number): boolean {
 function scopeKey(crl: VerifiedCrl): string {
   const idp = crl.issuingDistributionPoint;
   const scope = idp
-    ? JSON.stringify([[...idp.uris].sort(), idp.onlyContainsUserCerts, idp.onlyContainsCACerts])
+    ? JSON.stringify([[...idp.names].sort(), idp.onlyContainsUserCerts, idp.onlyContainsCACerts])
     : 'full';
   return `${crl.signedBy.keySha256}|${canonicalNameKey(crl.issuerDer)}|${scope}`;
 }
@@ -121,45 +133,94 @@ export function isNewerCrl(a: VerifiedCrl, b: VerifiedCrl): boolean {
   return a.thisUpdate > b.thisUpdate;
 }
 
-const cdpCache = new WeakMap<ParsedCertificate, readonly string[]>();
+/**
+ * One DistributionPoint of a certificate, as CRL matching needs it: the comparison keys
+ * (general-name.ts) of its fullName (undefined when it names no distribution point) and of the
+ * directoryNames of its cRLIssuer (undefined when absent).
+ */
+interface CertDistributionPoint {
+  readonly names: readonly string[] | undefined;
+  readonly crlIssuers: readonly string[] | undefined;
+}
 
-/** fullName URIs of a certificate's CRLDistributionPoints (empty when absent or unreadable). */
-function distributionPointUris(cert: ParsedCertificate): readonly string[] {
+/**
+ * A certificate's CRLDistributionPoints: its points, or `unreadable` when the extension cannot be
+ * read under our DER rule (OpenSSL may read it leniently) or uses a form we do not resolve
+ * (nameRelativeToCRLIssuer). An unreadable extension selects EVERY partitioned CRL of the issuer's
+ * key (fail closed: a superset of what OpenSSL could select, never fewer CRLs).
+ */
+type CertDistributionPoints = readonly CertDistributionPoint[] | 'unreadable';
+
+const cdpCache = new WeakMap<ParsedCertificate, CertDistributionPoints>();
+
+function generalNameKeys(r: DerReader): string[] {
+  const keys: string[] = [];
+  while (!r.done) keys.push(generalNameKey(r.buf, r.next()));
+  return keys;
+}
+
+function distributionPointsOf(cert: ParsedCertificate): CertDistributionPoints {
   const cached = cdpCache.get(cert);
   if (cached) return cached;
-  const uris: string[] = [];
+  let out: CertDistributionPoints = [];
   const der = cert.crlDistributionPointsDer;
   if (der) {
     try {
+      const points: CertDistributionPoint[] = [];
       const top = DerReader.of(der);
-      const points = top.inside(top.expect(Tag.SEQUENCE, 'CRLDistributionPoints'));
-      while (!points.done) {
-        const dp = points.inside(points.expect(Tag.SEQUENCE, 'DistributionPoint'));
+      const list = top.inside(top.expect(Tag.SEQUENCE, 'CRLDistributionPoints'));
+      top.finish('CRLDistributionPoints');
+      while (!list.done) {
+        const dp = list.inside(list.expect(Tag.SEQUENCE, 'DistributionPoint'));
+        let names: string[] | undefined;
         const nameTlv = dp.optional(0xa0);
-        if (!nameTlv) continue;
-        const name = dp.inside(nameTlv);
-        const full = name.optional(0xa0);
-        if (!full) continue;
-        const names = name.inside(full);
-        while (!names.done) {
-          const gn = names.next();
-          if (gn.tag === 0x86)
-            uris.push(Buffer.from(der.subarray(gn.contentStart, gn.end)).toString('latin1'));
+        if (nameTlv) {
+          const name = dp.inside(nameTlv);
+          const full = name.expect(0xa0, 'fullName'); // [1] nameRelativeToCRLIssuer: unreadable
+          name.finish('DistributionPointName');
+          names = generalNameKeys(name.inside(full));
         }
+        dp.optional(0x81); // reasons
+        const issuerTlv = dp.optional(0xa2);
+        const crlIssuers = issuerTlv
+          ? generalNameKeys(dp.inside(issuerTlv)).filter((k) => k.startsWith('dn:'))
+          : undefined;
+        dp.finish('DistributionPoint');
+        points.push({ names, crlIssuers });
       }
+      out = points;
     } catch {
-      uris.length = 0; // unreadable: matches no partitioned CRL (full CRLs still apply)
+      out = 'unreadable';
     }
   }
-  cdpCache.set(cert, uris);
-  return uris;
+  cdpCache.set(cert, out);
+  return out;
+}
+
+const crlIssuerKeys = new WeakMap<VerifiedCrl, string>();
+
+/** The CRL's issuer as a directoryName key, compared with a distribution point's cRLIssuer. */
+function crlIssuerKey(crl: VerifiedCrl): string {
+  let key = crlIssuerKeys.get(crl);
+  if (key === undefined) {
+    key = directoryNameKey(crl.issuerDer);
+    crlIssuerKeys.set(crl, key);
+  }
+  return key;
+}
+
+/** OpenSSL's crldp_check_crlissuer for a direct CRL: no cRLIssuer, or one naming the CRL's issuer. */
+function issuerMatches(dp: CertDistributionPoint, crl: VerifiedCrl): boolean {
+  return dp.crlIssuers === undefined || dp.crlIssuers.includes(crlIssuerKey(crl));
 }
 
 interface IssuerCrls {
   /** CRLs without a distribution point name: they cover every certificate their flags allow. */
   readonly full: VerifiedCrl[];
-  /** Partitioned CRLs by distribution point URI. */
-  readonly byUri: Map<string, VerifiedCrl[]>;
+  /** Partitioned CRLs (an IDP naming a distribution point). */
+  readonly partitioned: VerifiedCrl[];
+  /** Partitioned CRLs by each GeneralName key of their IDP's fullName. */
+  readonly byName: Map<string, VerifiedCrl[]>;
 }
 
 export interface IndexBuild {
@@ -175,23 +236,35 @@ export class RevocationIndex {
 
   /** By the SHA-256 of the signing CA's public key. */
   private readonly byKey = new Map<string, IssuerCrls>();
+  /** Keys that signed a CRL we cannot use (an unknown critical extension, malformed content). */
+  private readonly unusableKeys: ReadonlySet<string>;
 
-  private constructor(readonly crls: readonly VerifiedCrl[]) {
+  private constructor(
+    readonly crls: readonly VerifiedCrl[],
+    /**
+     * CRLs their CA signed that we cannot use. A certificate issued by such a key that no usable
+     * CRL of that key covers is refused (`crl_missing`) whatever `crlRequired` says (fail closed,
+     * as OpenSSL refuses it); a good CRL of the key already in force keeps deciding.
+     */
+    readonly unusable: readonly UnusableCrlMark[] = [],
+  ) {
+    this.unusableKeys = new Set(unusable.map((u) => u.signedBy.keySha256));
     for (const crl of crls) {
       const key = crl.signedBy.keySha256;
       let entry = this.byKey.get(key);
       if (!entry) {
-        entry = { full: [], byUri: new Map() };
+        entry = { full: [], partitioned: [], byName: new Map() };
         this.byKey.set(key, entry);
       }
-      const uris = crl.issuingDistributionPoint?.uris ?? [];
-      if (uris.length === 0) {
+      const names = crl.issuingDistributionPoint?.names ?? [];
+      if (names.length === 0) {
         entry.full.push(crl);
       } else {
-        for (const uri of new Set(uris)) {
-          const list = entry.byUri.get(uri);
+        entry.partitioned.push(crl);
+        for (const name of new Set(names)) {
+          const list = entry.byName.get(name);
           if (list) list.push(crl);
-          else entry.byUri.set(uri, [crl]);
+          else entry.byName.set(name, [crl]);
         }
       }
     }
@@ -201,7 +274,11 @@ export class RevocationIndex {
    * An index of the newest CRL per scope among `crls`. On a tie (same CRL number and thisUpdate)
    * the earlier one in the list stays. CRLs not yet valid at `now` (beyond the skew) are left out.
    */
-  static build(crls: readonly VerifiedCrl[], now: number = Date.now()): IndexBuild {
+  static build(
+    crls: readonly VerifiedCrl[],
+    now: number = Date.now(),
+    unusable: readonly UnusableCrlMark[] = [],
+  ): IndexBuild {
     const chosen = new Map<string, VerifiedCrl>();
     const superseded: VerifiedCrl[] = [];
     const notYetValid: VerifiedCrl[] = [];
@@ -221,17 +298,28 @@ export class RevocationIndex {
         superseded.push(crl);
       }
     }
-    return { index: new RevocationIndex([...chosen.values()]), superseded, notYetValid };
+    return { index: new RevocationIndex([...chosen.values()], unusable), superseded, notYetValid };
   }
 
-  /** This index plus `offered`: an offered CRL replaces a loaded one only when it is newer. */
-  withOffered(offered: readonly VerifiedCrl[], now: number = Date.now()): IndexBuild {
-    return RevocationIndex.build([...this.crls, ...offered], now);
+  /**
+   * This index plus `offered`: an offered CRL replaces a loaded one only when it is newer (a bad
+   * CRL never replaces a good one: it is not offered, only marked). `unusable`, when given,
+   * replaces the unusable marks.
+   */
+  withOffered(
+    offered: readonly VerifiedCrl[],
+    now: number = Date.now(),
+    unusable: readonly UnusableCrlMark[] = this.unusable,
+  ): IndexBuild {
+    return RevocationIndex.build([...this.crls, ...offered], now, unusable);
   }
 
-  /** This index without the CRLs `drop` selects (e.g. those whose signing CA left the bundle). */
-  without(drop: (crl: VerifiedCrl) => boolean): RevocationIndex {
-    return new RevocationIndex(this.crls.filter((crl) => !drop(crl)));
+  /** This index without the CRLs and marks `drop` selects (e.g. those whose signing CA left the bundle). */
+  without(drop: (crl: { readonly signedBy: CrlSigner }) => boolean): RevocationIndex {
+    return new RevocationIndex(
+      this.crls.filter((crl) => !drop(crl)),
+      this.unusable.filter((mark) => !drop(mark)),
+    );
   }
 
   /**
@@ -250,8 +338,23 @@ export class RevocationIndex {
       if (!out.includes(crl)) out.push(crl);
     };
     for (const crl of entry.full) add(crl);
-    if (entry.byUri.size > 0) {
-      for (const uri of distributionPointUris(cert)) for (const crl of entry.byUri.get(uri) ?? []) add(crl);
+    if (entry.partitioned.length === 0) return out;
+    // Partitioned CRLs as OpenSSL's crl_crldp_check selects them: a distribution point of the
+    // certificate whose cRLIssuer (if any) names the CRL's issuer and whose name (if any) shares a
+    // GeneralName with the CRL's IDP.
+    const points = distributionPointsOf(cert);
+    if (points === 'unreadable') {
+      for (const crl of entry.partitioned) add(crl);
+      return out;
+    }
+    for (const dp of points) {
+      if (dp.names === undefined) {
+        for (const crl of entry.partitioned) if (issuerMatches(dp, crl)) add(crl);
+        continue;
+      }
+      for (const name of dp.names) {
+        for (const crl of entry.byName.get(name) ?? []) if (issuerMatches(dp, crl)) add(crl);
+      }
     }
     return out;
   }
@@ -267,9 +370,10 @@ export class RevocationIndex {
   }
 
   /**
-   * Checks every certificate of a verified chain (leaf first, each element issued by the next;
-   * the self-issued anchor at the end is skipped) against the CRLs of its issuer's key. A last
-   * element that is not self-issued has no issuer here, so no CRL applies to it. `now` is epoch ms.
+   * Checks every certificate of a verified chain (leaf first, each element issued by the next)
+   * against the CRLs of its issuer's key; the self-issued anchor at the end against the CRLs of
+   * its own key (a root listed in its own CRL vouches for nobody). A last element that is not
+   * self-issued has no issuer here, so no CRL applies to it. `now` is epoch ms.
    */
   check(
     chain: readonly ParsedCertificate[],
@@ -280,11 +384,14 @@ export class RevocationIndex {
     for (let i = 0; i < chain.length; i++) {
       const cert = chain[i]!;
       const selfIssued = isSelfIssued(cert);
-      if (i > 0 && i === chain.length - 1 && selfIssued) continue; // the anchor
+      // The self-issued anchor is its own issuer: a CRL signed by its own key that lists it
+      // withdraws it (as -crl_check_all checks the root); without such a CRL it needs none.
       const issuer = chain[i + 1] ?? (selfIssued ? cert : undefined);
       const crls = issuer ? this.applicable(cert, issuer) : [];
       if (crls.length === 0) {
         if (i === 0 && options.crlRequired) return refuse('crl_missing', cert);
+        if (issuer && this.unusableKeys.size > 0 && this.unusableKeys.has(publicKeySha256(issuer)))
+          return refuse('crl_missing', cert);
         continue;
       }
       let expired = false;

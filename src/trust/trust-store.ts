@@ -30,6 +30,7 @@ import {
   type RevocationCheckOptions,
   RevocationIndex,
   sameCrlScope,
+  type UnusableCrlMark,
 } from './revocation-index.js';
 import {
   evaluateGuard,
@@ -113,11 +114,14 @@ interface SourceBytes {
   readonly bytes: Buffer;
 }
 
-/** A version we read and did not activate: not re-read on scheduled polls. */
+/**
+ * A version we read and did not activate: not re-read on scheduled polls, except `guard_time`
+ * (held by the guard only because a CA is not valid yet), which every poll decides again.
+ */
 interface HeldBack {
   readonly version: string;
   readonly labels: string;
-  readonly why: 'invalid' | 'guard';
+  readonly why: 'invalid' | 'guard' | 'guard_time';
 }
 
 interface GuardStatus {
@@ -160,6 +164,13 @@ interface CrlStage {
 }
 
 const MAX_REJECTIONS = 20;
+/**
+ * The same rejection (kind, source, version, reason) is logged and listed in /trust at most once
+ * this often; the repeats in between are counted and reported with the next line (`repeated`).
+ * Material refused for the clock (an expired CA) is retried on every poll: 2,880 identical error
+ * lines a day at 30 s, and /trust's list filled with one rejection.
+ */
+const REPEATED_REJECTION_MS = 3_600_000;
 /** setTimeout's ceiling is about 24.8 days; a later wake-up is re-armed by the polls meanwhile. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
@@ -192,6 +203,8 @@ export class TrustStore extends EventEmitter<{
   /** The version each source was last labelled with by this store, so a label is written once. */
   private readonly labelled = new Map<string, string>();
   private readonly rejections: Rejection[] = [];
+  /** Per identical rejection: when it was last logged, and the repeats not logged since. */
+  private readonly rejectionSeen = new Map<string, { at: number; repeats: number }>();
   readonly recentClients = new RecentClients();
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -199,6 +212,8 @@ export class TrustStore extends EventEmitter<{
   private validityTimer: NodeJS.Timeout | undefined;
   /** A refused server certificate's notBefore: a poll is due then. */
   private serverValidFrom: number | undefined;
+  /** The earliest notBefore of a candidate the guard held back only for time: a poll is due then. */
+  private guardValidFrom: number | undefined;
   /** Fingerprints of loaded CAs reported as not valid yet (to say when each becomes valid). */
   private readonly pendingCas = new Set<string>();
   private running: Promise<void> | undefined;
@@ -239,7 +254,7 @@ export class TrustStore extends EventEmitter<{
   guardHeldVersions(): Map<string, string> {
     const out = new Map<string, string>();
     for (const [key, h] of this.held) {
-      if (h.why !== 'guard') continue;
+      if (h.why === 'invalid') continue;
       out.set(key === 'ca_bundle' ? describeSource(this.opts.caBundle) : key, h.version);
     }
     return out;
@@ -308,6 +323,7 @@ export class TrustStore extends EventEmitter<{
   private async refreshOnce(explicit: boolean): Promise<void> {
     let sourceFailed = false;
     const now = Date.now();
+    this.guardValidFrom = undefined; // set again below if the guard still holds for time
     const onSourceError = (kind: TrustKind, name: string, err: Error): undefined => {
       if (err instanceof SourceError) sourceFailed = true;
       this.reject(kind, name, err);
@@ -335,8 +351,8 @@ export class TrustStore extends EventEmitter<{
         bundle: caCand.bundle,
         index: stage.index,
       });
-      if (verdict === 'blocked') {
-        this.held.set('ca_bundle', { version: caCand.info.version, labels: caCand.labels, why: 'guard' });
+      if (verdict !== 'pass') {
+        this.held.set('ca_bundle', { version: caCand.info.version, labels: caCand.labels, why: verdict });
         caCand = undefined;
         stage = await this.crlStage(this.ca.bundle, false, crlFetches, explicit);
       }
@@ -346,11 +362,11 @@ export class TrustStore extends EventEmitter<{
         bundle: this.ca.bundle,
         index: stage.index,
       });
-      if (verdict === 'blocked') {
+      if (verdict !== 'pass') {
         for (const [name, v] of stage.offeredBy) {
-          this.held.set(name, { ...v, why: 'guard' });
+          this.held.set(name, { ...v, why: verdict });
           const source = this.crlSourceNamed(name);
-          if (source) this.labelDecision(source, 'held', v.version);
+          if (source && verdict === 'guard') this.labelDecision(source, 'held', v.version);
         }
         stage = undefined;
       }
@@ -390,8 +406,17 @@ export class TrustStore extends EventEmitter<{
     if (serverCand) this.commitServer(serverCand);
     stage?.apply();
     // Freshness is "last successful check", as for the other kinds: every CRL source answered
-    // (unchanged, a 304, counts) and nothing it offered was refused or held back.
-    if (stage && !stage.rejected && crlFetches.length === this.opts.crls.length && this.opts.crls.length > 0)
+    // (unchanged, a 304, counts) and nothing it offered was refused or held back. A source still
+    // serving a version refused before (held, so not re-read) has not succeeded either: otherwise
+    // the metric would move on every unchanged poll while the CRL in force ages.
+    const crlHeld = crlFetches.some((f) => this.held.get(f.name)?.version === f.result.version);
+    if (
+      stage &&
+      !stage.rejected &&
+      !crlHeld &&
+      crlFetches.length === this.opts.crls.length &&
+      this.opts.crls.length > 0
+    )
       this.opts.metrics.trustLastSuccess.set({ kind: 'crl' }, Date.now() / 1000);
     this.failures = sourceFailed ? this.failures + 1 : 0;
     this.updateExpiryMetrics(now);
@@ -442,7 +467,9 @@ export class TrustStore extends EventEmitter<{
   private stillHeld(key: string, version: string, labels: string, explicit: boolean): boolean {
     const held = this.held.get(key);
     if (!held || held.version !== version || explicit) return false;
-    // A guard-held version whose labels changed (the force label was added) is decided again.
+    // A guard-held version whose labels changed (the force label was added) is decided again; one
+    // held only for time is decided again on every poll (it may be valid now).
+    if (held.why === 'guard_time') return false;
     return held.why === 'invalid' || held.labels === labels;
   }
 
@@ -547,6 +574,8 @@ export class TrustStore extends EventEmitter<{
     const offeredBy = new Map<string, { version: string; labels: string }>();
     const accepted = new Map<string, SourceBytes>();
     const rejections: (() => void)[] = [];
+    const reread = new Set<string>();
+    const marks: UnusableCrlMark[] = [];
     for (const { name, result } of fetches) {
       if (isUnchanged(result)) continue;
       const labels = result.labels.join(',');
@@ -557,6 +586,10 @@ export class TrustStore extends EventEmitter<{
       const input = changed ? result : bundleChanged ? previous : undefined;
       if (!input) continue;
       const verified = await parseAndVerifyCrlsOffThread(input.bytes, [bundle.pem]);
+      // CRLs their CA signed that we cannot use mark that key (its clients are refused unless a
+      // good CRL of it, kept from before, covers them); re-reading a source replaces its marks.
+      reread.add(name);
+      for (const mark of verified.unusable) marks.push({ ...mark, source: name });
       for (const r of verified.rejected) {
         rejections.push(() => {
           this.opts.metrics.crlRejected.inc({ reason: r.code });
@@ -586,9 +619,15 @@ export class TrustStore extends EventEmitter<{
     const base = bundleChanged
       ? this.index.without((crl) => !bundle.byFingerprint.has(crl.signedBy.fingerprint256))
       : this.index;
+    const unusable = [
+      ...base.unusable.filter((mark) => mark.source === undefined || !reread.has(mark.source)),
+      ...marks,
+    ];
+    const marksChanged =
+      unusable.length !== base.unusable.length || unusable.some((m, i) => !sameMark(m, base.unusable[i]));
     const { index, superseded, notYetValid } =
-      offered.length > 0 || bundleChanged
-        ? base.withOffered(offered)
+      offered.length > 0 || bundleChanged || marksChanged
+        ? base.withOffered(offered, Date.now(), unusable)
         : { index: base, superseded: [], notYetValid: [] };
     // A CRL whose thisUpdate is beyond the clock skew is not-yet-valid material (README "Trust
     // rules"): rejected, the previous CRL of its scope stays in force, and its source is not
@@ -622,7 +661,9 @@ export class TrustStore extends EventEmitter<{
       });
     }
     const changedIndex =
-      index.crls.length !== this.index.crls.length || index.crls.some((c, i) => c !== this.index.crls[i]);
+      marksChanged ||
+      index.crls.length !== this.index.crls.length ||
+      index.crls.some((c, i) => c !== this.index.crls[i]);
     return {
       index,
       changed: changedIndex,
@@ -668,7 +709,7 @@ export class TrustStore extends EventEmitter<{
     version: string,
     forced: boolean,
     candidate: { bundle: CaBundle; index: RevocationIndex },
-  ): 'pass' | 'blocked' {
+  ): 'pass' | 'guard' | 'guard_time' {
     if (!this.ca) return 'pass';
     const maxRefusedPercent = this.opts.maxRefusedPercent ?? 50;
     const verdict = evaluateGuard(
@@ -704,7 +745,15 @@ export class TrustStore extends EventEmitter<{
     }
     this.opts.metrics.trustGuardBlocked.inc({ kind });
     this.emit('guardBlocked', kind);
-    if (kind === 'ca_bundle') this.labelDecision(this.opts.caBundle, 'held', version);
+    // Refused only because a CA is not valid yet: a question of time, not of the material. Not
+    // labelled held for the fleet (it would outlive the reason), decided again on every poll, and a
+    // poll is due at the earliest notBefore.
+    const forTime = verdict.wouldRefuse.every((w) => w.reason === 'not_yet_valid');
+    if (forTime) {
+      const now = Date.now();
+      const first = notYetValidCas(candidate.bundle, now)[0];
+      if (first) this.guardValidFrom = Math.min(this.guardValidFrom ?? first.notBefore, first.notBefore);
+    } else if (kind === 'ca_bundle') this.labelDecision(this.opts.caBundle, 'held', version);
     const partners = [...new Set(verdict.wouldRefuse.map((w) => w.partner))];
     this.guardBlocked.set(kind, {
       source,
@@ -724,7 +773,7 @@ export class TrustStore extends EventEmitter<{
       ),
       { ...details, result: 'guard_blocked' },
     );
-    return 'blocked';
+    return forTime ? 'guard_time' : 'guard';
   }
 
   // ---- commit, report ------------------------------------------------------------------------
@@ -772,8 +821,9 @@ export class TrustStore extends EventEmitter<{
   private updateValidity(now: number): void {
     const m = this.opts.metrics;
     m.caNotYetValid.reset();
-    let wake =
-      this.serverValidFrom !== undefined && this.serverValidFrom > now ? this.serverValidFrom : undefined;
+    let wake: number | undefined;
+    for (const at of [this.serverValidFrom, this.guardValidFrom])
+      if (at !== undefined && at > now) wake = Math.min(wake ?? at, at);
     for (const ca of this.ca?.bundle.cas ?? []) {
       if (!this.pendingCas.has(ca.fingerprint256)) continue;
       if (ca.notBefore > now) {
@@ -900,12 +950,26 @@ export class TrustStore extends EventEmitter<{
     const reason = redactUrlsIn(err.message);
     this.lastError = `${kind} from ${source}: ${reason}`;
     this.opts.metrics.trustReloads.inc({ kind, result: 'failure' });
+    const now = Date.now();
+    const key = `${kind}\0${source}\0${this.seen.get(source)?.version ?? ''}\0${reason}`;
+    const last = this.rejectionSeen.get(key);
+    if (last && now - last.at < REPEATED_REJECTION_MS) {
+      last.repeats++; // still refused (and still retried): said again within the hour, counted
+      return;
+    }
+    if (this.rejectionSeen.size >= 256) {
+      for (const [k, v] of this.rejectionSeen)
+        if (now - v.at >= REPEATED_REJECTION_MS) this.rejectionSeen.delete(k);
+      if (this.rejectionSeen.size >= 256) this.rejectionSeen.clear();
+    }
+    this.rejectionSeen.set(key, { at: now, repeats: 0 });
     this.opts.logger.error({
       event: 'trust',
       kind,
       source,
       result: 'rejected',
       reason,
+      repeated: last?.repeats || undefined,
       error_code: errorCode(err),
       kept:
         kind === 'ca_bundle'
@@ -1032,4 +1096,15 @@ export class TrustStore extends EventEmitter<{
       last_rejected: this.rejections,
     };
   }
+}
+
+/** The same unusable-CRL mark (same source, signing key and failure), whichever load produced it. */
+function sameMark(a: UnusableCrlMark, b: UnusableCrlMark | undefined): boolean {
+  return (
+    b !== undefined &&
+    a.source === b.source &&
+    a.signedBy.keySha256 === b.signedBy.keySha256 &&
+    a.code === b.code &&
+    a.reason === b.reason
+  );
 }

@@ -4,7 +4,7 @@
  * definite and minimal. Expected instants come from `new Date(ISO string)`.
  */
 import { describe, expect, it } from 'vitest';
-import { DerError, decodeTime, readTlv, Tag } from '../../src/asn1/der.js';
+import { DerError, decodeTime, lenientTimeAt, readTlv, Tag } from '../../src/asn1/der.js';
 import { parseCrl } from '../../src/trust/crl/parse-crl.js';
 
 function timeElement(tag: number, text: string): { buf: Uint8Array; tlv: ReturnType<typeof readTlv> } {
@@ -16,6 +16,27 @@ const decode = (tag: number, text: string): number => {
   const { buf, tlv } = timeElement(tag, text);
   return decodeTime(buf, tlv);
 };
+
+describe('lenientTimeAt (CRL entry revocation dates only)', () => {
+  const lenient = (tag: number, text: string): number => {
+    const { buf, tlv } = timeElement(tag, text);
+    return lenientTimeAt(buf, tlv.tag, tlv.contentStart, tlv.end);
+  };
+  it.each([
+    [Tag.UTC_TIME, '2401020304Z', '2024-01-02T03:04:00Z'],
+    [Tag.GENERALIZED_TIME, '202401020304Z', '2024-01-02T03:04:00Z'],
+    [Tag.UTC_TIME, '240102030405Z', '2024-01-02T03:04:05Z'],
+  ])('reads tag %i: %s as %s', (tag, text, iso) => {
+    expect(lenient(tag, text)).toBe(new Date(iso).getTime());
+  });
+  it.each([
+    [Tag.UTC_TIME, '2413020304Z', 'month 13 without seconds'],
+    [Tag.UTC_TIME, '24010203Z', 'no minutes'],
+    [Tag.UTC_TIME, '2401020304', 'no Z'],
+  ])('still refuses tag %i: %s (%s)', (tag, text, _why) => {
+    expect(() => lenient(tag, text)).toThrow(DerError);
+  });
+});
 
 describe('decodeTime', () => {
   it.each([

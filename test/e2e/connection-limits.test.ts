@@ -104,29 +104,41 @@ describe('connection limits behind one source address', () => {
     ).toBeUndefined();
   });
 
-  it('counts sockets that send nothing against GATEWAY_MAX_HANDSHAKING_CONNECTIONS from accept', {
+  it('counts sockets that send nothing against GATEWAY_MAX_HANDSHAKING_CONNECTIONS from accept; when full the oldest goes', {
     timeout: 20_000,
   }, async () => {
     const g = await gateway({
       GATEWAY_MAX_HANDSHAKING_CONNECTIONS: '20',
       GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: '2',
     });
-    const silent = await Promise.all(Array.from({ length: 20 }, () => idleSocket(g.port)));
+    // One after the other, so the gateway accepts them in this order.
+    const silent: Socket[] = [];
+    for (let i = 0; i < 20; i++) silent.push(await idleSocket(g.port));
     await waitForMetric(g, 'mtls_gateway_handshaking_connections', {}, (v) => v === 20);
+    // The 21st is kept; the oldest silent socket is closed to make room.
     const extra = await idleSocket(g.port);
-    await closed(extra);
-    const log = await g.logs.waitFor(
-      (l) => l.event === 'connection' && l.reason === 'max_handshaking_connections',
-    );
-    expect(log).toMatchObject({ client: '127.0.0.1', result: 'refused' });
+    await closed(silent[0]!);
+    const log = await g.logs.waitFor((l) => l.event === 'connection' && l.reason === 'handshaking_evicted');
+    expect(log).toMatchObject({ client: '127.0.0.1', result: 'evicted' });
+    expect(String(log.detail)).toContain('GATEWAY_MAX_HANDSHAKING_CONNECTIONS full');
+    expect(extra.destroyed).toBe(false);
+    await waitForMetric(g, 'mtls_gateway_handshaking_connections', {}, (v) => v === 20);
+    const text = await metrics(g);
     expect(
-      metricValue(await metrics(g), 'mtls_gateway_connections_refused_total', {
-        reason: 'max_handshaking_connections',
-      }),
+      metricValue(text, 'mtls_gateway_connections_refused_total', { reason: 'handshaking_evicted' }),
     ).toBe(1);
-    // Cut at the handshake timeout, they free their slots: a partner gets in afterwards.
-    await Promise.all(silent.map(closed));
+    expect(
+      metricValue(text, 'mtls_gateway_connections_refused_total', { reason: 'max_handshaking_connections' }),
+    ).toBeUndefined();
+    // The rest are cut at the handshake timeout (the evicted one is not counted as a timeout too).
+    await Promise.all([...silent.slice(1), extra].map(closed));
     await waitForMetric(g, 'mtls_gateway_handshaking_connections', {}, (v) => v === 0);
+    expect(
+      metricValue(await metrics(g), 'mtls_gateway_handshakes_total', {
+        result: 'failure',
+        reason: 'timeout',
+      }),
+    ).toBe(20);
     expect((await get(`${g.url}/after`, clientAgent(pki, 'partner-a'))).status).toBe(200);
   });
 

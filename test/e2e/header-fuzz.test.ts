@@ -1,6 +1,6 @@
 /**
  * Seeded header-name fuzz (issue 14): every identity header name of every format and every
- * forwarding header name, in random case, with `-` and `_` swapped at random, duplicated, with odd
+ * forwarding header name, in random case, with `-` written `_` or `.` at random, duplicated, with odd
  * whitespace around values (and, now and then, before the colon or folded onto a second line).
  * Whatever the gateway answers, nothing but our own values reaches the recording upstream: read
  * the way CGI/WSGI read names (`_` as `-`), every identity or forwarding header it received is one
@@ -56,6 +56,23 @@ const NAMES = [
   'X-Original-URL',
   'X-Rewrite-URL',
   'True-Client-IP',
+  'Client-IP',
+  'X-Cluster-Client-IP',
+  'CF-Connecting-IP',
+  'Fastly-Client-IP',
+  'X-Forwarded',
+  'Forwarded-For',
+  'X-ProxyUser-IP',
+  'X-Envoy-Internal',
+  'X-Envoy-Original-Path',
+  'X-Original-Host',
+  'X-HTTP-Method-Override',
+  'X-HTTP-Method',
+  'X-Method-Override',
+  // other proxies' client-certificate headers
+  'X-SSL-Cert',
+  'SSL-Client-Cert',
+  'X-ARR-ClientCert',
 ];
 
 let pki: TestPki;
@@ -92,7 +109,9 @@ afterAll(async () => {
 function spell(name: string, rnd: () => number): string {
   let out = '';
   for (const ch of name) {
-    const c = ch === '-' && rnd() < 0.5 ? '_' : ch;
+    // `-` kept, or written `_` (CGI/WSGI) or `.` (PHP): all three read as `-` upstream.
+    const r = rnd();
+    const c = ch === '-' && r < 0.5 ? (r < 0.25 ? '_' : '.') : ch;
     out += rnd() < 0.5 ? c.toLowerCase() : c.toUpperCase();
   }
   return out;
@@ -156,7 +175,7 @@ describe('header-name fuzz', () => {
         expect({ ...where, name, value: raw[i + 1] }).not.toMatchObject({
           value: expect.stringContaining('SPOOF'),
         });
-        expect({ ...where, name, underscore: name.includes('_') }).toMatchObject({ underscore: false });
+        expect({ ...where, name, underscore: /[_.]/.test(name) }).toMatchObject({ underscore: false });
         if (!guarded(name)) continue;
         const key = headerKey(name);
         got.set(key, [...(got.get(key) ?? []), raw[i + 1]!]);
@@ -167,7 +186,8 @@ describe('header-name fuzz', () => {
         headers: Object.fromEntries([...ours].map(([k, v]) => [k, [v]])),
       });
     }
-    expect(outcomes.forwarded).toBeGreaterThan(ITERATIONS / 2);
+    // About 6 in 10 blocks carry no fold or space before a colon (those are refused with 400).
+    expect(outcomes.forwarded).toBeGreaterThan(ITERATIONS / 3);
     expect(JSON.stringify(gw.upstream.seen)).not.toContain('SPOOF');
   });
 });

@@ -2,7 +2,8 @@
  * Route authorization cannot be bypassed by path encoding (issue 14, finding 3). With `/admin`
  * allowing nobody and `/` allowing everyone, every trick of the corpus is either routed to `/admin`
  * (403, never forwarded) or refused (400), and what is forwarded is the normalized path that was
- * routed: the upstream never acts on a spelling the policy did not see.
+ * routed: the upstream never acts on a spelling the policy did not see. Route prefixes match
+ * ignoring ASCII case, and non-ASCII characters that fold to ASCII are refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
@@ -66,7 +67,18 @@ const CORPUS: readonly (readonly [string, Expected])[] = [
   ['/%7euser/caf%c3%a9', pub('/~user/caf%C3%A9')],
   ['/public/a%3bb', pub('/public/a%3Bb')],
   ['/public?next=/admin/../x;y', pub('/public?next=/admin/../x;y')],
-  ['/%41dmin', pub('/Admin')],
+  // Routes match ignoring ASCII case (Express, ASP.NET Core, IIS route so); the client's case is kept.
+  ['/%41dmin', admin],
+  ['/ADMIN/users', admin],
+  ['/aDmIn', admin],
+  ['/Public/X', pub('/Public/X')],
+  // Non-ASCII that folds to ASCII (toUpperCase, toLowerCase, NFKC) is refused; other non-ASCII passes.
+  ['/adm%C4%B1n/users', refused], // dotless ı → I
+  ['/%C5%BFecret', refused], // long ſ → S
+  ['/%E2%84%AAey', refused], // Kelvin sign → k
+  ['/%EF%AC%81le', refused], // ligature ﬁ → fi
+  ['/%EF%BD%81dmin', refused], // fullwidth ａ → a
+  ['/%C4%B0', refused], // İ → i + dot
   ['/%2561dmin/users', refused],
   ['/%252e%252e/admin', refused],
   ['/%c0%ae%c0%ae/admin', refused],

@@ -2,11 +2,11 @@
  * Strict mode (the default) answers a refused connection once, as nginx does: its first request
  * gets the JSON refusal with Connection: close, then the connection closes; nothing is forwarded,
  * pipelined requests are never answered, a client that sends nothing is cut at the deadline. Held
- * refused sockets count against GATEWAY_MAX_HANDSHAKING_CONNECTIONS, never a verified client's
- * GATEWAY_MAX_CONNECTIONS_PER_CLIENT. With `Accept: application/problem+json` the body is RFC 9457.
+ * refused sockets count against GATEWAY_MAX_HANDSHAKING_CONNECTIONS (evicted first when it is
+ * full), never against a verified client's GATEWAY_MAX_CONNECTIONS_PER_CLIENT. With `Accept: application/problem+json` the body is RFC 9457.
  */
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -142,7 +142,7 @@ describe('strict mode: a refusal with a name', () => {
     ).toBeUndefined();
   });
 
-  it('counts held refused connections against GATEWAY_MAX_HANDSHAKING_CONNECTIONS until they close', {
+  it('holds refused connections in GATEWAY_MAX_HANDSHAKING_CONNECTIONS, first to go when a partner needs the slot', {
     timeout: 20_000,
   }, async () => {
     const g = await startTestGateway(pki, {
@@ -157,19 +157,24 @@ describe('strict mode: a refusal with a name', () => {
         { result: 'failure', reason: 'unknown_ca' },
         (v) => v === 2,
       );
-      const extra = await new Promise<Socket>((resolve) => {
-        const s = netConnect({ port: g.port, host: '127.0.0.1' }, () => resolve(s));
-        s.on('error', () => undefined);
-      });
-      await closed(extra);
-      const log = await g.logs.waitFor(
-        (l) => l.event === 'connection' && l.reason === 'max_handshaking_connections',
-      );
-      expect(log).toMatchObject({ result: 'refused' });
-      // Cut at the deadline, they free their slots: a partner gets in afterwards.
-      await Promise.all(held.map((h) => closed(h.socket)));
-      expect(held.map((h) => h.received())).toEqual(['', '']);
-      expect((await get(`${g.url}/after`, clientAgent(pki, 'partner-a'))).status).toBe(200);
+      // The slots are full of refused connections: a partner gets in, the oldest refused one goes.
+      const partner = clientAgent(pki, 'partner-a');
+      expect((await get(`${g.url}/in`, partner)).status).toBe(200);
+      await partner.close();
+      await closed(held[0]!.socket);
+      expect(held[0]!.received()).toBe('');
+      const log = await g.logs.waitFor((l) => l.event === 'connection' && l.reason === 'handshaking_evicted');
+      expect(log).toMatchObject({ result: 'evicted', client: '127.0.0.1' });
+      expect(String(log.detail)).toContain('refused connection awaiting its answer');
+      // The other is still held, and cut at the deadline.
+      await closed(held[1]!.socket);
+      expect(
+        metricValue(
+          (await get(`${g.adminUrl}/metrics`, clientAgent(pki, undefined))).text,
+          'mtls_gateway_connections_refused_total',
+          { reason: 'handshaking_evicted' },
+        ),
+      ).toBe(1);
     } finally {
       await g.close();
     }

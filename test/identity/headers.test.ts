@@ -222,6 +222,19 @@ describe('identity header formats, hostile certificates', () => {
     expect(h.get('x-client-id')).toBe('x\\20');
   });
 
+  it('SAN lists: % as %25 and comma as %2C, so decoding each item gives the SAN back (one-to-one)', () => {
+    expect(headerList(['ops,admin'])).toBe('ops%2Cadmin');
+    expect(headerList(['ops%2Cadmin'])).toBe('ops%252Cadmin');
+    expect(headerList(['100%', '%25'])).toBe('100%25,%2525');
+    for (const values of [['ops,admin'], ['ops%2Cadmin'], ['a%', ',%2C,'], ['%E9', 'x']]) {
+      expect(
+        headerList(values)
+          .split(',')
+          .map((v) => decodeURIComponent(v)),
+      ).toEqual(values);
+    }
+  });
+
   it('SAN lists: comma as %2C, other unsafe bytes percent-encoded, one item per SAN', () => {
     const h = lookup(identityHeaders(clientIdentityFromDer(hostile[3]!.der, []), 'p', ['gateway']));
     expect(h.get('x-client-san-dns')).toBe('a%0D%0Ax-injected:%201,b%00%FF%20%2C');
@@ -256,7 +269,11 @@ describe('identity header formats, hostile certificates', () => {
       expect(pairs[2]![1]).toBe(id.subject);
       // URI/DNS as Envoy writes them, with `"` and `\` (never valid in a URI or DNS name) percent-encoded.
       const sanValue = (u: string): string =>
-        headerList([u]).replaceAll('%2C', ',').replaceAll('"', '%22').replaceAll('\\', '%5C');
+        headerList([u])
+          .replaceAll('%2C', ',')
+          .replaceAll('%25', '%')
+          .replaceAll('"', '%22')
+          .replaceAll('\\', '%5C');
       expect(pairs.filter(([k]) => k === 'URI').map(([, v]) => v)).toEqual(
         id.sanUri.length ? id.sanUri.map(sanValue) : [''],
       );

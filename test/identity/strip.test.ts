@@ -43,6 +43,18 @@ const IDENTITY = [
   'Client_Cert',
   'X_Amzn_Mtls_Clientcert_Subject',
   'x-forwarded_client-cert',
+  // other proxies' client-certificate headers (finding 4), and `.` read as `-` (PHP, finding 3)
+  'X-SSL-Cert',
+  'X-SSL-Subject',
+  'x-ssl-client',
+  'x-ssl-cipher',
+  'SSL-Client-Cert',
+  'SSL_CLIENT_CERT',
+  'ssl_client_escaped_cert',
+  'SSL_CLIENT_S_DN',
+  'X-ARR-ClientCert',
+  'X.Client.San.Email',
+  'X.Amzn.Mtls.Clientcert.Subject',
 ];
 
 const NOT_IDENTITY = [
@@ -58,8 +70,9 @@ const NOT_IDENTITY = [
   'x-forwarded-tls',
   'x-amzn-mtls',
   'x-amzn-trace-id',
-  'x-ssl-client',
-  'x-ssl-cipher',
+  'ssl-client',
+  'x-ssl',
+  'x-arr-clientcerts',
   'xx-client-id',
   'authorization',
   'content-type',
@@ -114,8 +127,10 @@ describe('hop-by-hop', () => {
 });
 
 describe('one normalized form for header names', () => {
-  it('headerKey lower-cases and reads _ as -, as CGI/WSGI and nginx with underscores_in_headers do', () => {
+  it('headerKey lower-cases and reads _ and . as -, as CGI/WSGI, PHP and nginx with underscores_in_headers do', () => {
     expect(headerKey('X_Client_Id')).toBe('x-client-id');
+    expect(headerKey('X.Forwarded.Host')).toBe('x-forwarded-host');
+    expect(headerKey('X.Client_Id')).toBe('x-client-id');
     expect(headerKey('X-Forwarded-For')).toBe('x-forwarded-for');
     expect(headerKey('plain')).toBe('plain');
   });
@@ -134,10 +149,37 @@ describe('one normalized form for header names', () => {
       'X_Original_Url',
       'X-Rewrite-URL',
       'True-Client-IP',
+      'X.Forwarded.Host',
+      'X.Real.IP',
+      'X.Original.URL',
+      'Client-IP',
+      'X-Cluster-Client-IP',
+      'CF-Connecting-IP',
+      'Fastly-Client-IP',
+      'X-Forwarded',
+      'Forwarded-For',
+      'X-ProxyUser-IP',
+      'X-Envoy-External-Address',
+      'X-Envoy-Internal',
+      'x_envoy_original_path',
+      'X-Original-Host',
+      'X-HTTP-Method-Override',
+      'X-HTTP-Method',
+      'X_Method_Override',
     ]) {
       expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: true });
     }
-    for (const name of ['forwarded-x', 'x-forwarded', 'x-real', 'x-original', 'x-rewrite', 'content-type']) {
+    for (const name of [
+      'forwarded-x',
+      'x-forwardeds',
+      'x-real',
+      'x-original',
+      'x-rewrite',
+      'x-envoy',
+      'x-http-methods',
+      'client-ips',
+      'content-type',
+    ]) {
       expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: false });
     }
   });

@@ -102,6 +102,11 @@ describe('GATEWAY_CONFIG file validation', () => {
       withRoute(1, { prefix: '/receipts', methods: ['POST'] }),
       "routes[1].methods: route 'receipts' already claims prefix '/receipts'",
     ],
+    [
+      'same prefix in another letter case, overlapping methods',
+      withRoute(1, { prefix: '/RECEIPTS', methods: ['POST'] }),
+      "routes[1].methods: route 'receipts' already claims prefix '/RECEIPTS'",
+    ],
     ['typo in a route key', withRoute(0, { upstreem: 'http://x' }), 'routes[0].upstreem: is not a known key'],
     [
       'duplicate partner id',

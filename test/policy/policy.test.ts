@@ -183,6 +183,11 @@ describe('routes and decisions', () => {
     ['POST', '/admin/users', 'ok:admin-write'],
     ['DELETE', '/admin', 'refused:admin'],
     ['GET', '/', 'ok:root'],
+    // Prefixes match ignoring ASCII case, as case-insensitive upstreams route.
+    ['GET', '/ADMIN/users', 'ok:admin'],
+    ['DELETE', '/Admin', 'refused:admin'],
+    ['GET', '/Receipts/ARCHIVE/2024', 'ok:receipts-read'],
+    ['GET', '/RECEIPTSX', 'ok:root'],
   ])('%s %s → %s', (method, path, expected) => {
     expect(pick(method, path)).toBe(expected);
   });

@@ -22,6 +22,7 @@ import {
   type CrlSigner,
   certificatesFromPem,
   type RejectedCrl,
+  type UnusableCrl,
   type VerifiedCrl,
   verifiedCrlsFrom,
 } from './verify-crl.js';
@@ -50,6 +51,7 @@ interface WireRequest {
 interface WireResponse {
   readonly accepted: WireCrl[];
   readonly rejected: RejectedCrl[];
+  readonly unusable: UnusableCrl[];
 }
 
 /** Runs on whichever thread: parse + verify every CRL of the input against the PEM CAs. */
@@ -68,7 +70,11 @@ function fromWire(crl: WireCrl): VerifiedCrl {
 }
 
 function failAll(reason: string): CrlLoadResult {
-  return { accepted: [], rejected: [{ code: 'CRL_INTERNAL', reason: `CRL worker: ${reason}` }] };
+  return {
+    accepted: [],
+    rejected: [{ code: 'CRL_INTERNAL', reason: `CRL worker: ${reason}` }],
+    unusable: [],
+  };
 }
 
 export interface OffThreadOptions {
@@ -124,7 +130,7 @@ export async function parseAndVerifyCrlsOffThread(
     const timer = setTimeout(() => finish(failAll('timed out')), options.timeoutMs ?? 120_000);
     worker.once('message', (msg: WireResponse) => {
       try {
-        finish({ accepted: msg.accepted.map(fromWire), rejected: msg.rejected });
+        finish({ accepted: msg.accepted.map(fromWire), rejected: msg.rejected, unusable: msg.unusable });
       } catch (err) {
         finish(failAll(err instanceof Error ? err.message : String(err)));
       }
@@ -159,7 +165,7 @@ if (!isMainThread && parentPort && data?.mark === WORKER_MARK) {
     const result = parseAndVerifyCrlsInline(input, request.caPems);
     const accepted = result.accepted.map(toWire);
     const transfer = result.accepted.flatMap((crl) => crl.revoked.transferables());
-    const response: WireResponse = { accepted, rejected: result.rejected };
+    const response: WireResponse = { accepted, rejected: result.rejected, unusable: result.unusable };
     port.postMessage(response, transfer);
   });
 }

@@ -20,13 +20,14 @@ import {
   decodeOid,
   decodeTime,
   HEADER,
+  lenientTimeAt,
   readHeader,
   readTlv,
   Tag,
   type Tlv,
-  timeAt,
   whole,
 } from '../../asn1/der.js';
+import { generalNameKey } from '../../asn1/general-name.js';
 import { formatRfc2253 } from '../../asn1/name.js';
 
 export type CrlErrorCode =
@@ -58,8 +59,14 @@ export const OID_CERTIFICATE_ISSUER = '2.5.29.29';
 
 /** Issuing distribution point (RFC 5280 §5.2.5): the scope of a partitioned CRL. */
 export interface IssuingDistributionPoint {
-  /** fullName URIs; empty when the IDP names no distribution point (scope given by flags only). */
+  /** fullName URIs (for /trust); empty when the IDP names none. */
   readonly uris: readonly string[];
+  /**
+   * Comparison keys (general-name.ts) of every fullName GeneralName: a certificate's distribution
+   * point selects this CRL when it names any of them (OpenSSL's idp_check_dp). Empty when the IDP
+   * names no distribution point (scope given by flags only).
+   */
+  readonly names: readonly string[];
   readonly onlyContainsUserCerts: boolean;
   readonly onlyContainsCACerts: boolean;
 }
@@ -267,7 +274,7 @@ export class RevokedSet {
 
 // ---------------------------------------------------------------------------------------------
 // Hot-path helpers for the revoked entries: no Tlv objects. Element bounds come from the shared
-// DER reader's registers (readHeader → HEADER), times from its one time rule (timeAt).
+// DER reader's registers (readHeader → HEADER), times from its time rules (timeAt; lenientTimeAt for revocation dates only).
 
 /** OID content bytes equal to 2.5.29.<last> (55 1D xx)? */
 function isIdCe(buf: Uint8Array, start: number, end: number, last: number): boolean {
@@ -299,7 +306,8 @@ function readEntry(buf: Uint8Array, pos: number, limit: number, v2: boolean): nu
   E[0] = serialStart(buf, HEADER[0]!, HEADER[1]!);
   E[1] = HEADER[1]!;
   const timeTag = readHeader(buf, HEADER[1]!, entryEnd);
-  EDATE[0] = timeAt(buf, timeTag, HEADER[0]!, HEADER[1]!);
+  // Lenient (seconds may be absent): nothing decides on a revocation date (der.ts lenientTimeAt).
+  EDATE[0] = lenientTimeAt(buf, timeTag, HEADER[0]!, HEADER[1]!);
   E[2] = -1;
   const p = HEADER[1]!;
   if (p < entryEnd) {
@@ -434,6 +442,7 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
   outer.finish('IssuingDistributionPoint');
   const seq = outer.inside(seqTlv);
   const uris: string[] = [];
+  const names: string[] = [];
   const dp = seq.optional(0xa0);
   if (dp) {
     const dpr = seq.inside(dp);
@@ -446,17 +455,13 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
       );
     }
     if (name.tag !== 0xa0) throw new DerError('malformed DistributionPointName');
-    const names = dpr.inside(name);
-    while (!names.done) {
-      const gn = names.next();
+    const generalNames = dpr.inside(name);
+    while (!generalNames.done) {
+      const gn = generalNames.next();
+      names.push(generalNameKey(buf, gn));
       if (gn.tag === 0x86) uris.push(Buffer.from(buf.subarray(gn.contentStart, gn.end)).toString('latin1'));
     }
-    if (uris.length === 0) {
-      throw new CrlError(
-        'CRL_UNSUPPORTED',
-        'IssuingDistributionPoint names no URI to match certificates against',
-      );
-    }
+    if (names.length === 0) throw new DerError('IssuingDistributionPoint: empty fullName');
   }
   const userTlv = seq.optional(0x81);
   const caTlv = seq.optional(0x82);
@@ -476,7 +481,7 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
   if (onlyContainsUserCerts && onlyContainsCACerts) {
     throw new DerError('IssuingDistributionPoint claims both onlyContainsUserCerts and onlyContainsCACerts');
   }
-  return { uris, onlyContainsUserCerts, onlyContainsCACerts };
+  return { uris, names, onlyContainsUserCerts, onlyContainsCACerts };
 }
 
 function parseInner(der: Uint8Array): ParsedCrl {
@@ -583,6 +588,61 @@ function parseInner(der: Uint8Array): ParsedCrl {
     signatureAlgorithmParams: paramsTlv ? whole(der, paramsTlv) : undefined,
     signature: der.subarray(sigTlv.contentStart + 1, sigTlv.end),
   };
+}
+
+/** What verifying a CRL's signature needs, and nothing else of the TBSCertList. */
+export interface CrlEnvelope {
+  readonly tbsDer: Uint8Array;
+  readonly issuerDer: Uint8Array;
+  readonly issuer: string;
+  readonly signatureAlgorithmOid: string;
+  readonly signatureAlgorithmParams: Uint8Array | undefined;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Reads only the signed envelope of a CRL that `parseCrl` refused (CertificateList, the TBS's
+ * version, signature algorithm and issuer), so that the caller can tell a CRL its CA really
+ * signed but we cannot use (unknown critical extension, an entry we cannot read) from garbage.
+ * Throws CrlError when even that much is unreadable.
+ */
+export function parseCrlEnvelope(der: Uint8Array): CrlEnvelope {
+  try {
+    const top = DerReader.of(der);
+    const listTlv = top.expect(Tag.SEQUENCE, 'CertificateList');
+    top.finish('CertificateList');
+    const list = top.inside(listTlv);
+    const tbsTlv = list.expect(Tag.SEQUENCE, 'TBSCertList');
+    const outerAlg = list.expect(Tag.SEQUENCE, 'signatureAlgorithm');
+    const sigTlv = list.expect(Tag.BIT_STRING, 'signatureValue');
+    list.finish('CertificateList');
+    if (sigTlv.end === sigTlv.contentStart || der[sigTlv.contentStart] !== 0) {
+      throw new DerError('signatureValue has unused bits');
+    }
+    const tbs = list.inside(tbsTlv);
+    tbs.optional(Tag.INTEGER);
+    const innerAlg = tbs.expect(Tag.SEQUENCE, 'signature');
+    if (!bytesEqual(whole(der, innerAlg), whole(der, outerAlg))) {
+      throw new CrlError('CRL_ALGORITHM_MISMATCH', 'TBSCertList signature algorithm differs');
+    }
+    const alg = tbs.inside(outerAlg);
+    const signatureAlgorithmOid = decodeOid(der, alg.expect(Tag.OID, 'algorithm'));
+    const paramsTlv = alg.done ? undefined : alg.next();
+    alg.finish('AlgorithmIdentifier');
+    const issuerDer = whole(der, tbs.expect(Tag.SEQUENCE, 'issuer'));
+    return {
+      tbsDer: whole(der, tbsTlv),
+      issuerDer,
+      issuer: formatRfc2253(issuerDer),
+      signatureAlgorithmOid,
+      signatureAlgorithmParams: paramsTlv ? whole(der, paramsTlv) : undefined,
+      signature: der.subarray(sigTlv.contentStart + 1, sigTlv.end),
+    };
+  } catch (err) {
+    if (err instanceof CrlError) throw err;
+    if (err instanceof DerError) throw new CrlError('CRL_MALFORMED', err.message);
+    throw err;
+  }
 }
 
 /** Parses one DER CertificateList. Throws CrlError (never anything else for bad input). */

@@ -15,11 +15,13 @@ import { KeyUsage, type ParsedCertificate, parseCertificate } from '../../asn1/c
 import { DerError, DerReader, decodeOid, smallInteger, Tag } from '../../asn1/der.js';
 import { formatRfc2253 } from '../../asn1/name.js';
 import {
+  type CrlEnvelope,
   CrlError,
   type CrlErrorCode,
   type CrlInfo,
   type ParsedCrl,
   parseCrl,
+  parseCrlEnvelope,
   splitDer,
 } from './parse-crl.js';
 
@@ -43,9 +45,24 @@ export interface RejectedCrl {
   readonly issuer?: string;
 }
 
+/**
+ * A CRL whose signature verified with `signedBy`'s key but that cannot be used (an unknown
+ * critical CRL or entry extension, or malformed past the envelope). It is also in `rejected`.
+ * The revocation index refuses the clients of that key that no usable CRL of it covers
+ * (`crl_missing`), whatever GATEWAY_CRL_REQUIRED says: OpenSSL refuses them too.
+ */
+export interface UnusableCrl {
+  readonly issuer: string;
+  readonly code: CrlErrorCode;
+  readonly reason: string;
+  readonly signedBy: CrlSigner;
+}
+
 export interface CrlLoadResult {
   readonly accepted: VerifiedCrl[];
   readonly rejected: RejectedCrl[];
+  /** Subset of the rejections: CRLs their CA signed that we cannot use. */
+  readonly unusable: UnusableCrl[];
 }
 
 interface SignatureScheme {
@@ -200,7 +217,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function verifyWith(crl: ParsedCrl, scheme: SignatureScheme, key: KeyObject): boolean {
+function verifyWith(crl: CrlEnvelope, scheme: SignatureScheme, key: KeyObject): boolean {
   if (!key.asymmetricKeyType || !scheme.keyTypes.includes(key.asymmetricKeyType)) return false;
   try {
     if (scheme.pssSaltLength !== undefined) {
@@ -217,18 +234,31 @@ function verifyWith(crl: ParsedCrl, scheme: SignatureScheme, key: KeyObject): bo
   }
 }
 
-/** Verifies one parsed CRL against the bundle; throws CrlError when it cannot be accepted. */
-export function verifyParsedCrl(crl: ParsedCrl, cas: readonly CaCandidate[]): VerifiedCrl {
+function signerOf(ca: CaCandidate): CrlSigner {
+  return {
+    subject: ca.subject,
+    fingerprint256: ca.fingerprint256,
+    keySha256: createHash('sha256').update(ca.parsed.subjectPublicKeyInfoDer).digest('hex'),
+  };
+}
+
+/**
+ * The CA of the bundle whose key verifies `crl`'s signature: named as the CRL's issuer
+ * (canonically), with a subject key id equal to the CRL's authority key id when both carry one,
+ * allowed to sign CRLs. Throws CrlError when there is none.
+ */
+function verifyingCa(
+  crl: CrlEnvelope & { readonly authorityKeyId?: Uint8Array | undefined },
+  cas: readonly CaCandidate[],
+): CaCandidate {
   const scheme = signatureScheme(crl.signatureAlgorithmOid, crl.signatureAlgorithmParams);
   const issuerKey = canonicalNameKey(crl.issuerDer);
   const named = cas.filter((ca) => ca.subjectKey === issuerKey);
   if (named.length === 0)
     throw new CrlError('CRL_UNKNOWN_ISSUER', `no CA in the bundle is named ${crl.issuer}`);
+  const aki = crl.authorityKeyId;
   const keyed = named.filter(
-    (ca) =>
-      !crl.authorityKeyId ||
-      !ca.parsed.subjectKeyId ||
-      bytesEqual(crl.authorityKeyId, ca.parsed.subjectKeyId),
+    (ca) => !aki || !ca.parsed.subjectKeyId || bytesEqual(aki, ca.parsed.subjectKeyId),
   );
   if (keyed.length === 0) {
     throw new CrlError('CRL_UNKNOWN_ISSUER', `the CRL's authority key id matches no CA named ${crl.issuer}`);
@@ -240,28 +270,34 @@ export function verifyParsedCrl(crl: ParsedCrl, cas: readonly CaCandidate[]): Ve
       `the CA named ${crl.issuer} may not sign CRLs (not a CA, or no cRLSign)`,
     );
   }
-  for (const ca of signers) {
-    if (verifyWith(crl, scheme, ca.cert.publicKey)) {
-      const {
-        tbsDer: _t,
-        signature: _s,
-        signatureAlgorithmOid: _o,
-        signatureAlgorithmParams: _p,
-        ...info
-      } = crl;
-      // issuerDer is copied so that a verified CRL never pins the (possibly huge) input buffer.
-      return {
-        ...info,
-        issuerDer: crl.issuerDer.slice(),
-        signedBy: {
-          subject: ca.subject,
-          fingerprint256: ca.fingerprint256,
-          keySha256: createHash('sha256').update(ca.parsed.subjectPublicKeyInfoDer).digest('hex'),
-        },
-      };
-    }
-  }
+  for (const ca of signers) if (verifyWith(crl, scheme, ca.cert.publicKey)) return ca;
   throw new CrlError('CRL_BAD_SIGNATURE', `signature does not verify with the key of ${crl.issuer}`);
+}
+
+/** Verifies one parsed CRL against the bundle; throws CrlError when it cannot be accepted. */
+export function verifyParsedCrl(crl: ParsedCrl, cas: readonly CaCandidate[]): VerifiedCrl {
+  const ca = verifyingCa(crl, cas);
+  const { tbsDer: _t, signature: _s, signatureAlgorithmOid: _o, signatureAlgorithmParams: _p, ...info } = crl;
+  // issuerDer is copied so that a verified CRL never pins the (possibly huge) input buffer.
+  return { ...info, issuerDer: crl.issuerDer.slice(), signedBy: signerOf(ca) };
+}
+
+/** Parse failures that, on a CRL its CA did sign, make that CA's CRL unusable (not just absent). */
+const UNUSABLE_CODES: ReadonlySet<string> = new Set(['CRL_MALFORMED', 'CRL_UNKNOWN_CRITICAL_EXTENSION']);
+
+/**
+ * A CRL that `parseCrl` refused, whose signature nonetheless verifies with a CA of the bundle:
+ * the CA did publish it, so it is unusable revocation data, not noise. Undefined otherwise.
+ */
+function unusableCrl(der: Uint8Array, err: CrlError, cas: readonly CaCandidate[]): UnusableCrl | undefined {
+  if (!UNUSABLE_CODES.has(err.code)) return undefined;
+  try {
+    const envelope = parseCrlEnvelope(der);
+    const ca = verifyingCa(envelope, cas);
+    return { issuer: envelope.issuer, code: err.code, reason: err.message, signedBy: signerOf(ca) };
+  } catch {
+    return undefined; // not signed by a CA of ours: an ordinary rejection
+  }
 }
 
 const PEM_BLOCK = /-----BEGIN X509 CRL-----([\s\S]*?)-----END X509 CRL-----/g;
@@ -315,6 +351,7 @@ export function verifiedCrlsFrom(input: Uint8Array, cas: readonly X509Certificat
   const candidates = caCandidates(cas);
   const { ders, rejected } = splitInput(input);
   const accepted: VerifiedCrl[] = [];
+  const unusable: UnusableCrl[] = [];
   for (const der of ders) {
     let parsed: ParsedCrl | undefined;
     try {
@@ -323,10 +360,13 @@ export function verifiedCrlsFrom(input: Uint8Array, cas: readonly X509Certificat
     } catch (err) {
       const code = err instanceof CrlError ? err.code : 'CRL_INTERNAL';
       const reason = err instanceof Error ? err.message : String(err);
-      rejected.push(parsed ? { code, reason, issuer: parsed.issuer } : { code, reason });
+      const bad = !parsed && err instanceof CrlError ? unusableCrl(der, err, candidates) : undefined;
+      if (bad) unusable.push(bad);
+      const issuer = parsed?.issuer ?? bad?.issuer;
+      rejected.push(issuer ? { code, reason, issuer } : { code, reason });
     }
   }
-  return { accepted, rejected };
+  return { accepted, rejected, unusable };
 }
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;

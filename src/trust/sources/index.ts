@@ -17,7 +17,7 @@ export { MAX_SOURCE_BYTES, SourceError } from './source-error.js';
 export type { Fetched, FetchOptions, FetchResult, Unchanged } from './types.js';
 export { isUnchanged } from './types.js';
 
-/** How a source is named in logs, `/trust` and errors: an https URL without userinfo or query. */
+/** How a source is named in logs, `/trust` and errors: an https or s3 URL without userinfo or query. */
 export function describeSource(source: Source): string {
   switch (source.kind) {
     case 'file':
@@ -27,7 +27,8 @@ export function describeSource(source: Source): string {
     case 'https':
       return redactUrl(source.url);
     case 's3':
-      return `s3://${source.bucket}/${source.key}`;
+      // A key may carry a presigned query, a bucket text userinfo: shown as any other URL.
+      return redactUrl(`s3://${source.bucket}/${source.key}`);
   }
 }
 
