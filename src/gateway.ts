@@ -301,10 +301,20 @@ export class Gateway {
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? 'request_timeout'
             : 'bad_request';
-      const { status, message } = GATEWAY_ERRORS[code];
+      // On a refused connection the refusal is what the client must read, not the parse error.
+      const refused = stateOf(socket)?.initialVerdict;
+      const { status, error, message, presented } =
+        refused && !refused.ok
+          ? {
+              status: refusalStatus(refused.reason),
+              error: refused.reason,
+              message: refused.message ?? REFUSAL_MESSAGES[refused.reason],
+              presented: refused.presented,
+            }
+          : { ...GATEWAY_ERRORS[code], error: code, presented: {} };
       this.metrics.requests.inc({ route: 'default', code: String(status) });
       this.logger.warn({ event: 'request', status, reason: err.code ?? code, client: socket.remoteAddress });
-      const body = JSON.stringify({ error: code, message, request_id: 'none' });
+      const body = JSON.stringify({ error, message, request_id: 'none', ...presented });
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
           `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

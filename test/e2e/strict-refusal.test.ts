@@ -109,6 +109,19 @@ describe('strict mode: a refusal with a name', () => {
     expect(gate).toHaveLength(1);
   });
 
+  it('answers a malformed request on a refused connection with the refusal, not the parse error', async () => {
+    const out = await rawExchange(
+      pki,
+      'expired',
+      gw.port,
+      'GET / HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(out).toMatch(/\r\nconnection: close\r\n/i);
+    const body = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
+    expect(body).toMatchObject({ error: 'expired', subject: 'CN=expired,O=Partner E' });
+  });
+
   it('closes a refused connection that sends no request at the deadline, writing nothing', async () => {
     const { socket, received } = await idleTls(gw.port, 'expired');
     await closed(socket);
