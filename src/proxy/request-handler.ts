@@ -10,6 +10,7 @@ import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ErrorBody, GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
+import { traceContextOf } from './trace-context.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
 export type ConnectionDecision =
@@ -117,6 +118,7 @@ export function createRequestHandler(
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
+    const trace = traceContextOf(req.headers.traceparent);
     const decision = opts.decide(req);
     const partnerId = decision.partnerId;
     const route = decision.route ?? ROUTE;
@@ -133,6 +135,7 @@ export function createRequestHandler(
       (upstreamError === undefined ? logger.info : logger.warn).call(logger, {
         event: 'request',
         request_id: requestId,
+        trace_id: trace.traceId,
         partner_id: partnerId,
         client: decision.ok ? decision.clientAddress : req.socket.remoteAddress,
         method: req.method,
@@ -145,6 +148,7 @@ export function createRequestHandler(
         upstream_ms: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 1000) / 1000,
         bytes_in: Number(req.headers['content-length'] ?? 0) || undefined,
         bytes_out: bytesOut,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
       });
     };
     /**
@@ -236,7 +240,9 @@ export function createRequestHandler(
       decision.identityHeaders,
       decision.clientAddress,
       requestId,
-      opts.headerOptions,
+      trace.replacement === undefined
+        ? opts.headerOptions
+        : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
     );
     const responseHeaders = (): Record<string, string> =>
       opts.isDraining() || decision.closeAfter
