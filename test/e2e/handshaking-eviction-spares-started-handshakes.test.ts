@@ -1,5 +1,5 @@
 /**
- * Attack on the issue-14 follow-up "a full handshaking cap closes the OLDEST unauthenticated
+ * (Found by the second attack round.) On the issue-14 follow-up "a full handshaking cap closes the OLDEST unauthenticated
  * socket" (7467ff9). Oldest-first does not look at progress: a partner that has sent its
  * ClientHello and is one round trip from finishing is the oldest socket as soon as `cap` newer
  * sockets arrive, and those can be silent TCP connects with no TLS byte. So the cap/RTT race is
