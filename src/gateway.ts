@@ -77,7 +77,7 @@ export class Gateway {
   private draining = false;
   private readonly inFlight = new InFlightRequests();
   /** Strict mode: cuts in-flight responses of connections a trust change refuses. */
-  private readonly rejudge: InFlightRejudge | undefined;
+  private readonly rejudge: InFlightRejudge;
   private tlsAddressValue: AddressInfo | undefined;
   private readonly tlsListening: Promise<AddressInfo>;
   private resolveListening!: (a: AddressInfo) => void;
@@ -123,15 +123,15 @@ export class Gateway {
     this.tlsListening = new Promise((resolve) => {
       this.resolveListening = resolve;
     });
-    if (config.verifyMode === 'strict') {
-      this.rejudge = new InFlightRejudge({
-        connections: () => this.inFlight.connections(),
-        current: () => this.trust.current,
-        policy: this.policy,
-        logger: this.logger,
-        metrics: this.metrics,
-      });
-    }
+    // In both modes: explain answers refused requests, but a response already streaming to a
+    // client whose trust was withdrawn is cut all the same.
+    this.rejudge = new InFlightRejudge({
+      connections: () => this.inFlight.connections(),
+      current: () => this.trust.current,
+      policy: this.policy,
+      logger: this.logger,
+      metrics: this.metrics,
+    });
   }
 
   static async start(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
@@ -242,7 +242,8 @@ export class Gateway {
         const { partner } = this.authorizationFor(verdict.identity).auth;
         return partner.declared
           ? `partner:${partner.id}`
-          : `undeclared:${JSON.stringify([verdict.identity.issuer, partner.id])}`;
+          : // The issuing CA by its certificate, not its name: a same-name twin CA is another client.
+            `undeclared:${JSON.stringify([verdict.chainFingerprints[1] ?? verdict.identity.issuer, partner.id])}`;
       },
       onRequest: this.trackInFlight(
         createRequestHandler({

@@ -277,23 +277,41 @@ export function timeAt(buf: Uint8Array, tag: number, start: number, end: number)
 }
 
 /**
- * The lenient rule, only for dates nothing decides on (a CRL entry's revocationDate): the rule of
- * `timeAt`, or a time without seconds (UTCTime YYMMDDHHMMZ, GeneralizedTime YYYYMMDDHHMMZ) read as
- * second 0. X.680 allows the seconds-less form, some `openssl ca` versions write it from their
- * index, and OpenSSL loads such CRLs: refusing one entry's date would refuse the whole CRL and
- * leave its CA with none. Every field is still range-checked. thisUpdate/nextUpdate stay strict.
+ * The lenient rule, only for dates nothing decides on (a CRL entry's revocationDate): any form
+ * X.680 allows and OpenSSL loads, read as well as it can be (seconds optional, fractions ignored,
+ * `Z` or a `±hhmm` offset, or neither), else 0 ("unknown"). Refusing one entry's date would refuse
+ * the whole CRL and leave its CA with none. thisUpdate/nextUpdate stay under `timeAt`'s strict rule.
  */
 export function lenientTimeAt(buf: Uint8Array, tag: number, start: number, end: number): number {
-  const length = end - start;
-  if ((tag === Tag.UTC_TIME && length === 11) || (tag === Tag.GENERALIZED_TIME && length === 13)) {
-    const withSeconds = new Uint8Array(length + 2);
-    withSeconds.set(buf.subarray(start, end - 1));
-    withSeconds[length - 1] = 0x30;
-    withSeconds[length] = 0x30;
-    withSeconds[length + 1] = buf[end - 1]!;
-    return timeAt(withSeconds, tag, 0, length + 2);
+  try {
+    return timeAt(buf, tag, start, end);
+  } catch {
+    // fall through: the strict form failed, read the loose one
   }
-  return timeAt(buf, tag, start, end);
+  let text = '';
+  for (let i = start; i < end; i++) text += String.fromCharCode(buf[i]!);
+  const m =
+    tag === Tag.UTC_TIME
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(Z|[+-]\d{4})?$/.exec(text)
+      : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,]\d+)?(Z|[+-]\d{4})?$/.exec(text);
+  if (!m) return 0;
+  const yy = Number(m[1]);
+  const year = tag === Tag.UTC_TIME ? (yy < 50 ? 2000 + yy : 1900 + yy) : yy;
+  const [month, day, hour, minute, second] = [m[2], m[3], m[4], m[5], m[6]].map((v) => Number(v ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return 0;
+  const zone = m[7];
+  const offset =
+    zone === undefined || zone === 'Z'
+      ? 0
+      : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3, 5))) * 60_000;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offset;
+  return Number.isFinite(ms) ? ms : 0;
 }
 
 /** UTCTime or GeneralizedTime element as epoch ms, under the rule of `timeAt`. */

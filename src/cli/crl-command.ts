@@ -51,7 +51,7 @@ function format(r: CrlReport): string {
     }
     for (const s of c.serials) {
       out += s.listed
-        ? `  serial ${s.serial}: LISTED (revoked ${isoSeconds(s.revokedAt!)}${s.reason ? `, ${s.reason}` : ''})\n`
+        ? `  serial ${s.serial}: LISTED (revoked ${s.revokedAt === undefined ? 'at an unreadable date' : isoSeconds(s.revokedAt)}${s.reason ? `, ${s.reason}` : ''})\n`
         : `  serial ${s.serial}: not listed\n`;
     }
     out += findingLines(c.findings);

@@ -40,8 +40,8 @@ export function isIdentityHeader(name: string): boolean {
 /** isIdentityHeader for a name already in `headerKey` form (the proxy's hot path). */
 export function isIdentityKey(key: string): boolean {
   switch (key.charCodeAt(0)) {
-    case 0x63: // c
-      return key === 'client-cert' || key === 'client-cert-chain';
+    case 0x63: // c (Cloudflare's mTLS headers: Cf-Cert-Verified, Cf-Cert-Subject-DN, …)
+      return key === 'client-cert' || key === 'client-cert-chain' || key.startsWith('cf-cert-');
     case 0x73: // s
       return key.startsWith('ssl-client-');
     case 0x78: // x
@@ -83,6 +83,13 @@ const FORWARDING: ReadonlySet<string> = new Set([
   'x-http-method-override',
   'x-http-method',
   'x-method-override',
+  // The mount point some frameworks prepend to the routed path (Flask/werkzeug ReverseProxied):
+  // `/x/admin` + `X-Script-Name: /x` would be served as `/admin`.
+  'x-script-name',
+  'script-name',
+  'x-appengine-user-ip',
+  'cf-pseudo-ipv4',
+  'fly-client-ip',
 ]);
 
 /**
@@ -106,6 +113,7 @@ export function isForwardingKey(key: string): boolean {
   switch (key.charCodeAt(0)) {
     case 0x63: // c
     case 0x66: // f
+    case 0x73: // s
     case 0x74: // t
       return FORWARDING.has(key);
     case 0x78: // x

@@ -71,7 +71,8 @@ function lookup(crl: ParsedCrl, serial: string): SerialLookup {
   return {
     serial: crl.revoked.serialAt(i),
     listed: true,
-    revokedAt: crl.revoked.revocationDateAt(i),
+    // 0: a date the lenient reader could not read (der.ts lenientTimeAt).
+    revokedAt: crl.revoked.revocationDateAt(i) || undefined,
     reason: code === undefined ? undefined : (CRL_REASONS[code] ?? String(code)),
   };
 }

@@ -17,6 +17,7 @@ import {
   sendJsonError,
 } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
+import { traceContextOf } from './trace-context.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
 export type ConnectionDecision =
@@ -135,6 +136,7 @@ export function createRequestHandler(
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
+    const trace = traceContextOf(req.headers.traceparent);
     const decision = opts.decide(req);
     const partnerId = decision.partnerId;
     const route = decision.route ?? ROUTE;
@@ -151,6 +153,7 @@ export function createRequestHandler(
       (upstreamError === undefined ? logger.info : logger.warn).call(logger, {
         event: 'request',
         request_id: requestId,
+        trace_id: trace.traceId,
         partner_id: partnerId,
         client: decision.ok ? decision.clientAddress : req.socket.remoteAddress,
         method: req.method,
@@ -163,6 +166,7 @@ export function createRequestHandler(
         upstream_ms: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 1000) / 1000,
         bytes_in: Number(req.headers['content-length'] ?? 0) || undefined,
         bytes_out: bytesOut,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
       });
     };
     /**
@@ -258,7 +262,9 @@ export function createRequestHandler(
       decision.identityHeaders,
       decision.clientAddress,
       requestId,
-      opts.headerOptions,
+      trace.replacement === undefined
+        ? opts.headerOptions
+        : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
     );
     const responseHeaders = (): Record<string, string> =>
       opts.isDraining() || decision.closeAfter

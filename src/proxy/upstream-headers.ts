@@ -34,6 +34,11 @@ export type UnderscoreHeaders = 'drop' | 'allow';
 
 export interface UpstreamHeaderOptions {
   readonly underscores: UnderscoreHeaders;
+  /**
+   * A new `traceparent` for a request whose own was missing or malformed: the client's
+   * `traceparent` and `tracestate` are dropped and this one is sent (trace-context.ts).
+   */
+  readonly traceparent?: string | undefined;
   /** Add RFC 7239 `Forwarded: for=…;proto=https` (identity header format `forwarded`). */
   readonly forwarded: boolean;
 }
@@ -81,11 +86,14 @@ export function upstreamHeaders(
 ): string[] {
   const hop = hopByHopNames(connectionHeader);
   const out: string[] = [];
+  const newTrace = options.traceparent;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
     if (!mayForwardLower(lower, hasDashAlias(lower), hop, options.underscores)) continue;
+    if (newTrace !== undefined && (lower === 'traceparent' || lower === 'tracestate')) continue;
     out.push(lower, rawHeaders[i + 1]!);
   }
+  if (newTrace !== undefined) out.push('traceparent', newTrace);
   for (const [name, value] of identity) out.push(name, value);
   out.push('x-forwarded-for', clientAddress, 'x-forwarded-proto', 'https', 'x-request-id', requestId);
   if (options.forwarded) out.push('forwarded', forwardedValue(clientAddress));

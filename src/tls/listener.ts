@@ -291,15 +291,19 @@ export class TlsListener {
 
   /** Raw sockets still handshaking, oldest first (a Set keeps insertion order). */
   private readonly handshakingSockets = new Set<Socket>();
+  /** Those of them that have not sent a single byte yet, oldest first: the only ones evicted. */
+  private readonly silentSockets = new Set<Socket>();
   /** Sockets closed to make room: the TLS layer's error on them is not a handshake failure. */
   private readonly evicted = new WeakSet<Socket>();
 
   /**
-   * Closes the oldest socket still handshaking to make room for a new one; false when there is
-   * none. Counted as connections_refused_total{reason="handshaking_evicted"} and logged.
+   * Closes the oldest socket that has sent nothing yet to make room for a new one; false when
+   * there is none (the newcomer is refused). A socket that has started its handshake (a partner
+   * one round trip from done) is never evicted, so silent connects only push out each other.
+   * Counted as connections_refused_total{reason="handshaking_evicted"} and logged.
    */
   private evictOldestHandshaking(newcomer: string | undefined): boolean {
-    const oldest = this.handshakingSockets.values().next();
+    const oldest = this.silentSockets.values().next();
     if (oldest.done) return false;
     const raw = oldest.value;
     this.handshakeDone.get(raw)?.(); // frees the slot now, not when 'close' fires
@@ -353,6 +357,8 @@ export class TlsListener {
     this.open++;
     this.handshaking++;
     this.handshakingSockets.add(raw);
+    this.silentSockets.add(raw);
+    raw.once('data', () => this.silentSockets.delete(raw));
     metrics.handshakingConnections.inc();
     // One deadline from accept to verdict, whatever the client trickles: before TLS starts, accept's
     // own timer (same length) refuses it; after, this one does, so a slow handshake gets no more.
@@ -368,6 +374,7 @@ export class TlsListener {
       handshaking = false;
       clearTimeout(deadline);
       this.handshakingSockets.delete(raw);
+      this.silentSockets.delete(raw);
       this.handshaking--;
       metrics.handshakingConnections.dec();
     };

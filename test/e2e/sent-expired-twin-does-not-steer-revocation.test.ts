@@ -4,7 +4,7 @@
  * EXPIRED, never revoked certificate of its intermediate's name and key signed by the trusted
  * root, then the current intermediate certificate, which the root's CRL revokes. OpenSSL prefers
  * the time-valid candidate and `openssl verify -crl_check_all` says CERT_REVOKED; the gate
- * prefers currently valid issuers too and refuses (revoked).
+ * refuses too (revoked on Node 20; unknown_ca on Node 24, see below): never forwarded.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,7 +65,13 @@ it('a revoked intermediate is not bypassed by sending an expired twin of it firs
   });
   try {
     const res = await get(`${gw.url}/f`, agent);
-    expect(res.status).toBe(403);
+    // Refused, never forwarded. The reason may differ from OpenSSL's: Node links a peer's issuers
+    // by the first certificate of the sent stack that names them (here the expired twin), so on
+    // Node 24 the gate cannot see the intermediate OpenSSL verified with and refuses the chain as
+    // unanchored (401 unknown_ca) instead of revoked (403). Both fail closed (README, Trust rules).
+    const reason = res.json<{ error: string }>().error;
+    expect(['revoked', 'unknown_ca'], JSON.stringify(gw.logs.events('handshake'))).toContain(reason);
+    expect(res.status).toBe(reason === 'revoked' ? 403 : 401);
     expect(gw.upstream.seen).toHaveLength(0);
   } finally {
     await agent.close();

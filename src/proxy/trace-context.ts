@@ -1,0 +1,36 @@
+/**
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/) for the request log and the upstream:
+ * a client's valid `traceparent` is kept (and forwarded as sent, with its `tracestate`); a missing
+ * or malformed one is replaced by a new trace, so every request line carries a `trace_id` that the
+ * upstream's own logs share. Pure apart from the random ids.
+ */
+import { randomBytes } from 'node:crypto';
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_PARENT = '0'.repeat(16);
+
+export interface TraceContext {
+  readonly traceId: string;
+  /** The `traceparent` to send upstream instead of the client's; undefined: the client's is kept. */
+  readonly replacement: string | undefined;
+}
+
+/** The trace of a request, from its (single) `traceparent` header value. */
+export function traceContextOf(value: string | string[] | undefined): TraceContext {
+  if (typeof value === 'string') {
+    const m = TRACEPARENT.exec(value);
+    // Version ff is invalid; version 00 has no trailing fields; all-zero ids are invalid.
+    if (
+      m &&
+      m[1] !== 'ff' &&
+      !(m[1] === '00' && m[5] !== undefined) &&
+      m[2] !== ZERO_TRACE &&
+      m[3] !== ZERO_PARENT
+    )
+      return { traceId: m[2]!, replacement: undefined };
+  }
+  const ids = randomBytes(24).toString('hex');
+  const traceId = ids.slice(0, 32);
+  return { traceId, replacement: `00-${traceId}-${ids.slice(32)}-00` };
+}
