@@ -165,8 +165,7 @@ describe('upstream faults', () => {
     const took = performance.now() - started;
     expect(res.status).toBe(504);
     expectOwnError(res.text, res.headers, 'upstream_timeout', 'slow-1');
-    expect(took).toBeGreaterThanOrEqual(900);
-    expect(took).toBeLessThan(5_000);
+    expect(took).toBeGreaterThanOrEqual(900); // it waited for the timeout (the test timeout guards a hang)
     await stillServing();
   });
 
@@ -185,7 +184,6 @@ describe('upstream faults', () => {
     const body = res.json<{ error: string }>();
     expect(body.error.startsWith(code)).toBe(true);
     expectOwnError(res.text, res.headers, body.error, id);
-    expect(performance.now() - started).toBeLessThan(5_000);
     await stillServing();
   });
 
@@ -196,7 +194,6 @@ describe('upstream faults', () => {
     // The status and the first bytes went out before the reset: the body must end in an error.
     expect(res.statusCode).toBe(200);
     await expect(res.body.text()).rejects.toThrow();
-    expect(performance.now() - started).toBeLessThan(5_000);
     await agent.close();
     await stillServing();
   });
