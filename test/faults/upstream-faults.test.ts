@@ -241,11 +241,36 @@ describe('upstream faults', () => {
     },
   );
 
-  it('counts every upstream fault by kind', async () => {
-    const m = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;
-    const errors = (kind: string): number =>
-      metricValue(m, 'mtls_gateway_upstream_errors_total', { route: 'default', kind }) ?? 0;
-    expect(errors('timeout')).toBe(1);
-    expect(errors('reset') + errors('other')).toBeGreaterThanOrEqual(4);
-  });
+  it.each([
+    ['/slow', 'timeout'],
+    ['/reset-before', 'reset'],
+    ['/garbage', 'other'],
+    ['/half-headers', 'reset'],
+    ['/bad-status', 'other'],
+  ])(
+    'counts the fault of %s once, as kind %s (self-contained: deltas of its own request)',
+    async (path, kind) => {
+      const read = async (): Promise<Record<string, number>> => {
+        const m = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;
+        const out: Record<string, number> = {};
+        for (const k of [
+          'connect',
+          'connect_timeout',
+          'timeout',
+          'reset',
+          'other',
+          'reset_mid_body',
+          'body_timeout',
+        ])
+          out[k] = metricValue(m, 'mtls_gateway_upstream_errors_total', { route: 'default', kind: k }) ?? 0;
+        return out;
+      };
+      const before = await read();
+      const res = await get(`${gw.url}${path}`, clientAgent(pki, 'partner-a'));
+      expect(res.status).toBeGreaterThanOrEqual(502);
+      const after = await read();
+      const delta = Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - before[k]!]));
+      expect(delta).toEqual({ ...Object.fromEntries(Object.keys(after).map((k) => [k, 0])), [kind]: 1 });
+    },
+  );
 });
