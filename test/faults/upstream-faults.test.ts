@@ -165,8 +165,7 @@ describe('upstream faults', () => {
     const took = performance.now() - started;
     expect(res.status).toBe(504);
     expectOwnError(res.text, res.headers, 'upstream_timeout', 'slow-1');
-    expect(took).toBeGreaterThanOrEqual(900);
-    expect(took).toBeLessThan(5_000);
+    expect(took).toBeGreaterThanOrEqual(900); // it waited for the timeout (the test timeout guards a hang)
     await stillServing();
   });
 
@@ -177,7 +176,6 @@ describe('upstream faults', () => {
     ['/bad-status', 'upstream'],
   ])('answers %s with a JSON 502 that leaks nothing of the upstream', async (path, code) => {
     const id = `fault${path.replace(/\//g, '-')}`;
-    const started = performance.now();
     const res = await get(`${gw.url}${path}`, clientAgent(pki, 'partner-a'), {
       headers: { 'x-request-id': id },
     });
@@ -185,18 +183,15 @@ describe('upstream faults', () => {
     const body = res.json<{ error: string }>();
     expect(body.error.startsWith(code)).toBe(true);
     expectOwnError(res.text, res.headers, body.error, id);
-    expect(performance.now() - started).toBeLessThan(5_000);
     await stillServing();
   });
 
   it('cuts the client response when the upstream resets mid-body, without hanging', async () => {
     const agent = clientAgent(pki, 'partner-a');
-    const started = performance.now();
     const res = await request(`${gw.url}/reset-mid`, { dispatcher: agent });
     // The status and the first bytes went out before the reset: the body must end in an error.
     expect(res.statusCode).toBe(200);
     await expect(res.body.text()).rejects.toThrow();
-    expect(performance.now() - started).toBeLessThan(5_000);
     await agent.close();
     await stillServing();
   });
@@ -246,11 +241,36 @@ describe('upstream faults', () => {
     },
   );
 
-  it('counts every upstream fault by kind', async () => {
-    const m = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;
-    const errors = (kind: string): number =>
-      metricValue(m, 'mtls_gateway_upstream_errors_total', { route: 'default', kind }) ?? 0;
-    expect(errors('timeout')).toBe(1);
-    expect(errors('reset') + errors('other')).toBeGreaterThanOrEqual(4);
-  });
+  it.each([
+    ['/slow', 'timeout'],
+    ['/reset-before', 'reset'],
+    ['/garbage', 'other'],
+    ['/half-headers', 'reset'],
+    ['/bad-status', 'other'],
+  ])(
+    'counts the fault of %s once, as kind %s (self-contained: deltas of its own request)',
+    async (path, kind) => {
+      const read = async (): Promise<Record<string, number>> => {
+        const m = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;
+        const out: Record<string, number> = {};
+        for (const k of [
+          'connect',
+          'connect_timeout',
+          'timeout',
+          'reset',
+          'other',
+          'reset_mid_body',
+          'body_timeout',
+        ])
+          out[k] = metricValue(m, 'mtls_gateway_upstream_errors_total', { route: 'default', kind: k }) ?? 0;
+        return out;
+      };
+      const before = await read();
+      const res = await get(`${gw.url}${path}`, clientAgent(pki, 'partner-a'));
+      expect(res.status).toBeGreaterThanOrEqual(502);
+      const after = await read();
+      const delta = Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - before[k]!]));
+      expect(delta).toEqual({ ...Object.fromEntries(Object.keys(after).map((k) => [k, 0])), [kind]: 1 });
+    },
+  );
 });

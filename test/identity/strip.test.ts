@@ -91,16 +91,6 @@ describe('isIdentityHeader', () => {
     for (const name of NOT_IDENTITY)
       expect({ name, strip: isIdentityHeader(name) }).toEqual({ name, strip: false });
   });
-
-  it('is fast enough to run for every header of every request', () => {
-    const names = [...IDENTITY.map((n) => n.toLowerCase()), ...NOT_IDENTITY];
-    const start = process.hrtime.bigint();
-    let hits = 0;
-    for (let i = 0; i < 20_000; i++) for (const n of names) if (isIdentityHeader(n)) hits++;
-    const perCallNs = Number(process.hrtime.bigint() - start) / (20_000 * names.length);
-    expect(hits).toBe(20_000 * IDENTITY.length);
-    expect(perCallNs).toBeLessThan(1_000);
-  });
 });
 
 describe('hop-by-hop', () => {
