@@ -133,7 +133,29 @@ export function createRequestHandler(
   // Connections whose current answer closes them. Node still parses and emits requests pipelined
   // behind such an answer (their responses are never written): they must not reach the upstream.
   const closing = new WeakSet<Socket>();
+  /** Connections whose one request pipelined behind their closing answer was already logged. */
+  const pipelinedLogged = new WeakSet<Socket>();
   return (req, res) => {
+    // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed, not
+    // even decided. Only the first is logged and counted: a client (refused, with no certificate)
+    // must not turn one connection into thousands of log lines before it closes.
+    if (closing.has(req.socket)) {
+      if (pipelinedLogged.has(req.socket)) return;
+      pipelinedLogged.add(req.socket);
+      count(ROUTE, '0', undefined);
+      logger.info({
+        event: 'request',
+        request_id: requestIdFrom(req.headers['x-request-id']),
+        client: req.socket.remoteAddress,
+        method: req.method,
+        path: req.url,
+        route: ROUTE,
+        status: 0,
+        reason: 'after_connection_close',
+        bytes_out: 0,
+      });
+      return;
+    }
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const trace = traceContextOf(req.headers.traceparent);
@@ -200,12 +222,6 @@ export function createRequestHandler(
       finish(e.status);
     };
 
-    if (closing.has(req.socket)) {
-      // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed.
-      reason = 'after_connection_close';
-      finish(0);
-      return;
-    }
     // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
     if (!res.shouldKeepAlive || opts.isDraining() || (decision.ok && decision.closeAfter)) markClosing();
     if (!decision.ok) {

@@ -1,9 +1,9 @@
 /**
- * Attack repro: a client with NO certificate (refused, strict mode) pipelines requests behind its
+ * (Found by the attack on the strict-refusal change.) A client with NO certificate (refused, strict mode) pipelines requests behind its
  * first one. None is forwarded, but each is still parsed, decided, counted and logged
  * (`event: "request"`, reason `after_connection_close`): one anonymous TLS handshake buys thousands
- * of log lines (measured ~5,200 from a single connection before the gateway closed it), where
- * before the refusal change it bought none. The gateway must not log per request it never answers.
+ * of log lines (measured ~5,200 from a single connection before the gateway closed it). Requests
+ * pipelined behind a closing answer are now neither decided nor logged, except the first.
  */
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
