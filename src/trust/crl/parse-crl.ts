@@ -484,7 +484,16 @@ function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
   return { uris, names, onlyContainsUserCerts, onlyContainsCACerts };
 }
 
-function parseInner(der: Uint8Array): ParsedCrl {
+/**
+ * The signed envelope of a CertificateList, read once for both parsers: the outer SEQUENCE, the
+ * TBS, both algorithm identifiers (which must be equal) and the signature, then the TBS up to and
+ * including its issuer. `tbs` is left just after the issuer; `versionTlv` is the optional version.
+ */
+function readEnvelope(der: Uint8Array): {
+  envelope: CrlEnvelope;
+  tbs: DerReader;
+  versionTlv: Tlv | undefined;
+} {
   const top = DerReader.of(der);
   const listTlv = top.expect(Tag.SEQUENCE, 'CertificateList');
   top.finish('CertificateList');
@@ -496,16 +505,8 @@ function parseInner(der: Uint8Array): ParsedCrl {
   if (sigTlv.end === sigTlv.contentStart || der[sigTlv.contentStart] !== 0) {
     throw new DerError('signatureValue has unused bits');
   }
-
   const tbs = list.inside(tbsTlv);
-  let version: 1 | 2 = 1;
   const versionTlv = tbs.optional(Tag.INTEGER);
-  if (versionTlv) {
-    if (versionTlv.end - versionTlv.contentStart !== 1 || der[versionTlv.contentStart] !== 1) {
-      throw new CrlError('CRL_UNSUPPORTED', 'CRL version is not v2');
-    }
-    version = 2;
-  }
   const innerAlg = tbs.expect(Tag.SEQUENCE, 'signature');
   if (!bytesEqual(whole(der, innerAlg), whole(der, outerAlg))) {
     throw new CrlError(
@@ -517,10 +518,30 @@ function parseInner(der: Uint8Array): ParsedCrl {
   const signatureAlgorithmOid = decodeOid(der, alg.expect(Tag.OID, 'algorithm'));
   const paramsTlv = alg.done ? undefined : alg.next();
   alg.finish('AlgorithmIdentifier');
+  const issuerDer = whole(der, tbs.expect(Tag.SEQUENCE, 'issuer'));
+  return {
+    envelope: {
+      tbsDer: whole(der, tbsTlv),
+      issuerDer,
+      issuer: formatRfc2253(issuerDer),
+      signatureAlgorithmOid,
+      signatureAlgorithmParams: paramsTlv ? whole(der, paramsTlv) : undefined,
+      signature: der.subarray(sigTlv.contentStart + 1, sigTlv.end),
+    },
+    tbs,
+    versionTlv,
+  };
+}
 
-  const issuerTlv = tbs.expect(Tag.SEQUENCE, 'issuer');
-  const issuerDer = whole(der, issuerTlv);
-  const issuer = formatRfc2253(issuerDer);
+function parseInner(der: Uint8Array): ParsedCrl {
+  const { envelope, tbs, versionTlv } = readEnvelope(der);
+  let version: 1 | 2 = 1;
+  if (versionTlv) {
+    if (versionTlv.end - versionTlv.contentStart !== 1 || der[versionTlv.contentStart] !== 1) {
+      throw new CrlError('CRL_UNSUPPORTED', 'CRL version is not v2');
+    }
+    version = 2;
+  }
   const thisUpdate = decodeTime(der, tbs.next());
   let nextUpdate: number | undefined;
   const peek = tbs.peekTag();
@@ -574,19 +595,14 @@ function parseInner(der: Uint8Array): ParsedCrl {
   tbs.finish('TBSCertList');
 
   return {
+    ...envelope,
     version,
-    issuerDer,
-    issuer,
     thisUpdate,
     nextUpdate,
     crlNumber,
     authorityKeyId,
     issuingDistributionPoint,
     revoked,
-    tbsDer: whole(der, tbsTlv),
-    signatureAlgorithmOid,
-    signatureAlgorithmParams: paramsTlv ? whole(der, paramsTlv) : undefined,
-    signature: der.subarray(sigTlv.contentStart + 1, sigTlv.end),
   };
 }
 
@@ -607,37 +623,13 @@ export interface CrlEnvelope {
  * Throws CrlError when even that much is unreadable.
  */
 export function parseCrlEnvelope(der: Uint8Array): CrlEnvelope {
+  return asCrlError(() => readEnvelope(der).envelope);
+}
+
+/** Bad input as a CrlError (a DerError becomes CRL_MALFORMED); anything else is a bug, rethrown. */
+function asCrlError<T>(read: () => T): T {
   try {
-    const top = DerReader.of(der);
-    const listTlv = top.expect(Tag.SEQUENCE, 'CertificateList');
-    top.finish('CertificateList');
-    const list = top.inside(listTlv);
-    const tbsTlv = list.expect(Tag.SEQUENCE, 'TBSCertList');
-    const outerAlg = list.expect(Tag.SEQUENCE, 'signatureAlgorithm');
-    const sigTlv = list.expect(Tag.BIT_STRING, 'signatureValue');
-    list.finish('CertificateList');
-    if (sigTlv.end === sigTlv.contentStart || der[sigTlv.contentStart] !== 0) {
-      throw new DerError('signatureValue has unused bits');
-    }
-    const tbs = list.inside(tbsTlv);
-    tbs.optional(Tag.INTEGER);
-    const innerAlg = tbs.expect(Tag.SEQUENCE, 'signature');
-    if (!bytesEqual(whole(der, innerAlg), whole(der, outerAlg))) {
-      throw new CrlError('CRL_ALGORITHM_MISMATCH', 'TBSCertList signature algorithm differs');
-    }
-    const alg = tbs.inside(outerAlg);
-    const signatureAlgorithmOid = decodeOid(der, alg.expect(Tag.OID, 'algorithm'));
-    const paramsTlv = alg.done ? undefined : alg.next();
-    alg.finish('AlgorithmIdentifier');
-    const issuerDer = whole(der, tbs.expect(Tag.SEQUENCE, 'issuer'));
-    return {
-      tbsDer: whole(der, tbsTlv),
-      issuerDer,
-      issuer: formatRfc2253(issuerDer),
-      signatureAlgorithmOid,
-      signatureAlgorithmParams: paramsTlv ? whole(der, paramsTlv) : undefined,
-      signature: der.subarray(sigTlv.contentStart + 1, sigTlv.end),
-    };
+    return read();
   } catch (err) {
     if (err instanceof CrlError) throw err;
     if (err instanceof DerError) throw new CrlError('CRL_MALFORMED', err.message);
@@ -647,13 +639,7 @@ export function parseCrlEnvelope(der: Uint8Array): CrlEnvelope {
 
 /** Parses one DER CertificateList. Throws CrlError (never anything else for bad input). */
 export function parseCrl(der: Uint8Array): ParsedCrl {
-  try {
-    return parseInner(der);
-  } catch (err) {
-    if (err instanceof CrlError) throw err;
-    if (err instanceof DerError) throw new CrlError('CRL_MALFORMED', err.message);
-    throw err;
-  }
+  return asCrlError(() => parseInner(der));
 }
 
 /** Splits concatenated DER CRLs; a tail that is not a whole element raises CRL_MALFORMED. */
