@@ -300,7 +300,6 @@ export class TlsListener {
    * Closes the oldest socket that has sent nothing yet to make room for a new one; false when
    * there is none (the newcomer is refused). A socket that has started its handshake (a partner
    * one round trip from done) is never evicted, so silent connects only push out each other.
-   * Counted as connections_refused_total{reason="handshaking_evicted"} and logged.
    */
   private evictOldestHandshaking(newcomer: string | undefined): boolean {
     const oldest = this.silentSockets.values().next();
@@ -308,40 +307,44 @@ export class TlsListener {
     const raw = oldest.value;
     this.handshakeDone.get(raw)?.(); // frees the slot now, not when 'close' fires
     this.evicted.add(raw);
-    const reason = 'handshaking_evicted';
-    this.opts.metrics.connectionsRefused.inc({ reason });
-    this.opts.logger.warn({
-      event: 'connection',
-      client: raw.remoteAddress,
-      client_port: raw.remotePort,
-      result: 'evicted',
-      reason,
-      detail: `GATEWAY_MAX_HANDSHAKING_CONNECTIONS full: the oldest unauthenticated connection closed for a new one from ${newcomer ?? 'unknown'}`,
-    });
-    raw.destroy();
+    this.evict(raw, { client: raw.remoteAddress, client_port: raw.remotePort }, 'unauthenticated', newcomer);
     return true;
   }
 
   /**
    * Closes the oldest refused connection still waiting for its one answer (strict) to make room;
-   * false when there is none. Counted and logged as an eviction from the handshaking slots.
+   * false when there is none.
    */
   private evictOldestRefused(newcomer: string | undefined): boolean {
     const oldest = this.refusedHeld.values().next();
     if (oldest.done) return false;
     const socket = oldest.value;
     this.refusedHeld.delete(socket); // frees the slot now, not when 'close' fires
+    this.evict(socket, this.clientOf(socket), 'refused', newcomer);
+    return true;
+  }
+
+  /** An eviction from the handshaking slots: counted as handshaking_evicted, logged, closed. */
+  private evict(
+    socket: Socket,
+    peer: Record<string, unknown>,
+    what: 'unauthenticated' | 'refused',
+    newcomer: string | undefined,
+  ): void {
     const reason = 'handshaking_evicted';
     this.opts.metrics.connectionsRefused.inc({ reason });
+    const closed =
+      what === 'refused'
+        ? 'the oldest refused connection awaiting its answer'
+        : 'the oldest unauthenticated connection';
     this.opts.logger.warn({
       event: 'connection',
-      ...this.clientOf(socket),
+      ...peer,
       result: 'evicted',
       reason,
-      detail: `GATEWAY_MAX_HANDSHAKING_CONNECTIONS full: the oldest refused connection awaiting its answer closed for a new one from ${newcomer ?? 'unknown'}`,
+      detail: `GATEWAY_MAX_HANDSHAKING_CONNECTIONS full: ${closed} closed for a new one from ${newcomer ?? 'unknown'}`,
     });
     socket.destroy();
-    return true;
   }
 
   private overAcceptLimit(): 'max_connections' | 'max_handshaking_connections' | undefined {
