@@ -15,10 +15,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyVerifyError } from '../../src/tls/refusal.js';
-import { get, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
@@ -293,13 +292,9 @@ afterAll(async () => {
 });
 
 async function gatewayVerdict(client: Client): Promise<string> {
-  const agent = new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: client.cert.pem + client.chain,
-      key: readFileSync(client.cert.keyPath),
-    },
+  const agent = presentingAgent(pki, {
+    cert: client.cert.pem + client.chain,
+    key: readFileSync(client.cert.keyPath),
   });
   try {
     const res = await get(`${gw.url}/differential`, agent);

@@ -11,10 +11,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
@@ -59,14 +58,7 @@ it('a revocation date with a zone offset does not lock out the good clients of i
     GATEWAY_VERIFY_MODE: 'explain',
   });
   const agentFor = (leaf: { pem: string; keyPath: string }) =>
-    new Agent({
-      connect: {
-        ca: readFileSync(pki.path('root-ca.pem')),
-        servername: 'localhost',
-        cert: leaf.pem,
-        key: readFileSync(leaf.keyPath),
-      },
-    });
+    presentingAgent(pki, { cert: leaf.pem, key: readFileSync(leaf.keyPath) });
   const goodAgent = agentFor(good);
   const revokedAgent = agentFor(revoked);
   try {

@@ -7,10 +7,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
@@ -52,14 +51,7 @@ it('a revocation date without seconds does not un-revoke the CRL it is in', asyn
     GATEWAY_CRLS: crls,
     GATEWAY_VERIFY_MODE: 'explain',
   });
-  const agent = new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: revoked.pem,
-      key: readFileSync(revoked.keyPath),
-    },
-  });
+  const agent = presentingAgent(pki, { cert: revoked.pem, key: readFileSync(revoked.keyPath) });
   try {
     const res = await get(`${gw.url}/f`, agent);
     expect(res.status, res.text).toBe(403);

@@ -7,10 +7,9 @@
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { openssl, removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
@@ -88,14 +87,7 @@ async function scenario(tag: string, cdp: readonly string[]): Promise<void> {
     GATEWAY_CRLS: crls,
     GATEWAY_VERIFY_MODE: 'explain',
   });
-  const agent = new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: readFileSync(leafPem, 'utf8'),
-      key: readFileSync(leafKey),
-    },
-  });
+  const agent = presentingAgent(pki, { cert: readFileSync(leafPem, 'utf8'), key: readFileSync(leafKey) });
   try {
     const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as { crls: unknown[] };
     expect(trust.crls).toHaveLength(2); // both CRLs were accepted

@@ -6,12 +6,11 @@
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
 import { cnRdn, craftCertificate, keyFromPem, name, oid, seq, tlv } from '../helpers/der-craft.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { openssl, removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
@@ -65,14 +64,7 @@ it('a revoked client whose CDP uses a non-minimal length is still refused', asyn
     GATEWAY_CRLS: crls,
     GATEWAY_VERIFY_MODE: 'explain',
   });
-  const agent = new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: crafted.pem,
-      key: readFileSync(leafKey),
-    },
-  });
+  const agent = presentingAgent(pki, { cert: crafted.pem, key: readFileSync(leafKey) });
   try {
     const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as { crls: unknown[] };
     expect(trust.crls).toHaveLength(2);

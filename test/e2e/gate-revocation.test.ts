@@ -12,11 +12,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { type CertFile, opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, metricValue, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { get, metricValue, presentingAgent, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { akiExt, buildCrl, crlNumberExt } from '../trust/crl-builder.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
@@ -45,14 +44,7 @@ async function ask(
   client: CertFile,
   chain = '',
 ): Promise<{ status: number; reason: string }> {
-  const agent = new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: client.pem + chain,
-      key: readFileSync(client.keyPath),
-    },
-  });
+  const agent = presentingAgent(pki, { cert: client.pem + chain, key: readFileSync(client.keyPath) });
   try {
     const res = await get(`${gw.url}/f`, agent);
     const reason = res.status === 200 ? 'accepted' : (res.json<{ error: string }>().error ?? '?');

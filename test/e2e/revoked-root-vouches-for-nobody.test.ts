@@ -6,10 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
@@ -41,14 +40,7 @@ it('a root its own CRL revokes vouches for no client', async () => {
     GATEWAY_VERIFY_MODE: 'explain',
     GATEWAY_CRL_REQUIRED: 'true',
   });
-  const agent = new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: leaf.pem,
-      key: readFileSync(leaf.keyPath),
-    },
-  });
+  const agent = presentingAgent(pki, { cert: leaf.pem, key: readFileSync(leaf.keyPath) });
   try {
     const res = await get(`${gw.url}/f`, agent);
     expect(res.status, res.text).toBe(403);

@@ -8,10 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
@@ -55,13 +54,9 @@ it('a revoked intermediate is not bypassed by sending an expired twin of it firs
     GATEWAY_VERIFY_MODE: 'explain',
     GATEWAY_CRL_REQUIRED: 'false',
   });
-  const agent = new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: leaf.pem + expiredTwin.pem + inter.cert.pem,
-      key: readFileSync(leaf.keyPath),
-    },
+  const agent = presentingAgent(pki, {
+    cert: leaf.pem + expiredTwin.pem + inter.cert.pem,
+    key: readFileSync(leaf.keyPath),
   });
   try {
     const res = await get(`${gw.url}/f`, agent);

@@ -7,10 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
@@ -47,14 +46,7 @@ it('the gate and OpenSSL agree on a leaf under a revoked-or-self-signed twin, wh
       GATEWAY_CRLS: crls,
       GATEWAY_VERIFY_MODE: 'explain',
     });
-    const agent = new Agent({
-      connect: {
-        ca: readFileSync(pki.path('root-ca.pem')),
-        servername: 'localhost',
-        cert: leaf.pem,
-        key: readFileSync(leaf.keyPath),
-      },
-    });
+    const agent = presentingAgent(pki, { cert: leaf.pem, key: readFileSync(leaf.keyPath) });
     try {
       const res = await get(`${gw.url}/f`, agent);
       const gateway = res.status === 200 ? 'ok' : res.json<{ error: string }>().error;

@@ -5,14 +5,15 @@
  * rejected as if absent and the CA's revoked client was served. A bad CRL never replaces a good
  * one: when the CA's good CRL is in force, it keeps deciding.
  */
+
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { akiExt, buildCrl, crlNumberExt, extension, octet } from '../trust/crl-builder.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
@@ -48,14 +49,7 @@ function critCrl(ca: ScenarioCa, serials: readonly string[], crlNumber: number):
 }
 
 function agentFor(client: { pem: string; keyPath: string }): Agent {
-  return new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: client.pem,
-      key: readFileSync(client.keyPath),
-    },
-  });
+  return presentingAgent(pki, { cert: client.pem, key: readFileSync(client.keyPath) });
 }
 
 it("a CRL its CA signed that OpenSSL refuses to use refuses that CA's clients (crl_missing)", async () => {

@@ -127,13 +127,29 @@ export function clientAgent(
   name: string | undefined,
   tls: { maxVersion?: 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1.2' | 'TLSv1.3' } = {},
 ): Agent {
+  return presentingAgent(
+    pki,
+    name
+      ? { cert: readFileSync(pki.path(`${name}.pem`)), key: readFileSync(pki.path(`${name}-key.pem`)) }
+      : undefined,
+    tls,
+  );
+}
+
+/**
+ * An undici Agent trusting this PKI's server and presenting `client` (a certificate chain and its
+ * key, e.g. a scenario leaf built with the openssl CLI), or no certificate.
+ */
+export function presentingAgent(
+  pki: TestPki,
+  client: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined,
+  tls: { maxVersion?: 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1.2' | 'TLSv1.3' } = {},
+): Agent {
   return new Agent({
     connect: {
       ca: readFileSync(pki.path('root-ca.pem')),
       servername: 'localhost',
-      ...(name
-        ? { cert: readFileSync(pki.path(`${name}.pem`)), key: readFileSync(pki.path(`${name}-key.pem`)) }
-        : {}),
+      ...(client ? { cert: client.cert, key: client.key } : {}),
       ...tls,
     },
   });

@@ -10,7 +10,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
@@ -21,7 +20,7 @@ import {
   keyFromPem,
   unloadableNames,
 } from '../helpers/der-craft.js';
-import { clientAgent, get, type LogLine } from '../helpers/gateway.js';
+import { clientAgent, get, type LogLine, presentingAgent } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { type ServeProcess, startServe } from '../helpers/serve-process.js';
 
@@ -138,14 +137,7 @@ describe('hostile client certificates, cluster mode', { timeout: 60_000 }, () =>
 
     // The odd-but-valid names a trusted CA signed are served like any other client.
     for (const c of all.filter((x) => x.kind === 'odd' && x.signedBy === 'intermediate')) {
-      const agent = new Agent({
-        connect: {
-          ca: readFileSync(pki.path('root-ca.pem')),
-          servername: 'localhost',
-          cert: c.cert.pem,
-          key: c.cert.keyPem,
-        },
-      });
+      const agent = presentingAgent(pki, { cert: c.cert.pem, key: c.cert.keyPem });
       const res = await get(`https://localhost:${gw.tlsPort}/odd`, agent);
       expect(res.status, c.label).toBe(200);
       await agent.close();

@@ -8,11 +8,12 @@
  * - finding 5: a TLS 1.2 renegotiation asked for with `openssl s_client` (`R`) fails and costs the
  *   client its connection, and the gateway keeps serving.
  */
+
 import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { createLogger, createMetrics, type Metrics } from '../../src/observability/index.js';
@@ -27,6 +28,7 @@ import {
   get,
   LogCapture,
   metricValue,
+  presentingAgent,
   type TestGateway,
   useTestGateway,
 } from '../helpers/gateway.js';
@@ -49,14 +51,7 @@ function signedByIntermediate(subject: Buffer, serialHex: string): ReturnType<ty
 }
 
 function agentFor(cert: { pem: string; keyPem: string }): Agent {
-  return new Agent({
-    connect: {
-      ca: readFileSync(pki.path('root-ca.pem')),
-      servername: 'localhost',
-      cert: cert.pem,
-      key: cert.keyPem,
-    },
-  });
+  return presentingAgent(pki, { cert: cert.pem, key: cert.keyPem });
 }
 
 describe('finding 1: a malformed name from a trusted CA', () => {
