@@ -5,14 +5,20 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { ExpiryRadar } from './admin/expiry-radar.js';
-import { AdminServer } from './admin/index.js';
+import { AdminServer, ExpiryRadar } from './admin/index.js';
 import { formatRfc2253 } from './asn1/name.js';
 import type { Config } from './config/config.js';
 import { readGatewayConfigFile } from './config/gateway-config-file.js';
 import { type ClientIdentity, type HeaderPair, identityHeaders } from './identity/index.js';
-import { descriptorsNeeded, FdWatch, openFilesLimit } from './observability/fd-watch.js';
-import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
+import {
+  createLogger,
+  createMetrics,
+  descriptorsNeeded,
+  FdWatch,
+  type Logger,
+  type Metrics,
+  openFilesLimit,
+} from './observability/index.js';
 import {
   ConnectionAuthorization,
   normalizeRequestPath,

@@ -5,15 +5,15 @@
  * only if it is a sane token.
  */
 import { randomUUID } from 'node:crypto';
-import { forwardedValue } from '../identity/headers.js';
 import {
+  forwardedValue,
   hasDashAlias,
   headerKey,
   hopByHopNames,
   isForwardingKey,
   isHopByHop,
   isIdentityKey,
-} from '../identity/strip.js';
+} from '../identity/index.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
