@@ -15,15 +15,6 @@ import { makeTestPki, type TestPki } from '../helpers/pki.js';
 
 const file = (path: string): Source => ({ kind: 'file', path });
 
-/** The parts of /trust these tests read (status() is untyped until TrustStatus exists). */
-interface StatusDoc {
-  ca_bundle: { source: string; version: string; last_rejected: unknown } | null;
-  crls: { issuer: string; source: string | null; entries: number; crl_number: string | null }[];
-  server_cert: { subject: string } | null;
-  last_rejected: { kind: string; source: string; reason: string }[];
-}
-const statusOf = (s: TrustStore): StatusDoc => s.status() as StatusDoc;
-
 let pki: TestPki;
 let store: TrustStore | undefined;
 let logs: LogCapture;
@@ -82,7 +73,7 @@ describe('TrustStore with file sources', () => {
     ]);
     expect(revocationOf(snap, pki.pki.clients.revoked)).toBe('revoked');
     expect(revocationOf(snap, pki.pki.clients['partner-a'])).toBe('ok');
-    const status = statusOf(s);
+    const status = s.status();
     expect(status.ca_bundle?.source).toBe(pki.path('ca-bundle.pem'));
     expect(status.crls.map((c) => [c.issuer, c.source, c.entries])).toEqual([
       ['CN=mtls-gateway dev root CA,O=mtls-gateway development', pki.path('crl.pem'), 0],
@@ -101,7 +92,7 @@ describe('TrustStore with file sources', () => {
     await pki.write('ca-bundle.pem', 'not a certificate\n');
     await s.refresh();
     expect(s.current).toBe(before);
-    const status = statusOf(s);
+    const status = s.status();
     expect(status.ca_bundle?.version).toBe(before.caBundleInfo.version);
     expect(status.ca_bundle?.last_rejected).toMatchObject({
       kind: 'ca_bundle',
@@ -113,7 +104,7 @@ describe('TrustStore with file sources', () => {
     ).toBe(1);
     // The refused version is held: an unchanged poll neither re-reads nor re-reports it.
     await s.refresh();
-    expect(statusOf(s).last_rejected).toHaveLength(1);
+    expect(s.status().last_rejected).toHaveLength(1);
   });
 
   it('keeps the CRLs in force when the CA bundle changes while the CRL source is unreadable', async () => {
@@ -133,7 +124,7 @@ describe('TrustStore with file sources', () => {
       'CN=mtls-gateway dev intermediate CA,O=mtls-gateway development',
     ]);
     expect(revocationOf(snap, pki.pki.clients.revoked)).toBe('revoked');
-    expect(statusOf(s).last_rejected[0]).toMatchObject({ kind: 'crl', source: pki.path('crl.pem') });
+    expect(s.status().last_rejected[0]).toMatchObject({ kind: 'crl', source: pki.path('crl.pem') });
   });
 
   it('never lets a CA bundle change bring back an older CRL the source offered since', async () => {
@@ -146,12 +137,12 @@ describe('TrustStore with file sources', () => {
     await pki.write('crl.pem', await makeCrl(intermediate, { crlNumber: 4 }));
     await s.refresh();
     expect(revocationOf(s.current!, clients.revoked)).toBe('revoked');
-    expect(statusOf(s).last_rejected[0]?.reason).toMatch(/older than the one in force/);
+    expect(s.status().last_rejected[0]?.reason).toMatch(/older than the one in force/);
     // A new CA bundle (same CAs, plus one) must not re-open the question.
     await pki.write('ca-bundle.pem', intermediate.certPem + pki.pki.root.certPem + pki.pki.rogue.certPem);
     await s.refresh();
     expect(s.current!.caBundle.cas).toHaveLength(3);
-    expect(statusOf(s).crls.map((c) => c.crl_number)).toEqual(['5']);
+    expect(s.status().crls.map((c) => c.crl_number)).toEqual(['5']);
     expect(revocationOf(s.current!, clients.revoked)).toBe('revoked');
   });
 
@@ -161,7 +152,7 @@ describe('TrustStore with file sources', () => {
     await pki.write('ca-bundle.pem', pki.pki.intermediate.certPem);
     await s.refresh();
     expect(s.current!.caBundle.cas).toHaveLength(1);
-    expect(statusOf(s).crls.map((c) => c.issuer)).toEqual([
+    expect(s.status().crls.map((c) => c.issuer)).toEqual([
       'CN=mtls-gateway dev intermediate CA,O=mtls-gateway development',
     ]);
   });
