@@ -4,7 +4,8 @@
  * mass lock-out guard and a trial `tls.createSecureContext` (the `checkSnapshot` hook).
  * Failure never removes good material: the last good CA bundle, server credentials and CRLs stay
  * in force, the rejection is logged, counted and listed in /trust. A CRL never replaces a newer
- * one of the same issuer, and CRLs are re-verified whenever the CA bundle changes.
+ * one of the same issuer, and CRLs are re-verified whenever the CA bundle changes (those of the CAs
+ * that stay remain in force meanwhile, whatever their source answers).
  *
  * Polls are cheap: each source is asked for "anything newer than the version I last read"; a
  * version that was rejected or held back by the guard is not re-read on every poll (an explicit
@@ -38,7 +39,7 @@ import { parseAndVerifyCrlsOffThread } from './crl/crl-worker.js';
 import type { VerifiedCrl } from './crl/verify-crl.js';
 import { type RevocationCheckOptions, RevocationIndex } from './revocation-index.js';
 import { evaluateGuard, RecentClients, type VerifiedClient } from './rotation-guard.js';
-import type { TrustSnapshot } from './snapshot.js';
+import type { LoadedMaterial, TrustSnapshot } from './snapshot.js';
 import { type CrlRead, type LabelDecision, SourceReads } from './source-reads.js';
 import { describeSource, type FetchResult, redactUrlsIn, SourceError } from './sources/index.js';
 import type { FetchOptions } from './sources/types.js';
@@ -113,7 +114,7 @@ export class TrustStore extends EventEmitter<{
   polled: [];
 }> {
   private snapshot: TrustSnapshot | undefined;
-  private ca: { bundle: CaBundle; info: CaCandidate['info'] } | undefined;
+  private ca: { bundle: CaBundle; info: LoadedMaterial } | undefined;
   private server: ServerCandidate | undefined;
   private index: RevocationIndex = RevocationIndex.EMPTY;
   /** Accepted CRL bytes per source, re-verified when the CA bundle changes. */
