@@ -2,6 +2,7 @@
  * The TrustStore on its own: real file sources in a temporary folder, a real generated PKI, real
  * CRL verification (worker thread), a real logger and metrics registry. No gateway, no TLS.
  */
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
@@ -155,5 +156,70 @@ describe('TrustStore with file sources', () => {
     expect(s.status().crls.map((c) => c.issuer)).toEqual([
       'CN=mtls-gateway dev intermediate CA,O=mtls-gateway development',
     ]);
+  });
+
+  it('holds back a bundle that would cut off the recent partners, until it carries the force marker', async () => {
+    const s = await startStore();
+    const { clients, intermediate } = pki.pki;
+    for (const name of ['partner-a', 'partner-b'] as const) {
+      const leaf = Buffer.from(clients[name].cert.rawData);
+      s.recordVerifiedClient({
+        partnerId: name,
+        fingerprint256: createHash('sha256').update(leaf).digest('hex'),
+        leafDer: leaf,
+        sentDer: [Buffer.from(intermediate.cert.rawData)],
+      });
+    }
+    const blocked: string[] = [];
+    s.on('guardBlocked', (kind) => blocked.push(kind));
+    const before = s.current!;
+    // Only a CA nobody's chain goes through: every recent partner would be refused.
+    await pki.write('ca-bundle.pem', pki.pki.rogue.certPem);
+    await s.refresh();
+    expect(s.current).toBe(before);
+    expect(blocked).toEqual(['ca_bundle']);
+    const held = s.status().guard.ca_bundle;
+    expect(held).toMatchObject({
+      source: pki.path('ca-bundle.pem'),
+      active_partners: 2,
+      refused_percent: 100,
+    });
+    expect(held?.would_refuse.map((w) => w.partner).sort()).toEqual(['partner-a', 'partner-b']);
+    expect(s.guardHeldVersions()).toEqual(new Map([[pki.path('ca-bundle.pem'), held!.blocked_version]]));
+    expect(await metricValue('mtls_gateway_trust_guard_blocked_total', { kind: 'ca_bundle' })).toBe(1);
+
+    await pki.write('ca-bundle.pem', `# mtls-gateway: force\n${pki.pki.rogue.certPem}`);
+    await s.refresh();
+    expect(s.current!.generation).toBe(before.generation + 1);
+    expect(s.current!.caBundle.cas.map((c) => c.subject)).toEqual(['CN=untrusted CA,O=Not Trusted']);
+    expect(s.status().guard.ca_bundle).toBeNull();
+    expect(logs.lines.find((l) => l.result === 'guard_bypassed')).toMatchObject({ kind: 'ca_bundle' });
+  });
+
+  it('keeps everything when the TLS check refuses the combination, and installs the next good one', async () => {
+    let refuse = false;
+    const s = await startStore({
+      checkSnapshot: () => {
+        if (refuse) throw new Error('unsupported curve');
+      },
+    });
+    const updates: number[] = [];
+    s.on('update', (snap) => updates.push(snap.generation));
+    const before = s.current!;
+    refuse = true;
+    await pki.write(
+      'ca-bundle.pem',
+      pki.pki.intermediate.certPem + pki.pki.root.certPem + pki.pki.rogue.certPem,
+    );
+    await s.refresh();
+    expect(s.current).toBe(before);
+    expect(s.status().last_rejected[0]).toMatchObject({
+      kind: 'ca_bundle',
+      reason: 'TLS context refused: unsupported curve',
+    });
+    refuse = false;
+    await s.refresh(); // the refused version is decided again on an explicit refresh
+    expect(updates).toEqual([2]);
+    expect(s.current!.caBundle.cas).toHaveLength(3);
   });
 });
