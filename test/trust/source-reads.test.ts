@@ -133,7 +133,7 @@ describe('fleet holds and labels', () => {
     const r = reads({
       fetch: async (s, o) => {
         const got = await fetchSource(s, o);
-        return { ...got, labels: ['MTLSGW_LAST_GOOD'], skippedHeld };
+        return { ...got, labels: ['MTLSGW_LAST_GOOD'], ...(skippedHeld !== undefined && { skippedHeld }) };
       },
     });
     const first = await r.read(source, false);
