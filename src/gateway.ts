@@ -94,7 +94,11 @@ export class Gateway {
     private readonly deps: GatewayDeps,
   ) {
     this.logger =
-      deps.logger ?? createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
+      deps.logger ??
+      createLogger(config.logLevel, undefined, {
+        maxBufferBytes: config.logBufferBytes,
+        format: config.logFormat,
+      });
     this.metrics = deps.metrics ?? createMetrics();
     const trust = trustSettingsOf(config);
     this.policy = trust.revocationPolicy;

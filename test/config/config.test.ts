@@ -24,6 +24,8 @@ describe('loadConfig', () => {
     expect(c.crls).toEqual([{ kind: 'file', path: '/srv/certs-dev/crl.pem' }]);
     expect(c.upstream.origin).toBe('http://127.0.0.1:8081');
     expect(c.verifyMode).toBe('strict');
+    expect(c.logFormat).toBe('native');
+    expect(loadConfig({ GATEWAY_LOG_FORMAT: 'ecs' }, '/srv').logFormat).toBe('ecs');
     expect(c.identityHeaders).toEqual(['gateway']);
     expect([c.trustRefreshSeconds, c.crlGraceSeconds, c.drainSeconds]).toEqual([30, 0, 20]);
     expect([c.maxHeaderBytes, c.maxHeaders]).toEqual([16384, 100]);
@@ -64,6 +66,7 @@ describe('loadConfig', () => {
     [{ GATEWAY_CA_BUNDLE: 'secretsmanager:' }, 'GATEWAY_CA_BUNDLE', 'secret name'],
     [{ GATEWAY_CRLS: 'ldap://x/y' }, 'GATEWAY_CRLS', 'unsupported scheme'],
     [{ GATEWAY_LOG_LEVEL: 'loud' }, 'GATEWAY_LOG_LEVEL', 'must be one of'],
+    [{ GATEWAY_LOG_FORMAT: 'json' }, 'GATEWAY_LOG_FORMAT', "'json' must be one of native, ecs"],
     [{ GATEWAY_CRL_REQUIERD: 'true' }, 'GATEWAY_CRL_REQUIERD', 'not a known setting'],
     [{ GATEWAY_UNDERSCORE_HEADERS: 'yes' }, 'GATEWAY_UNDERSCORE_HEADERS', 'drop, allow'],
     [{ GATEWAY_MAX_HANDSHAKING_CONNECTIONS: '0' }, 'GATEWAY_MAX_HANDSHAKING_CONNECTIONS', 'between 1'],

@@ -74,7 +74,7 @@ export async function startTestGateway(
   });
   const logs = new LogCapture();
   const gateway = await Gateway.start(config, {
-    logger: createLogger(config.logLevel, logs),
+    logger: createLogger(config.logLevel, logs, { format: config.logFormat }),
     metrics: createMetrics({ defaultMetrics: false }),
   });
   const address = gateway.tlsAddress ?? (await gateway.whenListening());
