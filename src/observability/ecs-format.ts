@@ -54,7 +54,12 @@ const upperHex = (v: unknown): unknown => (typeof v === 'string' ? v.toUpperCase
 
 /** `client`/`client_port`: the client's address (from the PROXY header when there was one). */
 const CLIENT = {
-  client: { to: ['client.ip', 'source.ip'], type: 'ip' },
+  // An empty address (a socket already gone) is no IP: Elasticsearch would refuse the document.
+  client: {
+    to: ['client.ip', 'source.ip'],
+    type: 'ip (an empty address is not written)',
+    convert: (v) => (v === '' ? [undefined, undefined] : [v, v]),
+  },
   client_port: { to: ['client.port', 'source.port'], type: 'long' },
   vpce: field('mtls_gateway.vpce', 'keyword (AWS VPC endpoint id, PROXY protocol v2 TLV)'),
 } satisfies Record<string, FieldMapping>;
@@ -330,10 +335,13 @@ export function unmappedFields(line: Readonly<Record<string, unknown>>): string[
   return Object.keys(line).filter((k) => !skip.has(k) && mappingOf(line.event, k) === undefined);
 }
 
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
+/** A target path, split once: the hot path (one request line each) never splits strings. */
+type Path = readonly string[];
+
+function setPath(target: Record<string, unknown>, parts: Path, value: unknown): void {
   let node = target;
-  for (let i = 0; i < parts.length - 1; i++) {
+  const last = parts.length - 1;
+  for (let i = 0; i < last; i++) {
     const key = parts[i]!;
     const next = node[key];
     if (typeof next === 'object' && next !== null && !Array.isArray(next))
@@ -344,15 +352,33 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
       node = created;
     }
   }
-  node[parts[parts.length - 1]!] = value;
+  node[parts[last]!] = value;
 }
 
-function write(target: Record<string, unknown>, mapping: FieldMapping, value: unknown): void {
-  const values = mapping.convert ? mapping.convert(value) : mapping.to.map(() => value);
-  mapping.to.forEach((to, i) => {
-    const v = values[i];
-    if (v !== undefined) setPath(target, to, v);
-  });
+interface Compiled {
+  readonly paths: readonly Path[];
+  readonly convert: FieldMapping['convert'];
+}
+
+const compile = (m: FieldMapping): Compiled => ({ paths: m.to.map((t) => t.split('.')), convert: m.convert });
+const COMPILED = new Map<string, ReadonlyMap<string, Compiled>>(
+  LOG_EVENTS.map((event) => [
+    event,
+    new Map(Object.entries(EVENT_FIELDS[event]).map(([name, m]) => [name, compile(m)])),
+  ]),
+);
+const NO_FIELDS: ReadonlyMap<string, Compiled> = new Map();
+const fallbackPaths = new Map<string, Path>();
+const TLS_ESTABLISHED: Path = ['tls', 'established'];
+
+function write(target: Record<string, unknown>, c: Compiled, value: unknown): void {
+  if (!c.convert) {
+    for (const path of c.paths) setPath(target, path, value);
+    return;
+  }
+  const values = c.convert(value);
+  for (let i = 0; i < c.paths.length; i++)
+    if (values[i] !== undefined) setPath(target, c.paths[i]!, values[i]);
 }
 
 /**
@@ -376,17 +402,26 @@ export function toEcs(line: Readonly<Record<string, unknown>>, level?: string): 
   if (c.outcome) e.outcome = c.outcome;
   if (c.action) e.action = c.action;
   out.event = e;
-  for (const name of Object.keys(line)) {
+  const fields = COMPILED.get(event) ?? NO_FIELDS;
+  for (const name in line) {
     const value = line[name];
     if (value === undefined || name === 'msg' || name === 'event') continue;
-    const mapping = mappingOf(line.event, name);
-    if (mapping) write(out, mapping, value);
-    else setPath(out, `mtls_gateway.${event}.${name}`, value);
+    const compiled = fields.get(name);
+    if (compiled) write(out, compiled, value);
+    else {
+      const key = `${event}.${name}`;
+      let path = fallbackPaths.get(key);
+      if (!path) {
+        path = ['mtls_gateway', event, name];
+        if (fallbackPaths.size < 1024) fallbackPaths.set(key, path);
+      }
+      setPath(out, path, value);
+    }
   }
   if (line.event === 'handshake') {
     // The gate runs after a completed handshake (it logs the TLS version); a line without one is
     // a handshake that never completed (timeout, PROXY header, TLS alert).
-    setPath(out, 'tls.established', line.tls_version !== undefined);
+    setPath(out, TLS_ESTABLISHED, line.tls_version !== undefined);
   }
   return out;
 }

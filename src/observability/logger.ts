@@ -114,8 +114,11 @@ const NATIVE_OPTIONS: LoggerOptions = {
   formatters: { level: (label) => ({ level: label }) },
 };
 
-/** The line's level label, handed from pino's mixin (which sees it) to formatters.log (which does not). */
-const LEVEL = Symbol('level');
+/** A line and its level label: pino's mixin sees the level, formatters.log does not. */
+interface Levelled {
+  readonly line: Record<string, unknown>;
+  readonly level: string | undefined;
+}
 
 /**
  * ECS: `log.level`, `@timestamp`, the bindings as `service.name` (and `service.node.name`,
@@ -125,11 +128,19 @@ const ECS_OPTIONS: LoggerOptions = {
   base: { service: 'mtls-gateway' },
   messageKey: 'message',
   timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
-  mixin: (_obj, level, logger) => ({ [LEVEL]: logger.levels.labels[level] }),
+  mixin: (_obj, level, logger) => ({ level: logger.levels.labels[level] }),
+  // Wraps instead of copying the line's fields into the mixin's object (pino's default).
+  mixinMergeStrategy: (line, mixed): Levelled => ({
+    line: line as Record<string, unknown>,
+    level: (mixed as { level?: string }).level,
+  }),
   formatters: {
     level: (label) => ({ 'log.level': label }),
     bindings: (bindings) => bindingsToEcs(bindings),
-    log: (obj) => toEcs(obj, (obj as Record<symbol, string | undefined>)[LEVEL]),
+    log: (obj) => {
+      const { line, level } = obj as unknown as Levelled;
+      return toEcs(line, level);
+    },
   },
   onChild: ecsChildBindings,
 };

@@ -103,6 +103,7 @@ describe('the mapping table', () => {
     expect(listed.mtls_gateway).toEqual({ trust: { cas: [{ subject: 'CN=a', fingerprint256: 'ff' }] } });
     expect(toEcs({ event: 'trust', cas: 3 }).mtls_gateway).toEqual({ trust: { ca_count: 3 } });
     expect(toEcs({ event: 'lifecycle', code: 1 }).error).toEqual({ code: '1' });
+    expect(toEcs({ event: 'internal_error', client: '', where: 'gate' })).not.toHaveProperty('client');
     expect(
       toEcs({ event: 'lifecycle', address: { address: '::', family: 'IPv6', port: 8443 } }).server,
     ).toEqual({
@@ -249,7 +250,7 @@ describe('every field of the native lines a real gateway writes', () => {
       const { level, time: _time, service: _service, ...fields } = line;
       const ecs = toEcs(fields, String(level));
       for (const [name, value] of Object.entries(fields)) {
-        if (value === undefined || name === 'event') continue;
+        if (value === undefined || value === '' || name === 'event') continue;
         const m =
           name === 'msg'
             ? { to: ['message'] }
