@@ -368,7 +368,6 @@ const COMPILED = new Map<string, ReadonlyMap<string, Compiled>>(
   ]),
 );
 const NO_FIELDS: ReadonlyMap<string, Compiled> = new Map();
-const fallbackPaths = new Map<string, Path>();
 const TLS_ESTABLISHED: Path = ['tls', 'established'];
 
 function write(target: Record<string, unknown>, c: Compiled, value: unknown): void {
@@ -408,15 +407,7 @@ export function toEcs(line: Readonly<Record<string, unknown>>, level?: string): 
     if (value === undefined || name === 'msg' || name === 'event') continue;
     const compiled = fields.get(name);
     if (compiled) write(out, compiled, value);
-    else {
-      const key = `${event}.${name}`;
-      let path = fallbackPaths.get(key);
-      if (!path) {
-        path = ['mtls_gateway', event, name];
-        if (fallbackPaths.size < 1024) fallbackPaths.set(key, path);
-      }
-      setPath(out, path, value);
-    }
+    else setPath(out, ['mtls_gateway', event, name], value); // no row yet: kept, never dropped
   }
   if (line.event === 'handshake') {
     // The gate runs after a completed handshake (it logs the TLS version); a line without one is
