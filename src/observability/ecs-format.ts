@@ -250,6 +250,7 @@ export interface Categorization {
 
 /** Trust and connection `result` values that are a failure (every other one is a success). */
 const FAILED_RESULTS = new Set([
+  'failure',
   'rejected',
   'guard_blocked',
   'label_failed',
