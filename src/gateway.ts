@@ -22,9 +22,9 @@ import {
   whoamiBody,
 } from './policy/index.js';
 import { GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './proxy/errors.js';
-import { UPSTREAM_POOL_CONNECTIONS, Upstream } from './proxy/forward.js';
 import { InFlightRequests } from './proxy/in-flight.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
+import { Upstreams } from './proxy/upstreams.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
 import { InFlightRejudge } from './tls/in-flight-rejudge.js';
@@ -58,11 +58,10 @@ export class Gateway {
   readonly trust: TrustStore;
   private listener: TlsListener | undefined;
   private readonly admin: AdminServer;
-  private readonly upstream: Upstream;
   /** The revocation rules of the configuration, applied by the gate and on every request. */
   private readonly policy: RevocationPolicy;
   /** One undici Pool per distinct upstream origin, created when a policy first names it. */
-  private readonly upstreams = new Map<string, Upstream>();
+  private readonly upstreams: Upstreams;
   /** The authorization policy in force (GATEWAY_CONFIG, or the one default route), swapped whole. */
   private accessPolicy: Policy;
   private accessPolicyText: string | undefined;
@@ -102,11 +101,10 @@ export class Gateway {
       checkSnapshot: (s) => createSecureContext(secureContextOptions(s.caBundle, s.server)),
       ...(deps.fetchSource ? { fetch: deps.fetchSource } : {}),
     });
-    this.upstream = new Upstream(config.upstream, {
+    this.upstreams = new Upstreams(config.upstream, {
       connectSeconds: config.upstreamConnectTimeoutSeconds,
       responseSeconds: config.upstreamTimeoutSeconds,
     });
-    this.upstreams.set(config.upstream.origin, this.upstream);
     this.accessPolicy = config.policyFile
       ? Policy.fromDocument(config.policyFile.document, config.upstream.origin)
       : Policy.defaultOnly(config.upstream.origin);
@@ -165,8 +163,7 @@ export class Gateway {
   private checkDescriptorBudget(): void {
     const limit = openFilesLimit();
     if (!limit || !Number.isFinite(limit.soft)) return;
-    const upstreamSockets = UPSTREAM_POOL_CONNECTIONS * Math.max(1, this.upstreams.size);
-    const needed = descriptorsNeeded(this.config.limits.maxConnections, upstreamSockets);
+    const needed = descriptorsNeeded(this.config.limits.maxConnections, this.upstreams.maxSockets);
     if (needed <= limit.soft) return;
     this.logger.warn({
       event: 'lifecycle',
@@ -248,7 +245,7 @@ export class Gateway {
       onRequest: this.trackInFlight(
         createRequestHandler({
           decide: (req) => this.decide(req),
-          upstream: this.upstream,
+          upstreams: this.upstreams,
           maxHeaders: this.config.maxHeaders,
           limits: this.config.limits,
           headerOptions: {
@@ -421,7 +418,6 @@ export class Gateway {
         route.name,
       );
     }
-    const upstream = this.upstreams.get(route.upstream);
     return {
       ok: true,
       identityHeaders: headers,
@@ -429,7 +425,7 @@ export class Gateway {
       route: route.name,
       target: forwardTarget,
       ...who,
-      ...(upstream ? { upstream } : {}),
+      upstream: route.upstream,
     };
   }
 
@@ -455,26 +451,8 @@ export class Gateway {
     });
   }
 
-  /** Creates a Pool for every origin the policy names; closes those no policy names any more. */
   private ensureUpstreams(): void {
-    const wanted = new Set(this.accessPolicy.routes.routes.map((r) => r.upstream));
-    wanted.add(this.config.upstream.origin);
-    for (const origin of wanted) {
-      if (!this.upstreams.has(origin)) {
-        this.upstreams.set(
-          origin,
-          new Upstream(new URL(origin), {
-            connectSeconds: this.config.upstreamConnectTimeoutSeconds,
-            responseSeconds: this.config.upstreamTimeoutSeconds,
-          }),
-        );
-      }
-    }
-    for (const [origin, upstream] of this.upstreams) {
-      if (wanted.has(origin)) continue;
-      this.upstreams.delete(origin);
-      void upstream.close().catch(() => undefined); // lets in-flight requests finish
-    }
+    this.upstreams.sync(this.accessPolicy.routes.routes.map((r) => r.upstream));
   }
 
   /**
@@ -603,7 +581,7 @@ export class Gateway {
     server?.closeAllConnections();
     clearInterval(this.policyTimer);
     this.rejudge?.stop();
-    await Promise.all([...this.upstreams.values()].map((u) => u.close().catch(() => undefined)));
+    await this.upstreams.close();
     await this.admin.close();
     this.logger.info({ event: 'lifecycle', msg: 'stopped', clean, cut_requests: cut });
     return clean;
@@ -620,7 +598,7 @@ export class Gateway {
     server?.closeAllConnections();
     clearInterval(this.policyTimer);
     this.rejudge?.stop();
-    await Promise.all([...this.upstreams.values()].map((u) => u.destroy().catch(() => undefined)));
+    await this.upstreams.destroy();
     await this.admin.close();
   }
 }

@@ -26,9 +26,9 @@ export type ConnectionDecision =
       readonly identityHeaders: readonly (readonly [string, string])[];
       readonly partnerId: string;
       readonly clientAddress: string;
-      /** The route the policy selected (metrics, logs) and its upstream; default: 'default', opts.upstream. */
+      /** The route the policy selected (metrics, logs) and its upstream origin; default: 'default', GATEWAY_UPSTREAM. */
       readonly route?: string;
-      readonly upstream?: Upstream;
+      readonly upstream?: string;
       /** The request target to forward: the normalized path that was routed, and the query. */
       readonly target?: string;
       /** Bounded partner label for mtls_gateway_partner_requests_total (declared id or `undeclared`). */
@@ -81,7 +81,8 @@ function limitBody(req: IncomingMessage, max: number): Readable {
 
 export interface RequestHandlerOptions {
   readonly decide: (req: IncomingMessage) => ConnectionDecision;
-  readonly upstream: Upstream;
+  /** The pool for the decision's upstream origin (the default one for none). */
+  readonly upstreams: { for(origin: string | undefined): Upstream };
   readonly maxHeaders: number;
   readonly limits: RequestLimits;
   /** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
@@ -287,33 +288,38 @@ export function createRequestHandler(
         ? { 'x-request-id': requestId, connection: 'close' }
         : { 'x-request-id': requestId };
     const target = decision.target ?? path;
-    (decision.upstream ?? opts.upstream).forward(req, res, headers, target, responseHeaders, body).then(
-      (result) => {
-        upstreamMs = result.upstreamMs;
-        bytesOut = result.bytesOut;
-        if (result.truncated) {
-          // The status stays the one the client saw; the reason says it was cut.
-          reason = result.truncated.reason;
-          upstreamError = result.truncated.causeCode;
-          if (result.truncated.kind) metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
-        }
-        finish(result.status);
-      },
-      (err: unknown) => {
-        const failure =
-          err instanceof UpstreamFailure ? err : new UpstreamFailure('other', 'internal_error', String(err));
-        if (failure.causeCode === 'client_aborted') {
-          reason = 'client_aborted';
-          finish(499);
-          return;
-        }
-        if (failure.code === 'payload_too_large') {
-          answer('payload_too_large');
-          return;
-        }
-        metrics.upstreamErrors.inc({ route, kind: failure.kind });
-        answer(failure.code, `${failure.code}: ${failure.causeCode}`);
-      },
-    );
+    opts.upstreams
+      .for(decision.upstream)
+      .forward(req, res, headers, target, responseHeaders, body)
+      .then(
+        (result) => {
+          upstreamMs = result.upstreamMs;
+          bytesOut = result.bytesOut;
+          if (result.truncated) {
+            // The status stays the one the client saw; the reason says it was cut.
+            reason = result.truncated.reason;
+            upstreamError = result.truncated.causeCode;
+            if (result.truncated.kind) metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
+          }
+          finish(result.status);
+        },
+        (err: unknown) => {
+          const failure =
+            err instanceof UpstreamFailure
+              ? err
+              : new UpstreamFailure('other', 'internal_error', String(err));
+          if (failure.causeCode === 'client_aborted') {
+            reason = 'client_aborted';
+            finish(499);
+            return;
+          }
+          if (failure.code === 'payload_too_large') {
+            answer('payload_too_large');
+            return;
+          }
+          metrics.upstreamErrors.inc({ route, kind: failure.kind });
+          answer(failure.code, `${failure.code}: ${failure.causeCode}`);
+        },
+      );
   };
 }
