@@ -21,9 +21,10 @@ import {
   type WhoamiChainElement,
   whoamiBody,
 } from './policy/index.js';
-import { GATEWAY_ERRORS, type GatewayErrorCode, sendJsonError } from './proxy/errors.js';
+import { GATEWAY_ERRORS, sendJsonError } from './proxy/errors.js';
 import { InFlightRequests } from './proxy/in-flight.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
+import { parserRefusal, pastMaxAge, type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
 import { Upstreams } from './proxy/upstreams.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
@@ -62,6 +63,7 @@ export class Gateway {
   private readonly policy: RevocationPolicy;
   /** One undici Pool per distinct upstream origin, created when a policy first names it. */
   private readonly upstreams: Upstreams;
+  private readonly limits: RequestLimits;
   /** The authorization policy in force (GATEWAY_CONFIG, or the one default route), swapped whole. */
   private accessPolicy: Policy;
   private accessPolicyText: string | undefined;
@@ -89,6 +91,7 @@ export class Gateway {
     this.logger =
       deps.logger ?? createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
     this.metrics = deps.metrics ?? createMetrics();
+    this.limits = requestLimitsOf(config);
     const trust = trustSettingsOf(config);
     this.policy = trust.revocationPolicy;
     this.trust = new TrustStore({
@@ -212,8 +215,7 @@ export class Gateway {
       revocationPolicy: this.policy,
       handshakeTimeoutSeconds: this.config.handshakeTimeoutSeconds,
       limits: this.config.limits,
-      maxHeaderBytes: this.config.maxHeaderBytes,
-      maxHeaders: this.config.maxHeaders,
+      requestLimits: this.limits,
       logger: this.logger,
       metrics: this.metrics,
       onAcceptError: (err) => this.fdWatch.acceptFailed('tls', err),
@@ -246,8 +248,7 @@ export class Gateway {
         createRequestHandler({
           decide: (req) => this.decide(req),
           upstreams: this.upstreams,
-          maxHeaders: this.config.maxHeaders,
-          limits: this.config.limits,
+          limits: this.limits,
           headerOptions: {
             underscores: this.config.underscoreHeaders,
             forwarded: this.config.identityHeaders.includes('forwarded'),
@@ -293,12 +294,7 @@ export class Gateway {
         }
         return;
       }
-      const code: GatewayErrorCode =
-        err.code === 'HPE_HEADER_OVERFLOW'
-          ? 'headers_too_large'
-          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? 'request_timeout'
-            : 'bad_request';
+      const code = parserRefusal(err.code);
       // On a refused connection the refusal is what the client must read, not the parse error.
       const refused = stateOf(socket)?.initialVerdict;
       const { status, error, message, presented } =
@@ -504,8 +500,9 @@ export class Gateway {
     const verdict = state.current(this.trust.current, this.policy);
     if (verdict.ok) {
       const decision = this.authorize(req, verdict, state.remoteAddress);
-      const aged = Date.now() - state.establishedAt > this.config.limits.maxConnectionAgeSeconds * 1000;
-      return aged && decision.ok ? { ...decision, closeAfter: true } : decision;
+      return pastMaxAge(state.establishedAt, this.limits) && decision.ok
+        ? { ...decision, closeAfter: true }
+        : decision;
     }
     const details: Record<string, string> = {};
     for (const [k, v] of Object.entries(verdict.presented)) if (v !== undefined) details[k] = v;

@@ -6,7 +6,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
 import {
   type ErrorBody,
@@ -17,6 +16,7 @@ import {
   sendJsonError,
 } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
+import { limitedBody, type RequestLimits, requestRefusal } from './request-limits.js';
 import { traceContextOf } from './trace-context.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
@@ -56,34 +56,10 @@ export type ConnectionDecision =
       readonly partnerLabel?: string;
     };
 
-export interface RequestLimits {
-  readonly maxUrlBytes: number;
-  readonly maxBodyBytes: number;
-}
-
-/** Errors the body limiter raises mid-stream; forward() turns it into a 413. */
-class BodyTooLarge extends Error {
-  readonly code = 'PAYLOAD_TOO_LARGE';
-}
-
-/** Passes a chunked body through, failing once it exceeds `max` bytes (undici then aborts). */
-function limitBody(req: IncomingMessage, max: number): Readable {
-  let seen = 0;
-  const limiter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      done(seen > max ? new BodyTooLarge(`request body over ${max} bytes`) : null, chunk);
-    },
-  });
-  req.on('error', (err) => limiter.destroy(err));
-  return req.pipe(limiter);
-}
-
 export interface RequestHandlerOptions {
   readonly decide: (req: IncomingMessage) => ConnectionDecision;
   /** The pool for the decision's upstream origin (the default one for none). */
   readonly upstreams: { for(origin: string | undefined): Upstream };
-  readonly maxHeaders: number;
   readonly limits: RequestLimits;
   /** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
   readonly headerOptions?: UpstreamHeaderOptions;
@@ -240,26 +216,10 @@ export function createRequestHandler(
       finish(decision.status);
       return;
     }
-    if (req.rawHeaders.length / 2 > opts.maxHeaders) return answer('too_many_headers');
-    // HTTP/1.0 or 1.1 only (llhttp also parses 0.9 and 2.0 request lines), with at most one Host,
-    // exactly one in 1.1 (RFC 9112 §3.2): a second Host is how a front and a back disagree.
-    let hosts = 0;
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
-    }
-    if (req.httpVersionMajor !== 1 || hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
-      return answer('bad_request');
-    }
-    const path = req.url ?? '';
-    if (path.length > opts.limits.maxUrlBytes) return answer('uri_too_long');
-    // Origin-form only: absolute-form and authority-form targets are a proxying/smuggling vector.
-    if (!path.startsWith('/')) return answer('bad_request');
-    const declaredLength = req.headers['content-length'];
-    if (declaredLength !== undefined && Number(declaredLength) > opts.limits.maxBodyBytes) {
-      return answer('payload_too_large');
-    }
-    const chunked = declaredLength === undefined && req.headers['transfer-encoding'] !== undefined;
-    const body = chunked ? limitBody(req, opts.limits.maxBodyBytes) : undefined;
+    // Limits, HTTP version, Host and origin-form (request-limits.ts): refused before anything is forwarded.
+    const refusal = requestRefusal(req, opts.limits);
+    if (refusal) return answer(refusal);
+    const body = limitedBody(req, opts.limits);
     if (decision.local) {
       const payload = JSON.stringify(decision.local(requestId), null, 2);
       res.writeHead(200, {
@@ -287,7 +247,7 @@ export function createRequestHandler(
       opts.isDraining() || decision.closeAfter
         ? { 'x-request-id': requestId, connection: 'close' }
         : { 'x-request-id': requestId };
-    const target = decision.target ?? path;
+    const target = decision.target ?? req.url ?? '';
     opts.upstreams
       .for(decision.upstream)
       .forward(req, res, headers, target, responseHeaders, body)

@@ -18,6 +18,7 @@ import {
 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger, Metrics } from '../observability/index.js';
+import { applyServerLimits, type RequestLimits, serverLimitOptions } from '../proxy/request-limits.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import {
   type RevocationPolicy,
@@ -39,8 +40,8 @@ export interface ListenerOptions {
   readonly limits: ConnectionLimits;
   /** Session-ticket keys for a snapshot; default: fresh random keys on every swap. */
   readonly ticketKeys?: (snapshot: TrustSnapshot) => Buffer;
-  readonly maxHeaderBytes: number;
-  readonly maxHeaders: number;
+  /** The request limits Node's HTTP server enforces (header section, timeouts, requests per connection). */
+  readonly requestLimits: RequestLimits;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** The partner id for a verified connection (its identity headers are prepared here too, once). */
@@ -71,16 +72,13 @@ export const REFUSED_CONNECTION_SECONDS = 5;
 /** Where in the per-connection path a bug threw (the `where` label of internal_errors_total). */
 export type InternalErrorWhere = 'verify' | 'decorate' | 'attach' | 'handshake_error';
 
-/** The connection-level limits the listener enforces (request-level ones are the handler's). */
+/** The connection-level limits the listener enforces (request-level ones: proxy/request-limits.ts). */
 export interface ConnectionLimits {
-  readonly requestTimeoutSeconds: number;
-  readonly keepAliveTimeoutSeconds: number;
   readonly maxConnections: number;
   /** Accepted, not yet verified connections (PROXY header or TLS handshake pending); more are closed at accept. */
   readonly maxHandshakingConnections: number;
   /** Verified connections per client identity (clientKey); more are closed after the handshake. */
   readonly maxConnectionsPerClient: number;
-  readonly maxRequestsPerConnection: number;
 }
 
 /** What we learned about a TCP connection before TLS started. */
@@ -111,34 +109,15 @@ export class TlsListener {
         requestCert: true,
         rejectUnauthorized: false,
         handshakeTimeout: opts.handshakeTimeoutSeconds * 1000,
-        maxHeaderSize: opts.maxHeaderBytes,
         // The request handler refuses a missing or repeated Host with our JSON 400 and closes; Node's
         // own check answers a bare 400 and then still emits the requests pipelined behind it.
         requireHostHeader: false,
-        // Idle keep-alive below the NLB's 350 s idle timeout, so we close first and cleanly.
-        keepAliveTimeout: opts.limits.keepAliveTimeoutSeconds * 1000,
-        headersTimeout: Math.min(20, opts.limits.requestTimeoutSeconds) * 1000,
-        requestTimeout: opts.limits.requestTimeoutSeconds * 1000,
-        // How often Node looks for requests past their timeout (its default is 30 s).
-        connectionsCheckingInterval: Math.min(5_000, opts.limits.requestTimeoutSeconds * 500),
+        ...serverLimitOptions(opts.requestLimits),
         noDelay: true,
       },
       opts.onRequest,
     );
-    // Node drops headers beyond maxHeadersCount silently; allow one more so we can see and refuse.
-    this.server.maxHeadersCount = opts.maxHeaders + 1;
-    // Node answers the request after the last allowed one with 503 and closes; the last allowed
-    // one already carries Connection: close.
-    this.server.maxRequestsPerSocket = opts.limits.maxRequestsPerConnection;
-    if (opts.limits.maxRequestsPerConnection > 0) {
-      // Node only marks that last answer Connection: close; we also close after it is sent.
-      const served = new WeakMap<Socket, number>();
-      this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-        const n = (served.get(req.socket) ?? 0) + 1;
-        served.set(req.socket, n);
-        if (n >= opts.limits.maxRequestsPerConnection) res.once('finish', () => req.socket.end());
-      });
-    }
+    applyServerLimits(this.server, opts.requestLimits);
     this.server.setTicketKeys(opts.ticketKeys?.(initial) ?? randomBytes(48));
     this.server.on('connection', (raw: Socket) => {
       opts.metrics.activeConnections.inc();
