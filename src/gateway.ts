@@ -2,7 +2,6 @@
  * The composition root: builds every part from Config, wires them, and owns start, reload and
  * drain. Data flows one way: TrustStore → TlsListener (gate) → request handler → Upstream.
  */
-import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ExpiryRadar } from './admin/expiry-radar.js';
@@ -21,16 +20,16 @@ import {
   type WhoamiChainElement,
   whoamiBody,
 } from './policy/index.js';
-import { GATEWAY_ERRORS, sendJsonError } from './proxy/errors.js';
+import { clientErrorResponder } from './proxy/client-errors.js';
 import { InFlightRequests } from './proxy/in-flight.js';
 import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
-import { parserRefusal, pastMaxAge, type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
+import { pastMaxAge, type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
 import { Upstreams } from './proxy/upstreams.js';
 import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
 import { stateOf } from './tls/connection-state.js';
 import { InFlightRejudge } from './tls/in-flight-rejudge.js';
 import { TlsListener } from './tls/listener.js';
-import { REFUSAL_MESSAGES, REFUSAL_TITLES, refusalStatus } from './tls/refusal.js';
+import { refusalAnswer } from './tls/refusal.js';
 import { secureContextOptions } from './tls/secure-context.js';
 import type { VerifiedClient } from './trust/rotation-guard.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
@@ -259,61 +258,7 @@ export class Gateway {
         }),
       ),
     });
-    listener.server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:net').Socket) => {
-      // Malformed, oversized or too slow requests never reach the handler: answered here, once.
-      if (err.code === 'ECONNRESET' || !socket.writable) {
-        socket.destroy();
-        return;
-      }
-      if (err.code === 'ERR_TLS_RENEGOTIATION_DISABLED') {
-        // A TLS 1.2 client asked to renegotiate (refused, see tls/secure-context.ts): it loses the connection.
-        this.logger.warn({
-          event: 'connection',
-          result: 'refused',
-          reason: 'renegotiation',
-          client: socket.remoteAddress,
-        });
-        socket.destroy();
-        return;
-      }
-      // A response still being written (pipelining): a raw answer now would pre-empt or corrupt it.
-      // It becomes the connection's last; bytes after a Connection: close are never answered at all.
-      const current = (socket as import('node:net').Socket & { _httpMessage?: ServerResponse | null })
-        ._httpMessage;
-      if (current || err.code === 'HPE_CLOSED_CONNECTION') {
-        this.logger.warn({ event: 'request', status: 0, reason: err.code, client: socket.remoteAddress });
-        if (!current) socket.end();
-        else if (current.headersSent) current.once('finish', () => socket.end());
-        else if (current.req.complete) current.shouldKeepAlive = false;
-        else {
-          // The body of the request in flight is malformed: refused, and its upstream request is cut
-          // (never completed) when the connection closes after this answer.
-          const { status, message } = GATEWAY_ERRORS.bad_request;
-          const body = { error: 'bad_request', message, request_id: 'none' };
-          sendJsonError(current, status, body, { connection: 'close' });
-        }
-        return;
-      }
-      const code = parserRefusal(err.code);
-      // On a refused connection the refusal is what the client must read, not the parse error.
-      const refused = stateOf(socket)?.initialVerdict;
-      const { status, error, message, presented } =
-        refused && !refused.ok
-          ? {
-              status: refusalStatus(refused.reason),
-              error: refused.reason,
-              message: refused.message ?? REFUSAL_MESSAGES[refused.reason],
-              presented: refused.presented,
-            }
-          : { ...GATEWAY_ERRORS[code], error: code, presented: {} };
-      this.metrics.requests.inc({ route: 'default', code: String(status) });
-      this.logger.warn({ event: 'request', status, reason: err.code ?? code, client: socket.remoteAddress });
-      const body = JSON.stringify({ error, message, request_id: 'none', ...presented });
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
-          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    });
+    listener.server.on('clientError', clientErrorResponder({ logger: this.logger, metrics: this.metrics }));
     this.listener = listener;
     this.tlsAddressValue = await listener.listen(this.config.listen.host, this.config.listen.port);
     this.logger.info({ event: 'lifecycle', msg: 'TLS listening', address: this.tlsAddressValue });
@@ -486,17 +431,7 @@ export class Gateway {
   private decide(req: import('node:http').IncomingMessage): ConnectionDecision {
     const socket = req.socket;
     const state = stateOf(socket);
-    if (!state) {
-      return {
-        ok: false,
-        close: true,
-        status: 403,
-        error: 'other',
-        title: REFUSAL_TITLES.other,
-        message: REFUSAL_MESSAGES.other,
-        details: {},
-      };
-    }
+    if (!state) return { ok: false, close: true, ...refusalAnswer({ reason: 'other', presented: {} }) };
     const verdict = state.current(this.trust.current, this.policy);
     if (verdict.ok) {
       const decision = this.authorize(req, verdict, state.remoteAddress);
@@ -504,19 +439,13 @@ export class Gateway {
         ? { ...decision, closeAfter: true }
         : decision;
     }
-    const details: Record<string, string> = {};
-    for (const [k, v] of Object.entries(verdict.presented)) if (v !== undefined) details[k] = v;
     const route = this.routeNameOf(req);
     return {
       ok: false,
       ...(route === undefined ? {} : { route }),
       // Strict: this answer is the connection's last (then it closes); explain: it stays open.
       close: this.config.verifyMode === 'strict',
-      status: refusalStatus(verdict.reason),
-      error: verdict.reason,
-      title: REFUSAL_TITLES[verdict.reason],
-      message: verdict.message ?? REFUSAL_MESSAGES[verdict.reason],
-      details,
+      ...refusalAnswer(verdict),
       ...(state.partnerId === undefined ? {} : { partnerId: state.partnerId }),
     };
   }

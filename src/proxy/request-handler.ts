@@ -7,14 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger, Metrics } from '../observability/index.js';
-import {
-  type ErrorBody,
-  GATEWAY_ERRORS,
-  type GatewayErrorCode,
-  type ProblemFormat,
-  prefersProblemJson,
-  sendJsonError,
-} from './errors.js';
+import { gatewayError, sendAnswer } from './client-errors.js';
+import type { GatewayErrorCode } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
 import { limitedBody, type RequestLimits, requestRefusal } from './request-limits.js';
 import { traceContextOf } from './trace-context.js';
@@ -69,12 +63,6 @@ export interface RequestHandlerOptions {
 }
 
 const ROUTE = 'default';
-
-/** RFC 9457 problem+json when the client's Accept prefers it (else undefined: today's JSON). */
-function problemFormat(req: IncomingMessage, title?: string): ProblemFormat | undefined {
-  if (!prefersProblemJson(req.headers.accept)) return undefined;
-  return title === undefined ? {} : { title };
-}
 
 export function createRequestHandler(
   opts: RequestHandlerOptions,
@@ -178,7 +166,6 @@ export function createRequestHandler(
       if (!res.headersSent) res.setHeader('connection', 'close');
     };
     const answer = (code: GatewayErrorCode, detail?: string): void => {
-      const e = GATEWAY_ERRORS[code];
       reason = detail ?? code;
       // After a refusal whose body we did not read, or a malformed request, the connection closes;
       // so does any answer once a drain has begun.
@@ -189,13 +176,8 @@ export function createRequestHandler(
         code === 'uri_too_long'
       )
         markClosing();
-      bytesOut = sendJsonError(
-        res,
-        e.status,
-        { error: code, message: e.message, request_id: requestId },
-        {},
-        problemFormat(req),
-      );
+      const e = gatewayError(code);
+      bytesOut = sendAnswer(req, res, e, requestId);
       finish(e.status);
     };
 
@@ -206,13 +188,7 @@ export function createRequestHandler(
       // Strict: the one readable answer (as nginx's 400), with Connection: close, then the
       // connection closes; requests pipelined behind it are never answered (the closing set above).
       if (decision.close) markClosing();
-      const body: ErrorBody = {
-        error: decision.error,
-        message: decision.message,
-        request_id: requestId,
-        ...decision.details,
-      };
-      bytesOut = sendJsonError(res, decision.status, body, {}, problemFormat(req, decision.title));
+      bytesOut = sendAnswer(req, res, decision, requestId);
       finish(decision.status);
       return;
     }
