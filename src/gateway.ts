@@ -6,30 +6,18 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ExpiryRadar } from './admin/expiry-radar.js';
 import { AdminServer } from './admin/index.js';
-import { formatRfc2253 } from './asn1/name.js';
 import type { Config } from './config/config.js';
-import { readGatewayConfigFile } from './config/gateway-config-file.js';
-import { type ClientIdentity, type HeaderPair, identityHeaders } from './identity/index.js';
 import { descriptorsNeeded, FdWatch, openFilesLimit } from './observability/fd-watch.js';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
-import {
-  ConnectionAuthorization,
-  normalizeRequestPath,
-  Policy,
-  WHOAMI_PATH,
-  type WhoamiChainElement,
-  whoamiBody,
-} from './policy/index.js';
+import { RequestAuthorizer } from './policy/request-authorizer.js';
 import { clientErrorResponder } from './proxy/client-errors.js';
 import { InFlightRequests } from './proxy/in-flight.js';
-import { type ConnectionDecision, createRequestHandler } from './proxy/request-handler.js';
-import { pastMaxAge, type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
+import { createRequestHandler } from './proxy/request-handler.js';
+import { type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
 import { Upstreams } from './proxy/upstreams.js';
-import type { RevocationPolicy, Verdict } from './tls/connection-gate.js';
-import { stateOf } from './tls/connection-state.js';
+import type { RevocationPolicy } from './tls/connection-gate.js';
 import { InFlightRejudge } from './tls/in-flight-rejudge.js';
 import { TlsListener } from './tls/listener.js';
-import { refusalAnswer } from './tls/refusal.js';
 import { secureContextOptions } from './tls/secure-context.js';
 import type { VerifiedClient } from './trust/rotation-guard.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
@@ -63,14 +51,8 @@ export class Gateway {
   /** One undici Pool per distinct upstream origin, created when a policy first names it. */
   private readonly upstreams: Upstreams;
   private readonly limits: RequestLimits;
-  /** The authorization policy in force (GATEWAY_CONFIG, or the one default route), swapped whole. */
-  private accessPolicy: Policy;
-  private accessPolicyText: string | undefined;
-  /** Per connection (keyed by its frozen identity): partner, cached route decisions, headers. */
-  private readonly authorizations = new WeakMap<
-    ClientIdentity,
-    { auth: ConnectionAuthorization; headers: readonly HeaderPair[] }
-  >();
+  /** Per request: the connection's verdict, then route and authorization under the policy in force. */
+  private readonly authorizer: RequestAuthorizer;
   readonly radar: ExpiryRadar;
   private policyTimer: NodeJS.Timeout | undefined;
   private readonly fdWatch: FdWatch;
@@ -107,12 +89,19 @@ export class Gateway {
       connectSeconds: config.upstreamConnectTimeoutSeconds,
       responseSeconds: config.upstreamTimeoutSeconds,
     });
-    this.accessPolicy = config.policyFile
-      ? Policy.fromDocument(config.policyFile.document, config.upstream.origin)
-      : Policy.defaultOnly(config.upstream.origin);
-    this.accessPolicyText = config.policyFile?.text;
-    this.ensureUpstreams();
     this.radar = new ExpiryRadar({ logger: this.logger, metrics: this.metrics });
+    this.authorizer = new RequestAuthorizer({
+      config,
+      limits: this.limits,
+      revocationPolicy: this.policy,
+      trust: this.trust,
+      radar: this.radar,
+      reportClient:
+        deps.decidedByPrimary?.reportClient ?? ((client) => this.trust.recordVerifiedClient(client)),
+      logger: this.logger,
+      metrics: this.metrics,
+    });
+    this.upstreams.sync(this.authorizer.upstreamOrigins());
     this.fdWatch = new FdWatch(this.logger, this.metrics);
     this.admin = new AdminServer({
       registry: this.metrics.registry,
@@ -218,34 +207,10 @@ export class Gateway {
       logger: this.logger,
       metrics: this.metrics,
       onAcceptError: (err) => this.fdWatch.acceptFailed('tls', err),
-      decorate: (verdict) => {
-        // Partner match and identity headers, computed here once and cached for every request.
-        const { auth } = this.authorizationFor(verdict.identity);
-        const id = verdict.identity;
-        this.radar.observe(id, auth.partner.id, auth.partnerLabel);
-        const client = {
-          partnerId: auth.partner.id,
-          fingerprint256: id.fingerprint256,
-          leafDer: id.leafDer,
-          sentDer: id.chainDer,
-        };
-        if (this.deps.decidedByPrimary) this.deps.decidedByPrimary.reportClient(client);
-        else this.trust.recordVerifiedClient(client);
-        return { partnerId: auth.partner.id };
-      },
-      // Per-client connection limits count the identity the upstream is told: a declared partner as
-      // one client, an undeclared one by issuer and X-Client-Id (`cn:…`) together, never per leaf,
-      // or a trusted CA could mint a fresh leaf per connection and never be limited.
-      clientKey: (verdict) => {
-        const { partner } = this.authorizationFor(verdict.identity).auth;
-        return partner.declared
-          ? `partner:${partner.id}`
-          : // The issuing CA by its certificate, not its name: a same-name twin CA is another client.
-            `undeclared:${JSON.stringify([verdict.chainFingerprints[1] ?? verdict.identity.issuer, partner.id])}`;
-      },
+      decorator: this.authorizer,
       onRequest: this.trackInFlight(
         createRequestHandler({
-          decide: (req) => this.decide(req),
+          authorizer: this.authorizer,
           upstreams: this.upstreams,
           limits: this.limits,
           headerOptions: {
@@ -265,202 +230,14 @@ export class Gateway {
     this.resolveListening(this.tlsAddressValue);
   }
 
-  /** Partner match and identity headers for a connection under the policy in force, computed once each. */
-  private authorizationFor(identity: ClientIdentity): {
-    auth: ConnectionAuthorization;
-    headers: readonly HeaderPair[];
-  } {
-    const known = this.authorizations.get(identity);
-    if (known && known.auth.policy === this.accessPolicy) return known;
-    const auth = new ConnectionAuthorization(this.accessPolicy, identity);
-    // After a reload the partner id (X-Client-Id) may change: then the headers are rebuilt too.
-    const headers =
-      known &&
-      known.auth.partner.id === auth.partner.id &&
-      known.auth.partner.declared === auth.partner.declared
-        ? known.headers
-        : identityHeaders(identity, auth.partner.id, this.config.identityHeaders, auth.partner.declared);
-    const entry = { auth, headers };
-    this.authorizations.set(identity, entry);
-    return entry;
-  }
-
-  /** Route selection and authorization for one request on a verified connection. */
-  private authorize(
-    req: import('node:http').IncomingMessage,
-    verdict: Verdict & { ok: true },
-    clientAddress: string,
-  ): ConnectionDecision {
-    const { auth, headers } = this.authorizationFor(verdict.identity);
-    const policy = auth.policy;
-    const who = { partnerId: auth.partner.id, partnerLabel: auth.partnerLabel };
-    const method = req.method ?? 'GET';
-    const url = req.url ?? '';
-    const refuse = (
-      status: number,
-      error: string,
-      message: string,
-      details: Record<string, string>,
-      route?: string,
-    ) =>
-      ({
-        ok: false,
-        close: false,
-        status,
-        error,
-        message,
-        details,
-        ...who,
-        ...(route ? { route } : {}),
-      }) as const;
-    // Not origin-form: the request handler answers 400 before anything is forwarded.
-    if (!url.startsWith('/')) return { ok: true, identityHeaders: headers, clientAddress, ...who };
-    // Routed and forwarded in one normal form (README "Request paths"); `;` only matters with routes.
-    const target = normalizeRequestPath(url, policy.fromFile);
-    if (!target.ok) {
-      return refuse(
-        400,
-        'bad_request',
-        `The request path has ${target.problem}, which this gateway refuses.`,
-        {},
-      );
-    }
-    const path = target.path;
-    const forwardTarget = `${path}${target.query}`;
-    if (path === WHOAMI_PATH && (policy.whoami ?? this.config.devMode)) {
-      return {
-        ok: true,
-        identityHeaders: [],
-        clientAddress,
-        route: 'whoami',
-        ...who,
-        local: (requestId) => whoamiBody(verdict.identity, auth, this.whoamiChain(verdict), requestId),
-      };
-    }
-    const selected = policy.select(method, path);
-    if (!selected) return refuse(403, 'not_authorized', 'No route accepts this request path.', {});
-    const route = selected.route;
-    if (!selected.ok) {
-      return refuse(
-        403,
-        'not_authorized',
-        `Route '${route.name}' does not accept ${method} requests (refused by ${selected.rule}).`,
-        { route: route.name, rule: selected.rule },
-        route.name,
-      );
-    }
-    const decision = auth.authorize(route);
-    if (!decision.allowed) {
-      return refuse(
-        403,
-        'not_authorized',
-        decision.message,
-        { route: route.name, rule: decision.rule },
-        route.name,
-      );
-    }
-    return {
-      ok: true,
-      identityHeaders: headers,
-      clientAddress,
-      route: route.name,
-      target: forwardTarget,
-      ...who,
-      upstream: route.upstream,
-    };
-  }
-
-  /** The verified chain for whoami, with whether a loaded CRL of each element's issuer covers it. */
-  private whoamiChain(verdict: Verdict & { ok: true }): WhoamiChainElement[] {
-    const revocation = this.trust.current?.revocation;
-    return verdict.chain.map((c, i) => {
-      const subject = formatRfc2253(c.subjectDer);
-      const issuer = formatRfc2253(c.issuerDer);
-      const anchor = i > 0 && i === verdict.chain.length - 1;
-      return {
-        subject,
-        issuer,
-        serial: c.serialHex,
-        fingerprint256: verdict.chainFingerprints[i] ?? '',
-        notAfter: c.notAfter,
-        revocation: anchor
-          ? 'trust_anchor'
-          : revocation?.covers(c, verdict.chain[i + 1])
-            ? 'checked'
-            : 'no_crl',
-      };
-    });
-  }
-
-  private ensureUpstreams(): void {
-    this.upstreams.sync(this.accessPolicy.routes.routes.map((r) => r.upstream));
-  }
-
   /**
-   * Re-reads GATEWAY_CONFIG (SIGHUP and every trust refresh). A file that fails validation never
-   * replaces the policy in force: it is logged and counted, and the old policy keeps deciding.
+   * Re-reads GATEWAY_CONFIG (SIGHUP and every trust refresh): the authorizer swaps the policy
+   * when the file changed and validates, and the upstream registry follows the origins it names.
    */
   reloadPolicy(): 'unchanged' | 'success' | 'failure' {
-    const file = this.config.configFile;
-    if (!file) return 'unchanged';
-    let result: 'unchanged' | 'success' | 'failure';
-    try {
-      const { document, text } = readGatewayConfigFile(file);
-      if (text === this.accessPolicyText) {
-        result = 'unchanged';
-      } else {
-        this.accessPolicy = Policy.fromDocument(document, this.config.upstream.origin);
-        this.accessPolicyText = text;
-        this.ensureUpstreams();
-        result = 'success';
-        this.logger.info({ event: 'policy', msg: 'GATEWAY_CONFIG reloaded', file });
-      }
-    } catch (err) {
-      result = 'failure';
-      this.logger.error({
-        event: 'policy',
-        msg: 'GATEWAY_CONFIG reload rejected; the policy in force is kept',
-        file,
-        error: (err as Error).message,
-      });
-    }
-    this.metrics.policyReloads.inc({ result });
+    const result = this.authorizer.reload();
+    if (result === 'success') this.upstreams.sync(this.authorizer.upstreamOrigins());
     return result;
-  }
-
-  private decide(req: import('node:http').IncomingMessage): ConnectionDecision {
-    const socket = req.socket;
-    const state = stateOf(socket);
-    if (!state) return { ok: false, close: true, ...refusalAnswer({ reason: 'other', presented: {} }) };
-    const verdict = state.current(this.trust.current, this.policy);
-    if (verdict.ok) {
-      const decision = this.authorize(req, verdict, state.remoteAddress);
-      return pastMaxAge(state.establishedAt, this.limits) && decision.ok
-        ? { ...decision, closeAfter: true }
-        : decision;
-    }
-    const route = this.routeNameOf(req);
-    return {
-      ok: false,
-      ...(route === undefined ? {} : { route }),
-      // Strict: this answer is the connection's last (then it closes); explain: it stays open.
-      close: this.config.verifyMode === 'strict',
-      ...refusalAnswer(verdict),
-      ...(state.partnerId === undefined ? {} : { partnerId: state.partnerId }),
-    };
-  }
-
-  /**
-   * The route a refused request's path selects, for its log line and metrics only (nothing is
-   * forwarded): a refused `/receipts` is counted under `receipts`, not `default`. Undefined when
-   * the path is malformed or no route takes it.
-   */
-  private routeNameOf(req: import('node:http').IncomingMessage): string | undefined {
-    const url = req.url ?? '';
-    if (!url.startsWith('/')) return undefined;
-    const target = normalizeRequestPath(url, this.accessPolicy.fromFile);
-    if (!target.ok) return undefined;
-    return this.accessPolicy.select(req.method ?? 'GET', target.path)?.route.name;
   }
 
   private trackInFlight(

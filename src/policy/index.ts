@@ -1,7 +1,9 @@
 /**
  * policy/: routes and authorization rules → allow/deny with the rule that decided. Partners are
  * matched once per connection, route decisions cached per (connection, route).
- * It does no I/O: the file is read and validated by config/, requests are forwarded by proxy/.
+ * It does no I/O: the file is read and validated by config/ (request-authorizer.ts asks it on
+ * reload), requests are forwarded by proxy/. request-authorizer.ts is the per-request decision the
+ * request handler asks: the connection's verdict, then route, authorization or whoami.
  */
 export { ConnectionAuthorization } from './connection-authorization.js';
 export * from './document.js';

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger, Metrics } from '../observability/index.js';
+import type { Authorizer } from '../policy/request-authorizer.js';
 import { gatewayError, sendAnswer } from './client-errors.js';
 import type { GatewayErrorCode } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
@@ -14,44 +15,9 @@ import { limitedBody, type RequestLimits, requestRefusal } from './request-limit
 import { traceContextOf } from './trace-context.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
-export type ConnectionDecision =
-  | {
-      readonly ok: true;
-      readonly identityHeaders: readonly (readonly [string, string])[];
-      readonly partnerId: string;
-      readonly clientAddress: string;
-      /** The route the policy selected (metrics, logs) and its upstream origin; default: 'default', GATEWAY_UPSTREAM. */
-      readonly route?: string;
-      readonly upstream?: string;
-      /** The request target to forward: the normalized path that was routed, and the query. */
-      readonly target?: string;
-      /** Bounded partner label for mtls_gateway_partner_requests_total (declared id or `undeclared`). */
-      readonly partnerLabel?: string;
-      /** Answered by the gateway itself with this JSON (whoami), never forwarded. */
-      readonly local?: (requestId: string) => unknown;
-      /** The connection is past its maximum age: this answer carries Connection: close. */
-      readonly closeAfter?: boolean;
-    }
-  | {
-      readonly ok: false;
-      /**
-       * This answer is the connection's last (strict mode): it carries Connection: close and the
-       * connection closes after it; false (explain mode, authorization): the connection stays open.
-       */
-      readonly close: boolean;
-      readonly status: number;
-      readonly error: string;
-      /** The problem+json `title` (one per error code); default: the status's reason phrase. */
-      readonly title?: string;
-      readonly message: string;
-      readonly details: Readonly<Record<string, string>>;
-      readonly partnerId?: string;
-      readonly route?: string;
-      readonly partnerLabel?: string;
-    };
-
 export interface RequestHandlerOptions {
-  readonly decide: (req: IncomingMessage) => ConnectionDecision;
+  /** The decision for each request: refusal, the gateway's own answer, or where to forward. */
+  readonly authorizer: Authorizer;
   /** The pool for the decision's upstream origin (the default one for none). */
   readonly upstreams: { for(origin: string | undefined): Upstream };
   readonly limits: RequestLimits;
@@ -124,7 +90,7 @@ export function createRequestHandler(
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const trace = traceContextOf(req.headers.traceparent);
-    const decision = opts.decide(req);
+    const decision = opts.authorizer.decide(req);
     const partnerId = decision.partnerId;
     const route = decision.route ?? ROUTE;
     let upstreamMs: number | undefined;

@@ -136,7 +136,11 @@ export function limitedBody(req: IncomingMessage, l: RequestLimits): Readable | 
 }
 
 /** Whether a connection verified at `establishedAt` is past GATEWAY_MAX_CONNECTION_AGE_SECONDS. */
-export function pastMaxAge(establishedAt: number, l: RequestLimits, now: number = Date.now()): boolean {
+export function pastMaxAge(
+  establishedAt: number,
+  l: Pick<RequestLimits, 'maxConnectionAgeSeconds'>,
+  now: number = Date.now(),
+): boolean {
   return now - establishedAt > l.maxConnectionAgeSeconds * 1000;
 }
 

@@ -44,19 +44,23 @@ export interface ListenerOptions {
   readonly requestLimits: RequestLimits;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** The partner id for a verified connection (its identity headers are prepared here too, once). */
-  readonly decorate: (verdict: Verdict & { ok: true }) => {
-    partnerId: string;
-  };
+  /** Asked once about every verified connection, right after the gate. */
+  readonly decorator: ConnectionDecorator;
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** An accept that failed once listening (EMFILE, …): reported, never fatal. */
+  readonly onAcceptError?: (err: NodeJS.ErrnoException) => void;
+}
+
+/** What the listener learns about a verified connection, once, before any request on it. */
+export interface ConnectionDecorator {
+  /** The partner id for a verified connection (its identity headers are prepared here too, once). */
+  decorate(verdict: Verdict & { ok: true }): { partnerId: string };
   /**
    * Whom a verified connection counts against for maxConnectionsPerClient (e.g. the declared
    * partner, else the certificate); default: the leaf's fingerprint. Never the source address:
    * behind an NLB without PROXY protocol every partner shares a few node addresses.
    */
-  readonly clientKey?: (verdict: Verdict & { ok: true }) => string;
-  /** An accept that failed once listening (EMFILE, …): reported, never fatal. */
-  readonly onAcceptError?: (err: NodeJS.ErrnoException) => void;
+  clientKey?(verdict: Verdict & { ok: true }): string;
 }
 
 type WithParent = TLSSocket & { _parent?: Socket };
@@ -381,7 +385,7 @@ export class TlsListener {
       return;
     }
     const key = verdict.ok
-      ? (this.opts.clientKey?.(verdict) ?? `cert:${verdict.identity.fingerprint256}`)
+      ? (this.opts.decorator.clientKey?.(verdict) ?? `cert:${verdict.identity.fingerprint256}`)
       : 'refused'; // explain mode: refused connections share one count
     const n = this.openPerClient.get(key) ?? 0;
     if (n >= this.opts.limits.maxConnectionsPerClient) {
@@ -488,7 +492,7 @@ export class TlsListener {
     const remote = peer.client;
     if (verdict.ok) {
       stage.where = 'decorate';
-      const { partnerId } = this.opts.decorate(verdict);
+      const { partnerId } = this.opts.decorator.decorate(verdict);
       stage.where = 'attach';
       attachState(socket, new ConnectionState(verdict, this.snapshot, remote, partnerId));
       metrics.handshakes.inc({ result: 'success' });

@@ -180,9 +180,11 @@ describe('the last-resort catch around the per-connection path', () => {
       logger: createLogger('info', logs),
       metrics,
       // A stand-in for a bug downstream of the verdict: it throws for one partner only.
-      decorate: (verdict) => {
-        if (verdict.identity.commonName === 'partner-b') throw new TypeError('a bug in decorate');
-        return { partnerId: verdict.identity.commonName ?? '' };
+      decorator: {
+        decorate: (verdict) => {
+          if (verdict.identity.commonName === 'partner-b') throw new TypeError('a bug in decorate');
+          return { partnerId: verdict.identity.commonName ?? '' };
+        },
       },
       onRequest: (_req, res) => res.end('served'),
     });
