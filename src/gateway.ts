@@ -1,17 +1,19 @@
 /**
- * The composition root: builds every part from Config, wires them, and owns start, reload and
- * drain. Data flows one way: TrustStore → TlsListener (gate) → request handler → Upstream.
+ * The composition root: builds every part from Config, wires them, starts them, and hands stop
+ * to the lifecycle. Data flows one way, each part receiving the interfaces it needs at
+ * construction: TrustStore → TlsListener (gate, ConnectionDecorator) → request handler
+ * (Authorizer, RequestLifecycle) → Upstreams. docs/architecture.md walks both paths.
  */
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ExpiryRadar } from './admin/expiry-radar.js';
 import { AdminServer } from './admin/index.js';
 import type { Config } from './config/config.js';
-import { descriptorsNeeded, FdWatch, openFilesLimit } from './observability/fd-watch.js';
+import { Lifecycle } from './lifecycle.js';
+import { FdWatch } from './observability/fd-watch.js';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
 import { RequestAuthorizer } from './policy/request-authorizer.js';
 import { clientErrorResponder } from './proxy/client-errors.js';
-import { InFlightRequests } from './proxy/in-flight.js';
 import { createRequestHandler } from './proxy/request-handler.js';
 import { type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
 import { Upstreams } from './proxy/upstreams.js';
@@ -44,41 +46,38 @@ export class Gateway {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly trust: TrustStore;
+  readonly radar: ExpiryRadar;
+  adminAddress: AddressInfo | undefined;
   private listener: TlsListener | undefined;
   private readonly admin: AdminServer;
-  /** The revocation rules of the configuration, applied by the gate and on every request. */
-  private readonly policy: RevocationPolicy;
-  /** One undici Pool per distinct upstream origin, created when a policy first names it. */
   private readonly upstreams: Upstreams;
-  private readonly limits: RequestLimits;
-  /** Per request: the connection's verdict, then route and authorization under the policy in force. */
   private readonly authorizer: RequestAuthorizer;
-  readonly radar: ExpiryRadar;
-  private policyTimer: NodeJS.Timeout | undefined;
+  private readonly lifecycle: Lifecycle;
   private readonly fdWatch: FdWatch;
-  private draining = false;
-  private readonly inFlight = new InFlightRequests();
-  /** Strict mode: cuts in-flight responses of connections a trust change refuses. */
+  private readonly limits: RequestLimits;
+  /** The revocation rules of the configuration, applied by the gate and on every request. */
+  private readonly revocationPolicy: RevocationPolicy;
+  /** Cuts in-flight responses of connections a trust change refuses (explain mode too). */
   private readonly rejudge: InFlightRejudge;
   private tlsAddressValue: AddressInfo | undefined;
   private readonly tlsListening: Promise<AddressInfo>;
   private resolveListening!: (a: AddressInfo) => void;
-  adminAddress: AddressInfo | undefined;
 
   private constructor(
     readonly config: Config,
     private readonly deps: GatewayDeps,
   ) {
+    this.limits = requestLimitsOf(config);
     this.logger =
       deps.logger ?? createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
     this.metrics = deps.metrics ?? createMetrics();
-    this.limits = requestLimitsOf(config);
-    const trust = trustSettingsOf(config);
-    this.policy = trust.revocationPolicy;
+    const { logger, metrics, limits } = this;
+    const settings = trustSettingsOf(config);
+    this.revocationPolicy = settings.revocationPolicy;
     this.trust = new TrustStore({
-      ...trust,
-      logger: this.logger,
-      metrics: this.metrics,
+      ...settings,
+      logger,
+      metrics,
       maxRefusedPercent: deps.decidedByPrimary ? 100 : config.rotationMaxRefusedPercent,
       ...(deps.decidedByPrimary ? { label: null } : {}),
       // A trial context from the listener's own option builder: OpenSSL must accept it before swap.
@@ -89,53 +88,61 @@ export class Gateway {
       connectSeconds: config.upstreamConnectTimeoutSeconds,
       responseSeconds: config.upstreamTimeoutSeconds,
     });
-    this.radar = new ExpiryRadar({ logger: this.logger, metrics: this.metrics });
+    this.radar = new ExpiryRadar({ logger, metrics });
     this.authorizer = new RequestAuthorizer({
       config,
-      limits: this.limits,
-      revocationPolicy: this.policy,
+      limits,
+      revocationPolicy: settings.revocationPolicy,
       trust: this.trust,
       radar: this.radar,
       reportClient:
         deps.decidedByPrimary?.reportClient ?? ((client) => this.trust.recordVerifiedClient(client)),
-      logger: this.logger,
-      metrics: this.metrics,
+      logger,
+      metrics,
     });
     this.upstreams.sync(this.authorizer.upstreamOrigins());
-    this.fdWatch = new FdWatch(this.logger, this.metrics);
+    this.fdWatch = new FdWatch(logger, metrics);
     this.admin = new AdminServer({
-      registry: this.metrics.registry,
+      registry: metrics.registry,
       notReadyReason: () => this.notReadyReason(),
       trustStatus: () => this.trust.status(),
       expiringClientCerts: () => this.radar.report(),
     });
+    this.rejudge = new InFlightRejudge({
+      connections: () => this.lifecycle.connections(),
+      current: () => this.trust.current,
+      policy: settings.revocationPolicy,
+      logger,
+      metrics,
+    });
+    this.lifecycle = new Lifecycle({
+      logger,
+      drainSeconds: config.drainSeconds,
+      parts: {
+        sources: [this.fdWatch, this.trust],
+        listener: () => this.listener,
+        afterDrain: [this.rejudge],
+        upstreams: this.upstreams,
+        admin: this.admin,
+      },
+    });
     this.tlsListening = new Promise((resolve) => {
       this.resolveListening = resolve;
-    });
-    // In both modes: explain answers refused requests, but a response already streaming to a
-    // client whose trust was withdrawn is cut all the same.
-    this.rejudge = new InFlightRejudge({
-      connections: () => this.inFlight.connections(),
-      current: () => this.trust.current,
-      policy: this.policy,
-      logger: this.logger,
-      metrics: this.metrics,
     });
   }
 
   static async start(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
     const gw = new Gateway(config, deps);
-    gw.checkDescriptorBudget();
+    gw.fdWatch.checkBudget(config.limits.maxConnections, gw.upstreams.maxSockets);
     gw.fdWatch.start();
     await gw.trust.start();
     // Registered after the first load: that snapshot is installed below, later ones by swap.
     gw.trust.on('update', (snapshot: TrustSnapshot) => gw.onTrustUpdate(snapshot));
     // The policy file is re-read with the trust refresh (a no-op when unchanged); the radar sweeps then too.
-    gw.policyTimer = setInterval(() => {
+    gw.lifecycle.repeat(config.trustRefreshSeconds, () => {
       gw.reloadPolicy();
       gw.radar.sweep();
-    }, config.trustRefreshSeconds * 1000);
-    gw.policyTimer.unref();
+    });
     if (deps.admin !== false) {
       gw.adminAddress = await gw.admin.listen(config.adminListen.host, config.adminListen.port);
       gw.admin.server.on('error', (err: NodeJS.ErrnoException) => gw.fdWatch.acceptFailed('admin', err));
@@ -143,28 +150,8 @@ export class Gateway {
     }
     const snapshot = gw.trust.current;
     if (snapshot) await gw.startListener(snapshot);
-    gw.rejudge?.schedule(snapshot);
+    gw.rejudge.schedule(snapshot);
     return gw;
-  }
-
-  /**
-   * GATEWAY_MAX_CONNECTIONS against RLIMIT_NOFILE (HAProxy checks maxconn the same way): a limit
-   * the process cannot reach in descriptors means connections are dropped silently before it.
-   */
-  private checkDescriptorBudget(): void {
-    const limit = openFilesLimit();
-    if (!limit || !Number.isFinite(limit.soft)) return;
-    const needed = descriptorsNeeded(this.config.limits.maxConnections, this.upstreams.maxSockets);
-    if (needed <= limit.soft) return;
-    this.logger.warn({
-      event: 'lifecycle',
-      msg: 'GATEWAY_MAX_CONNECTIONS exceeds what the file descriptor limit (ulimit -n) allows',
-      max_connections: this.config.limits.maxConnections,
-      fds_needed: needed,
-      nofile_soft: limit.soft,
-      nofile_hard: Number.isFinite(limit.hard) ? limit.hard : 'unlimited',
-      fix: `raise the task's nofile ulimit to at least ${needed}, or lower GATEWAY_MAX_CONNECTIONS`,
-    });
   }
 
   /** The TLS listener's address, once trust material has loaded and it listens. */
@@ -177,7 +164,7 @@ export class Gateway {
   }
 
   notReadyReason(): string | undefined {
-    if (this.draining) return 'draining';
+    if (this.lifecycle.isDraining()) return 'draining';
     if (!this.trust.current) return this.trust.notReadyReason ?? 'trust material not loaded';
     if (!this.tlsAddressValue) return 'TLS listener not started';
     return undefined;
@@ -186,8 +173,8 @@ export class Gateway {
   private onTrustUpdate(snapshot: TrustSnapshot): void {
     if (this.listener) {
       this.listener.swap(snapshot);
-      this.rejudge?.onTrustChange(snapshot);
-    } else if (!this.draining) {
+      this.rejudge.onTrustChange(snapshot);
+    } else if (!this.lifecycle.isDraining()) {
       this.startListener(snapshot).catch((err: Error) => {
         this.logger.fatal({ event: 'lifecycle', msg: 'TLS listener failed', error: err.message });
         process.exitCode = 1;
@@ -196,57 +183,47 @@ export class Gateway {
   }
 
   private async startListener(snapshot: TrustSnapshot): Promise<void> {
+    const { config, logger, metrics } = this;
     const listener = new TlsListener(snapshot, {
-      verifyMode: this.config.verifyMode,
-      proxyProtocol: this.config.proxyProtocol,
+      verifyMode: config.verifyMode,
+      proxyProtocol: config.proxyProtocol,
       ...(this.deps.ticketKeys ? { ticketKeys: this.deps.ticketKeys } : {}),
-      revocationPolicy: this.policy,
-      handshakeTimeoutSeconds: this.config.handshakeTimeoutSeconds,
-      limits: this.config.limits,
+      revocationPolicy: this.revocationPolicy,
+      handshakeTimeoutSeconds: config.handshakeTimeoutSeconds,
+      limits: config.limits,
       requestLimits: this.limits,
-      logger: this.logger,
-      metrics: this.metrics,
+      logger,
+      metrics,
       onAcceptError: (err) => this.fdWatch.acceptFailed('tls', err),
       decorator: this.authorizer,
-      onRequest: this.trackInFlight(
-        createRequestHandler({
-          authorizer: this.authorizer,
-          upstreams: this.upstreams,
-          limits: this.limits,
-          headerOptions: {
-            underscores: this.config.underscoreHeaders,
-            forwarded: this.config.identityHeaders.includes('forwarded'),
-          },
-          isDraining: () => this.draining,
-          metrics: this.metrics,
-          logger: this.logger,
-        }),
-      ),
+      onRequest: createRequestHandler({
+        authorizer: this.authorizer,
+        lifecycle: this.lifecycle,
+        upstreams: this.upstreams,
+        limits: this.limits,
+        headerOptions: {
+          underscores: config.underscoreHeaders,
+          forwarded: config.identityHeaders.includes('forwarded'),
+        },
+        metrics,
+        logger,
+      }),
     });
-    listener.server.on('clientError', clientErrorResponder({ logger: this.logger, metrics: this.metrics }));
+    listener.server.on('clientError', clientErrorResponder({ logger, metrics }));
     this.listener = listener;
-    this.tlsAddressValue = await listener.listen(this.config.listen.host, this.config.listen.port);
-    this.logger.info({ event: 'lifecycle', msg: 'TLS listening', address: this.tlsAddressValue });
+    this.tlsAddressValue = await listener.listen(config.listen.host, config.listen.port);
+    logger.info({ event: 'lifecycle', msg: 'TLS listening', address: this.tlsAddressValue });
     this.resolveListening(this.tlsAddressValue);
   }
 
   /**
-   * Re-reads GATEWAY_CONFIG (SIGHUP and every trust refresh): the authorizer swaps the policy
-   * when the file changed and validates, and the upstream registry follows the origins it names.
+   * Re-reads GATEWAY_CONFIG (SIGHUP and every trust refresh): the authorizer swaps the policy when
+   * the file changed and validates; the upstream registry follows the origins the new one names.
    */
   reloadPolicy(): 'unchanged' | 'success' | 'failure' {
     const result = this.authorizer.reload();
     if (result === 'success') this.upstreams.sync(this.authorizer.upstreamOrigins());
     return result;
-  }
-
-  private trackInFlight(
-    handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void,
-  ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void {
-    return (req, res) => {
-      this.inFlight.track(req, res);
-      handler(req, res);
-    };
   }
 
   /** SIGHUP: reload every trust source and the GATEWAY_CONFIG policy now. */
@@ -255,53 +232,13 @@ export class Gateway {
     return this.trust.refresh();
   }
 
-  /**
-   * SIGTERM: readiness turns 503 at once, the listener stops accepting, idle keep-alive connections
-   * close, in-flight requests get `Connection: close` and up to drainSeconds to finish.
-   * Resolves true when every request finished in time; the requests cut at the deadline are
-   * logged (`cut_requests`), and the exit status follows (0 clean, 1 cut).
-   */
-  async drain(): Promise<boolean> {
-    this.draining = true;
-    this.fdWatch.stop();
-    this.logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight.size });
-    this.trust.stop();
-    this.listener?.stopAccepting();
-    const server = this.listener?.server;
-    server?.close();
-    server?.closeIdleConnections();
-    await this.inFlight.whenIdle(this.config.drainSeconds * 1000);
-    const cut = this.inFlight.size;
-    const clean = cut === 0;
-    if (cut > 0) {
-      this.logger.warn({
-        event: 'lifecycle',
-        msg: 'drain deadline reached: cutting the requests still in flight',
-        cut_requests: cut,
-        drain_seconds: this.config.drainSeconds,
-      });
-    }
-    server?.closeAllConnections();
-    clearInterval(this.policyTimer);
-    this.rejudge?.stop();
-    await this.upstreams.close();
-    await this.admin.close();
-    this.logger.info({ event: 'lifecycle', msg: 'stopped', clean, cut_requests: cut });
-    return clean;
+  /** SIGTERM: see Lifecycle.drain (true: every request finished in time). */
+  drain(): Promise<boolean> {
+    return this.lifecycle.drain();
   }
 
   /** Immediate stop (tests): no drain wait. */
-  async stop(): Promise<void> {
-    this.draining = true;
-    this.fdWatch.stop();
-    this.trust.stop();
-    this.listener?.stopAccepting();
-    const server = this.listener?.server;
-    server?.close();
-    server?.closeAllConnections();
-    clearInterval(this.policyTimer);
-    this.rejudge?.stop();
-    await this.upstreams.destroy();
-    await this.admin.close();
+  stop(): Promise<void> {
+    return this.lifecycle.stop();
   }
 }

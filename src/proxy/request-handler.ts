@@ -15,6 +15,14 @@ import { limitedBody, type RequestLimits, requestRefusal } from './request-limit
 import { traceContextOf } from './trace-context.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
+/** What the handler needs of the gateway's lifecycle: the drain count, and whether one began. */
+export interface RequestLifecycle {
+  /** Counts the request in flight until its response or its connection closes (the drain waits for it). */
+  track(req: IncomingMessage, res: ServerResponse): void;
+  /** A drain began: every answer from now on carries Connection: close. */
+  isDraining(): boolean;
+}
+
 export interface RequestHandlerOptions {
   /** The decision for each request: refusal, the gateway's own answer, or where to forward. */
   readonly authorizer: Authorizer;
@@ -23,7 +31,7 @@ export interface RequestHandlerOptions {
   readonly limits: RequestLimits;
   /** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
   readonly headerOptions?: UpstreamHeaderOptions;
-  readonly isDraining: () => boolean;
+  readonly lifecycle: RequestLifecycle;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -67,6 +75,7 @@ export function createRequestHandler(
   /** Connections whose one request pipelined behind their closing answer was already logged. */
   const pipelinedLogged = new WeakSet<Socket>();
   return (req, res) => {
+    opts.lifecycle.track(req, res);
     // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed, not
     // even decided. Only the first is logged and counted: a client (refused, with no certificate)
     // must not turn one connection into thousands of log lines before it closes.
@@ -136,7 +145,7 @@ export function createRequestHandler(
       // After a refusal whose body we did not read, or a malformed request, the connection closes;
       // so does any answer once a drain has begun.
       if (
-        opts.isDraining() ||
+        opts.lifecycle.isDraining() ||
         code === 'bad_request' ||
         code === 'payload_too_large' ||
         code === 'uri_too_long'
@@ -148,7 +157,8 @@ export function createRequestHandler(
     };
 
     // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
-    if (!res.shouldKeepAlive || opts.isDraining() || (decision.ok && decision.closeAfter)) markClosing();
+    if (!res.shouldKeepAlive || opts.lifecycle.isDraining() || (decision.ok && decision.closeAfter))
+      markClosing();
     if (!decision.ok) {
       reason = decision.error;
       // Strict: the one readable answer (as nginx's 400), with Connection: close, then the
@@ -186,7 +196,7 @@ export function createRequestHandler(
         : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
     );
     const responseHeaders = (): Record<string, string> =>
-      opts.isDraining() || decision.closeAfter
+      opts.lifecycle.isDraining() || decision.closeAfter
         ? { 'x-request-id': requestId, connection: 'close' }
         : { 'x-request-id': requestId };
     const target = decision.target ?? req.url ?? '';
