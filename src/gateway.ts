@@ -16,10 +16,11 @@ import { RequestAuthorizer } from './policy/request-authorizer.js';
 import { clientErrorResponder } from './proxy/client-errors.js';
 import { createRequestHandler } from './proxy/request-handler.js';
 import { type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
+import { upstreamHeaderOptionsOf } from './proxy/upstream-headers.js';
 import { Upstreams } from './proxy/upstreams.js';
 import type { RevocationPolicy } from './tls/connection-gate.js';
 import { InFlightRejudge } from './tls/in-flight-rejudge.js';
-import { TlsListener } from './tls/listener.js';
+import { listenerSettingsOf, TlsListener } from './tls/listener.js';
 import { secureContextOptions } from './tls/secure-context.js';
 import type { VerifiedClient } from './trust/rotation-guard.js';
 import type { TrustSnapshot } from './trust/snapshot.js';
@@ -59,9 +60,6 @@ export class Gateway {
   private readonly revocationPolicy: RevocationPolicy;
   /** Cuts in-flight responses of connections a trust change refuses (explain mode too). */
   private readonly rejudge: InFlightRejudge;
-  private tlsAddressValue: AddressInfo | undefined;
-  private readonly tlsListening: Promise<AddressInfo>;
-  private resolveListening!: (a: AddressInfo) => void;
 
   private constructor(
     readonly config: Config,
@@ -84,10 +82,7 @@ export class Gateway {
       checkSnapshot: (s) => createSecureContext(secureContextOptions(s.caBundle, s.server)),
       ...(deps.fetchSource ? { fetch: deps.fetchSource } : {}),
     });
-    this.upstreams = new Upstreams(config.upstream, {
-      connectSeconds: config.upstreamConnectTimeoutSeconds,
-      responseSeconds: config.upstreamTimeoutSeconds,
-    });
+    this.upstreams = Upstreams.of(config);
     this.radar = new ExpiryRadar({ logger, metrics });
     this.authorizer = new RequestAuthorizer({
       config,
@@ -95,16 +90,16 @@ export class Gateway {
       revocationPolicy: settings.revocationPolicy,
       trust: this.trust,
       radar: this.radar,
+      upstreams: this.upstreams,
       reportClient:
         deps.decidedByPrimary?.reportClient ?? ((client) => this.trust.recordVerifiedClient(client)),
       logger,
       metrics,
     });
-    this.upstreams.sync(this.authorizer.upstreamOrigins());
     this.fdWatch = new FdWatch(logger, metrics);
     this.admin = new AdminServer({
       registry: metrics.registry,
-      notReadyReason: () => this.notReadyReason(),
+      notReadyReason: () => this.lifecycle.notReadyReason(),
       trustStatus: () => this.trust.status(),
       expiringClientCerts: () => this.radar.report(),
     });
@@ -119,15 +114,12 @@ export class Gateway {
       logger,
       drainSeconds: config.drainSeconds,
       parts: {
+        trust: this.trust,
         sources: [this.fdWatch, this.trust],
-        listener: () => this.listener,
         afterDrain: [this.rejudge],
         upstreams: this.upstreams,
         admin: this.admin,
       },
-    });
-    this.tlsListening = new Promise((resolve) => {
-      this.resolveListening = resolve;
     });
   }
 
@@ -140,7 +132,7 @@ export class Gateway {
     gw.trust.on('update', (snapshot: TrustSnapshot) => gw.onTrustUpdate(snapshot));
     // The policy file is re-read with the trust refresh (a no-op when unchanged); the radar sweeps then too.
     gw.lifecycle.repeat(config.trustRefreshSeconds, () => {
-      gw.reloadPolicy();
+      gw.authorizer.reload();
       gw.radar.sweep();
     });
     if (deps.admin !== false) {
@@ -156,18 +148,11 @@ export class Gateway {
 
   /** The TLS listener's address, once trust material has loaded and it listens. */
   get tlsAddress(): AddressInfo | undefined {
-    return this.tlsAddressValue;
+    return this.lifecycle.tlsAddress;
   }
 
   whenListening(): Promise<AddressInfo> {
-    return this.tlsListening;
-  }
-
-  notReadyReason(): string | undefined {
-    if (this.lifecycle.isDraining()) return 'draining';
-    if (!this.trust.current) return this.trust.notReadyReason ?? 'trust material not loaded';
-    if (!this.tlsAddressValue) return 'TLS listener not started';
-    return undefined;
+    return this.lifecycle.whenListening();
   }
 
   private onTrustUpdate(snapshot: TrustSnapshot): void {
@@ -185,13 +170,9 @@ export class Gateway {
   private async startListener(snapshot: TrustSnapshot): Promise<void> {
     const { config, logger, metrics } = this;
     const listener = new TlsListener(snapshot, {
-      verifyMode: config.verifyMode,
-      proxyProtocol: config.proxyProtocol,
+      ...listenerSettingsOf(config),
       ...(this.deps.ticketKeys ? { ticketKeys: this.deps.ticketKeys } : {}),
       revocationPolicy: this.revocationPolicy,
-      handshakeTimeoutSeconds: config.handshakeTimeoutSeconds,
-      limits: config.limits,
-      requestLimits: this.limits,
       logger,
       metrics,
       onAcceptError: (err) => this.fdWatch.acceptFailed('tls', err),
@@ -201,34 +182,19 @@ export class Gateway {
         lifecycle: this.lifecycle,
         upstreams: this.upstreams,
         limits: this.limits,
-        headerOptions: {
-          underscores: config.underscoreHeaders,
-          forwarded: config.identityHeaders.includes('forwarded'),
-        },
+        headerOptions: upstreamHeaderOptionsOf(config),
         metrics,
         logger,
       }),
     });
     listener.server.on('clientError', clientErrorResponder({ logger, metrics }));
     this.listener = listener;
-    this.tlsAddressValue = await listener.listen(config.listen.host, config.listen.port);
-    logger.info({ event: 'lifecycle', msg: 'TLS listening', address: this.tlsAddressValue });
-    this.resolveListening(this.tlsAddressValue);
-  }
-
-  /**
-   * Re-reads GATEWAY_CONFIG (SIGHUP and every trust refresh): the authorizer swaps the policy when
-   * the file changed and validates; the upstream registry follows the origins the new one names.
-   */
-  reloadPolicy(): 'unchanged' | 'success' | 'failure' {
-    const result = this.authorizer.reload();
-    if (result === 'success') this.upstreams.sync(this.authorizer.upstreamOrigins());
-    return result;
+    await this.lifecycle.serve(listener, config.listen.host, config.listen.port);
   }
 
   /** SIGHUP: reload every trust source and the GATEWAY_CONFIG policy now. */
   reloadTrust(): Promise<void> {
-    this.reloadPolicy();
+    this.authorizer.reload();
     return this.trust.refresh();
   }
 

@@ -1,21 +1,28 @@
 /**
- * The gateway's lifecycle after start: the requests in flight, the periodic tasks, and one stop
- * path for both endings. `drain` (SIGTERM) and `stop` (tests) run the same steps in the same
- * order; a drain also closes idle connections and waits up to drainSeconds for the requests in
- * flight, and closes the upstream pools gracefully instead of destroying them. Readiness turns
- * 503 (`draining`) the moment either begins.
+ * The gateway's lifecycle once built: the client listener and readiness, the requests in flight,
+ * the periodic tasks, and one stop path for both endings. `drain` (SIGTERM) and `stop` (tests) run
+ * the same steps in the same order; a drain also closes idle connections, waits up to
+ * drainSeconds for the requests in flight, and closes the upstream pools gracefully instead of
+ * destroying them. Readiness turns 503 (`draining`) the moment either begins.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './observability/index.js';
 import { InFlightRequests } from './proxy/in-flight.js';
 import type { RequestLifecycle } from './proxy/request-handler.js';
 
+/** The client listener as the lifecycle sees it (tls/listener.ts). */
+export interface ServingListener {
+  listen(host: string, port: number): Promise<AddressInfo>;
+  stopAccepting(): void;
+  readonly server: Server;
+}
+
 export interface LifecycleParts {
+  /** Readiness waits for a loaded trust snapshot, and says why there is none. */
+  readonly trust: { readonly current: object | undefined; readonly notReadyReason: string | undefined };
   /** Stopped as soon as a stop begins: they would start new work (fd watch, trust refresh). */
   readonly sources: readonly { stop(): void }[];
-  /** The client listener, once it listens. */
-  readonly listener: () => { stopAccepting(): void; readonly server: Server } | undefined;
   /**
    * Stopped once the requests in flight finished or were cut: until then they keep working (the
    * in-flight re-judge still cuts a response whose client a trust change refuses).
@@ -29,6 +36,10 @@ export class Lifecycle implements RequestLifecycle {
   private draining = false;
   private readonly inFlight = new InFlightRequests();
   private readonly timers: NodeJS.Timeout[] = [];
+  private listener: ServingListener | undefined;
+  private address: AddressInfo | undefined;
+  private readonly listening: Promise<AddressInfo>;
+  private resolveListening!: (a: AddressInfo) => void;
 
   constructor(
     private readonly opts: {
@@ -36,7 +47,37 @@ export class Lifecycle implements RequestLifecycle {
       readonly drainSeconds: number;
       readonly parts: LifecycleParts;
     },
-  ) {}
+  ) {
+    this.listening = new Promise((resolve) => {
+      this.resolveListening = resolve;
+    });
+  }
+
+  /** Starts the client listener; whenListening resolves once it listens. */
+  async serve(listener: ServingListener, host: string, port: number): Promise<void> {
+    this.listener = listener;
+    this.address = await listener.listen(host, port);
+    this.opts.logger.info({ event: 'lifecycle', msg: 'TLS listening', address: this.address });
+    this.resolveListening(this.address);
+  }
+
+  /** The client listener's address, once it listens. */
+  get tlsAddress(): AddressInfo | undefined {
+    return this.address;
+  }
+
+  whenListening(): Promise<AddressInfo> {
+    return this.listening;
+  }
+
+  /** Why /readyz answers 503, or undefined when ready. */
+  notReadyReason(): string | undefined {
+    const { trust } = this.opts.parts;
+    if (this.draining) return 'draining';
+    if (!trust.current) return trust.notReadyReason ?? 'trust material not loaded';
+    if (!this.address) return 'TLS listener not started';
+    return undefined;
+  }
 
   isDraining(): boolean {
     return this.draining;
@@ -79,9 +120,8 @@ export class Lifecycle implements RequestLifecycle {
     this.draining = true;
     for (const source of parts.sources) source.stop();
     if (drain) logger.info({ event: 'lifecycle', msg: 'draining', in_flight: this.inFlight.size });
-    const listener = parts.listener();
-    listener?.stopAccepting();
-    const server = listener?.server;
+    this.listener?.stopAccepting();
+    const server = this.listener?.server;
     server?.close();
     let cut = 0;
     if (drain) {

@@ -75,6 +75,8 @@ export interface RequestAuthorizerOptions {
   readonly trust: { readonly current: TrustSnapshot | undefined };
   /** Told of every verified connection with its partner (expiry radar). */
   readonly radar: { observe(cert: ClientIdentity, partnerId: string, partnerLabel: string): void };
+  /** The upstream pool registry: kept in step with the origins the policy in force names. */
+  readonly upstreams: { sync(origins: Iterable<string>): void };
   /** Where each verified client is reported for the rotation guard (the store, or the cluster primary). */
   readonly reportClient: (client: VerifiedClient) => void;
   readonly logger: Logger;
@@ -97,11 +99,12 @@ export class RequestAuthorizer implements Authorizer {
       ? Policy.fromDocument(config.policyFile.document, config.upstream.origin)
       : Policy.defaultOnly(config.upstream.origin);
     this.policyText = config.policyFile?.text;
+    this.syncUpstreams();
   }
 
-  /** Every upstream origin the policy in force names (the upstream registry keeps a pool for each). */
-  upstreamOrigins(): string[] {
-    return this.policy.routes.routes.map((r) => r.upstream);
+  /** A pool for every upstream origin the policy in force names; those it no longer names close. */
+  private syncUpstreams(): void {
+    this.opts.upstreams.sync(this.policy.routes.routes.map((r) => r.upstream));
   }
 
   /**
@@ -158,7 +161,8 @@ export class RequestAuthorizer implements Authorizer {
 
   /**
    * Re-reads GATEWAY_CONFIG (SIGHUP and every trust refresh). A file that fails validation never
-   * replaces the policy in force: it is logged and counted, and the old policy keeps deciding.
+   * replaces the policy in force: it is logged and counted, and the old policy keeps deciding. A
+   * new one brings the upstream registry in step before it decides its first request.
    */
   reload(): 'unchanged' | 'success' | 'failure' {
     const file = this.opts.config.configFile;
@@ -172,6 +176,7 @@ export class RequestAuthorizer implements Authorizer {
       } else {
         this.policy = Policy.fromDocument(document, this.opts.config.upstream.origin);
         this.policyText = text;
+        this.syncUpstreams();
         result = 'success';
         logger.info({ event: 'policy', msg: 'GATEWAY_CONFIG reloaded', file });
       }

@@ -4,12 +4,23 @@
  * reload, `sync` creates the pools it newly names and closes those it no longer names (their
  * in-flight requests finish first). On stop every pool is closed (drain) or destroyed (stop).
  */
+import type { Config } from '../config/config.js';
 import { UPSTREAM_POOL_CONNECTIONS, Upstream, type UpstreamTimeouts } from './forward.js';
 
 export class Upstreams {
   /** GATEWAY_UPSTREAM: the default route's upstream, and where an unknown origin falls back. */
   readonly default: Upstream;
   private readonly pools = new Map<string, Upstream>();
+
+  /** GATEWAY_UPSTREAM and the upstream timeouts of the configuration. */
+  static of(
+    config: Pick<Config, 'upstream' | 'upstreamConnectTimeoutSeconds' | 'upstreamTimeoutSeconds'>,
+  ): Upstreams {
+    return new Upstreams(config.upstream, {
+      connectSeconds: config.upstreamConnectTimeoutSeconds,
+      responseSeconds: config.upstreamTimeoutSeconds,
+    });
+  }
 
   constructor(
     defaultOrigin: URL,

@@ -17,8 +17,14 @@ import {
   type Socket,
 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { Config } from '../config/config.js';
 import type { Logger, Metrics } from '../observability/index.js';
-import { applyServerLimits, type RequestLimits, serverLimitOptions } from '../proxy/request-limits.js';
+import {
+  applyServerLimits,
+  type RequestLimits,
+  requestLimitsOf,
+  serverLimitOptions,
+} from '../proxy/request-limits.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import {
   type RevocationPolicy,
@@ -30,6 +36,23 @@ import { attachState, ConnectionState, stateOf } from './connection-state.js';
 import { mayStartWithProxyHeader, parseProxyHeader } from './proxy-protocol.js';
 import { classifyHandshakeError, type RefusalReason } from './refusal.js';
 import { secureContextOptions } from './secure-context.js';
+
+/** The listener's settings from the configuration (the rest of ListenerOptions is wiring). */
+export function listenerSettingsOf(
+  config: Pick<Config, 'verifyMode' | 'proxyProtocol' | 'handshakeTimeoutSeconds' | 'limits'> &
+    Parameters<typeof requestLimitsOf>[0],
+): Pick<
+  ListenerOptions,
+  'verifyMode' | 'proxyProtocol' | 'handshakeTimeoutSeconds' | 'limits' | 'requestLimits'
+> {
+  return {
+    verifyMode: config.verifyMode,
+    proxyProtocol: config.proxyProtocol,
+    handshakeTimeoutSeconds: config.handshakeTimeoutSeconds,
+    limits: config.limits,
+    requestLimits: requestLimitsOf(config),
+  };
+}
 
 export interface ListenerOptions {
   readonly verifyMode: 'strict' | 'explain';
