@@ -492,7 +492,7 @@ export class TlsListener {
   private gate(socket: TLSSocket, stage: { where: InternalErrorWhere }): void {
     const { logger, metrics, revocationPolicy, verifyMode } = this.opts;
     // TLS 1.2 renegotiation: Node sees the new ClientHello first and reports it as a clientError
-    // (gateway.ts closes the connection); the context's SSL_OP_NO_RENEGOTIATION refuses it in OpenSSL.
+    // (proxy/client-errors.ts closes the connection); the context's SSL_OP_NO_RENEGOTIATION refuses it in OpenSSL.
     socket.disableRenegotiation();
     // Judged against the snapshot that verified the handshake (unknown: refused as unloaded); if
     // trust was swapped mid-handshake, re-judged against the current one before any request.
