@@ -58,14 +58,16 @@ export const REFUSAL_TITLES: Readonly<Record<RefusalReason, string>> = {
 /** What the gate knows about a refused chain, to say it in one specific sentence. */
 export interface RefusalFacts {
   /** The presented chain, leaf first (validity in epoch ms, subject RFC 2253). */
-  readonly chain?: readonly {
-    readonly subject: string;
-    readonly notBefore: number;
-    readonly notAfter: number;
-  }[];
+  readonly chain?:
+    | readonly {
+        readonly subject: string;
+        readonly notBefore: number;
+        readonly notAfter: number;
+      }[]
+    | undefined;
   /** For revocation reasons: the refused certificate's serial and issuer. */
-  readonly serial?: string;
-  readonly issuer?: string;
+  readonly serial?: string | undefined;
+  readonly issuer?: string | undefined;
   readonly now?: number;
 }
 

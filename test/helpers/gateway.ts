@@ -170,8 +170,8 @@ export async function get(
   const res = await request(url, {
     dispatcher,
     method: (opts.method ?? 'GET') as 'GET',
-    headers: opts.headers,
-    body: opts.body,
+    headers: opts.headers ?? [],
+    body: opts.body ?? null,
   });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
