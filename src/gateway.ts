@@ -6,13 +6,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { ExpiryRadar } from './admin/expiry-radar.js';
-import { AdminServer } from './admin/index.js';
+import { AdminServer, ExpiryRadar } from './admin/index.js';
 import type { Config } from './config/config.js';
+import { readGatewayConfigFile } from './config/gateway-config-file.js';
 import { Lifecycle } from './lifecycle.js';
-import { FdWatch } from './observability/fd-watch.js';
-import { createLogger, createMetrics, type Logger, type Metrics } from './observability/index.js';
-import { RequestAuthorizer } from './policy/request-authorizer.js';
+import { createLogger, createMetrics, FdWatch, type Logger, type Metrics } from './observability/index.js';
+import { RequestAuthorizer } from './policy/index.js';
 import { clientErrorResponder } from './proxy/client-errors.js';
 import { createRequestHandler } from './proxy/request-handler.js';
 import { type RequestLimits, requestLimitsOf } from './proxy/request-limits.js';
@@ -87,6 +86,7 @@ export class Gateway {
     this.authorizer = new RequestAuthorizer({
       config,
       limits,
+      readPolicyFile: readGatewayConfigFile,
       revocationPolicy: settings.revocationPolicy,
       trust: this.trust,
       radar: this.radar,

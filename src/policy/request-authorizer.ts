@@ -9,7 +9,6 @@
 import type { IncomingMessage } from 'node:http';
 import { formatRfc2253 } from '../asn1/name.js';
 import type { Config } from '../config/config.js';
-import { readGatewayConfigFile } from '../config/gateway-config-file.js';
 import { type ClientIdentity, type HeaderPair, identityHeaders } from '../identity/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { pastMaxAge, type RequestLimits } from '../proxy/request-limits.js';
@@ -19,6 +18,7 @@ import { refusalAnswer } from '../tls/refusal.js';
 import type { VerifiedClient } from '../trust/rotation-guard.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import { ConnectionAuthorization } from './connection-authorization.js';
+import type { PolicyDocument } from './document.js';
 import { Policy } from './policy.js';
 import { normalizeRequestPath } from './request-path.js';
 import { WHOAMI_PATH, type WhoamiChainElement, whoamiBody } from './whoami.js';
@@ -70,6 +70,8 @@ export interface RequestAuthorizerOptions {
     'upstream' | 'policyFile' | 'configFile' | 'identityHeaders' | 'devMode' | 'verifyMode'
   >;
   readonly limits: Pick<RequestLimits, 'maxConnectionAgeSeconds'>;
+  /** Reads and validates GATEWAY_CONFIG (config/gateway-config-file.ts): the one I/O of a reload. */
+  readonly readPolicyFile: (file: string) => { readonly document: PolicyDocument; readonly text: string };
   readonly revocationPolicy: RevocationPolicy;
   /** The trust snapshot in force (verdicts are re-checked against it; whoami's CRL coverage). */
   readonly trust: { readonly current: TrustSnapshot | undefined };
@@ -170,7 +172,7 @@ export class RequestAuthorizer implements Authorizer {
     const { logger } = this.opts;
     let result: 'unchanged' | 'success' | 'failure';
     try {
-      const { document, text } = readGatewayConfigFile(file);
+      const { document, text } = this.opts.readPolicyFile(file);
       if (text === this.policyText) {
         result = 'unchanged';
       } else {

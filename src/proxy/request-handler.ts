@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger, Metrics } from '../observability/index.js';
-import type { Authorizer } from '../policy/request-authorizer.js';
+import type { Authorizer } from '../policy/index.js';
 import { gatewayError, sendAnswer } from './client-errors.js';
 import type { GatewayErrorCode } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';

@@ -6,15 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { forwardedValue } from '../identity/headers.js';
 import {
+  forwardedValue,
   hasDashAlias,
   headerKey,
   hopByHopNames,
   isForwardingKey,
   isHopByHop,
   isIdentityKey,
-} from '../identity/strip.js';
+} from '../identity/index.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

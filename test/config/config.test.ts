@@ -1,15 +1,9 @@
 /**
  * Configuration: every mistake stops start-up with one line naming the variable; production
- * refuses development defaults; the real CLI exits 2 on a configuration error.
+ * refuses development defaults. (That the real CLI exits 2 on one: test/cli/serve-config-error.test.ts.)
  */
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
-
-const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 
 function errorOf(env: Record<string, string>): ConfigError {
   try {
@@ -94,20 +88,5 @@ describe('loadConfig', () => {
     const dev = errorOf({ ...env, GATEWAY_CA_BUNDLE: 'certs-dev/ca-bundle.pem' });
     expect(dev.variable).toBe('GATEWAY_CA_BUNDLE');
     expect(dev.message).toContain('development material');
-  });
-});
-
-describe('mtls-gateway serve', () => {
-  it('exits 2 with one line naming the variable on a configuration error', async () => {
-    const err = await run(process.execPath, [CLI, 'serve'], {
-      env: { PATH: process.env.PATH, GATEWAY_VERIFY_MODE: 'lenient' },
-    }).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(err?.code).toBe(2);
-    const lines = err!.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain('GATEWAY_VERIFY_MODE');
   });
 });
