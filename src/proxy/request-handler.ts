@@ -6,98 +6,37 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
-import {
-  type ErrorBody,
-  GATEWAY_ERRORS,
-  type GatewayErrorCode,
-  type ProblemFormat,
-  prefersProblemJson,
-  sendJsonError,
-} from './errors.js';
+import type { Authorizer } from '../policy/index.js';
+import { gatewayError, sendAnswer } from './client-errors.js';
+import type { GatewayErrorCode } from './errors.js';
 import { type Upstream, UpstreamFailure } from './forward.js';
+import { limitedBody, type RequestLimits, requestRefusal } from './request-limits.js';
 import { traceContextOf } from './trace-context.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
-export type ConnectionDecision =
-  | {
-      readonly ok: true;
-      readonly identityHeaders: readonly (readonly [string, string])[];
-      readonly partnerId: string;
-      readonly clientAddress: string;
-      /** The route the policy selected (metrics, logs) and its upstream; default: 'default', opts.upstream. */
-      readonly route?: string;
-      readonly upstream?: Upstream;
-      /** The request target to forward: the normalized path that was routed, and the query. */
-      readonly target?: string;
-      /** Bounded partner label for mtls_gateway_partner_requests_total (declared id or `undeclared`). */
-      readonly partnerLabel?: string;
-      /** Answered by the gateway itself with this JSON (whoami), never forwarded. */
-      readonly local?: (requestId: string) => unknown;
-      /** The connection is past its maximum age: this answer carries Connection: close. */
-      readonly closeAfter?: boolean;
-    }
-  | {
-      readonly ok: false;
-      /**
-       * This answer is the connection's last (strict mode): it carries Connection: close and the
-       * connection closes after it; false (explain mode, authorization): the connection stays open.
-       */
-      readonly close: boolean;
-      readonly status: number;
-      readonly error: string;
-      /** The problem+json `title` (one per error code); default: the status's reason phrase. */
-      readonly title?: string;
-      readonly message: string;
-      readonly details: Readonly<Record<string, string>>;
-      readonly partnerId?: string;
-      readonly route?: string;
-      readonly partnerLabel?: string;
-    };
-
-export interface RequestLimits {
-  readonly maxUrlBytes: number;
-  readonly maxBodyBytes: number;
-}
-
-/** Errors the body limiter raises mid-stream; forward() turns it into a 413. */
-class BodyTooLarge extends Error {
-  readonly code = 'PAYLOAD_TOO_LARGE';
-}
-
-/** Passes a chunked body through, failing once it exceeds `max` bytes (undici then aborts). */
-function limitBody(req: IncomingMessage, max: number): Readable {
-  let seen = 0;
-  const limiter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      done(seen > max ? new BodyTooLarge(`request body over ${max} bytes`) : null, chunk);
-    },
-  });
-  req.on('error', (err) => limiter.destroy(err));
-  return req.pipe(limiter);
+/** What the handler needs of the gateway's lifecycle: the drain count, and whether one began. */
+export interface RequestLifecycle {
+  /** Counts the request in flight until its response or its connection closes (the drain waits for it). */
+  track(req: IncomingMessage, res: ServerResponse): void;
+  /** A drain began: every answer from now on carries Connection: close. */
+  isDraining(): boolean;
 }
 
 export interface RequestHandlerOptions {
-  readonly decide: (req: IncomingMessage) => ConnectionDecision;
-  readonly upstream: Upstream;
-  readonly maxHeaders: number;
+  /** The decision for each request: refusal, the gateway's own answer, or where to forward. */
+  readonly authorizer: Authorizer;
+  /** The pool for the decision's upstream origin (the default one for none). */
+  readonly upstreams: { for(origin: string | undefined): Upstream };
   readonly limits: RequestLimits;
   /** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
   readonly headerOptions?: UpstreamHeaderOptions;
-  readonly isDraining: () => boolean;
+  readonly lifecycle: RequestLifecycle;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
 
 const ROUTE = 'default';
-
-/** RFC 9457 problem+json when the client's Accept prefers it (else undefined: today's JSON). */
-function problemFormat(req: IncomingMessage, title?: string): ProblemFormat | undefined {
-  if (!prefersProblemJson(req.headers.accept)) return undefined;
-  return title === undefined ? {} : { title };
-}
 
 export function createRequestHandler(
   opts: RequestHandlerOptions,
@@ -136,6 +75,7 @@ export function createRequestHandler(
   /** Connections whose one request pipelined behind their closing answer was already logged. */
   const pipelinedLogged = new WeakSet<Socket>();
   return (req, res) => {
+    opts.lifecycle.track(req, res);
     // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed, not
     // even decided. Only the first is logged and counted: a client (refused, with no certificate)
     // must not turn one connection into thousands of log lines before it closes.
@@ -159,7 +99,7 @@ export function createRequestHandler(
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const trace = traceContextOf(req.headers.traceparent);
-    const decision = opts.decide(req);
+    const decision = opts.authorizer.decide(req);
     const partnerId = decision.partnerId;
     const route = decision.route ?? ROUTE;
     let upstreamMs: number | undefined;
@@ -201,64 +141,37 @@ export function createRequestHandler(
       if (!res.headersSent) res.setHeader('connection', 'close');
     };
     const answer = (code: GatewayErrorCode, detail?: string): void => {
-      const e = GATEWAY_ERRORS[code];
       reason = detail ?? code;
       // After a refusal whose body we did not read, or a malformed request, the connection closes;
       // so does any answer once a drain has begun.
       if (
-        opts.isDraining() ||
+        opts.lifecycle.isDraining() ||
         code === 'bad_request' ||
         code === 'payload_too_large' ||
         code === 'uri_too_long'
       )
         markClosing();
-      bytesOut = sendJsonError(
-        res,
-        e.status,
-        { error: code, message: e.message, request_id: requestId },
-        {},
-        problemFormat(req),
-      );
+      const e = gatewayError(code);
+      bytesOut = sendAnswer(req, res, e, requestId);
       finish(e.status);
     };
 
     // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
-    if (!res.shouldKeepAlive || opts.isDraining() || (decision.ok && decision.closeAfter)) markClosing();
+    if (!res.shouldKeepAlive || opts.lifecycle.isDraining() || (decision.ok && decision.closeAfter))
+      markClosing();
     if (!decision.ok) {
       reason = decision.error;
       // Strict: the one readable answer (as nginx's 400), with Connection: close, then the
       // connection closes; requests pipelined behind it are never answered (the closing set above).
       if (decision.close) markClosing();
-      const body: ErrorBody = {
-        error: decision.error,
-        message: decision.message,
-        request_id: requestId,
-        ...decision.details,
-      };
-      bytesOut = sendJsonError(res, decision.status, body, {}, problemFormat(req, decision.title));
+      bytesOut = sendAnswer(req, res, decision, requestId);
       finish(decision.status);
       return;
     }
-    if (req.rawHeaders.length / 2 > opts.maxHeaders) return answer('too_many_headers');
-    // HTTP/1.0 or 1.1 only (llhttp also parses 0.9 and 2.0 request lines), with at most one Host,
-    // exactly one in 1.1 (RFC 9112 §3.2): a second Host is how a front and a back disagree.
-    let hosts = 0;
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
-    }
-    if (req.httpVersionMajor !== 1 || hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
-      return answer('bad_request');
-    }
-    const path = req.url ?? '';
-    if (path.length > opts.limits.maxUrlBytes) return answer('uri_too_long');
-    // Origin-form only: absolute-form and authority-form targets are a proxying/smuggling vector.
-    if (!path.startsWith('/')) return answer('bad_request');
-    const declaredLength = req.headers['content-length'];
-    if (declaredLength !== undefined && Number(declaredLength) > opts.limits.maxBodyBytes) {
-      return answer('payload_too_large');
-    }
-    const chunked = declaredLength === undefined && req.headers['transfer-encoding'] !== undefined;
-    const body = chunked ? limitBody(req, opts.limits.maxBodyBytes) : undefined;
+    // Limits, HTTP version, Host and origin-form (request-limits.ts): refused before anything is forwarded.
+    const refusal = requestRefusal(req, opts.limits);
+    if (refusal) return answer(refusal);
+    const body = limitedBody(req, opts.limits);
     if (decision.local) {
       const payload = JSON.stringify(decision.local(requestId), null, 2);
       res.writeHead(200, {
@@ -283,37 +196,42 @@ export function createRequestHandler(
         : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
     );
     const responseHeaders = (): Record<string, string> =>
-      opts.isDraining() || decision.closeAfter
+      opts.lifecycle.isDraining() || decision.closeAfter
         ? { 'x-request-id': requestId, connection: 'close' }
         : { 'x-request-id': requestId };
-    const target = decision.target ?? path;
-    (decision.upstream ?? opts.upstream).forward(req, res, headers, target, responseHeaders, body).then(
-      (result) => {
-        upstreamMs = result.upstreamMs;
-        bytesOut = result.bytesOut;
-        if (result.truncated) {
-          // The status stays the one the client saw; the reason says it was cut.
-          reason = result.truncated.reason;
-          upstreamError = result.truncated.causeCode;
-          if (result.truncated.kind) metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
-        }
-        finish(result.status);
-      },
-      (err: unknown) => {
-        const failure =
-          err instanceof UpstreamFailure ? err : new UpstreamFailure('other', 'internal_error', String(err));
-        if (failure.causeCode === 'client_aborted') {
-          reason = 'client_aborted';
-          finish(499);
-          return;
-        }
-        if (failure.code === 'payload_too_large') {
-          answer('payload_too_large');
-          return;
-        }
-        metrics.upstreamErrors.inc({ route, kind: failure.kind });
-        answer(failure.code, `${failure.code}: ${failure.causeCode}`);
-      },
-    );
+    const target = decision.target ?? req.url ?? '';
+    opts.upstreams
+      .for(decision.upstream)
+      .forward(req, res, headers, target, responseHeaders, body)
+      .then(
+        (result) => {
+          upstreamMs = result.upstreamMs;
+          bytesOut = result.bytesOut;
+          if (result.truncated) {
+            // The status stays the one the client saw; the reason says it was cut.
+            reason = result.truncated.reason;
+            upstreamError = result.truncated.causeCode;
+            if (result.truncated.kind) metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
+          }
+          finish(result.status);
+        },
+        (err: unknown) => {
+          const failure =
+            err instanceof UpstreamFailure
+              ? err
+              : new UpstreamFailure('other', 'internal_error', String(err));
+          if (failure.causeCode === 'client_aborted') {
+            reason = 'client_aborted';
+            finish(499);
+            return;
+          }
+          if (failure.code === 'payload_too_large') {
+            answer('payload_too_large');
+            return;
+          }
+          metrics.upstreamErrors.inc({ route, kind: failure.kind });
+          answer(failure.code, `${failure.code}: ${failure.causeCode}`);
+        },
+      );
   };
 }

@@ -5,6 +5,7 @@
  * only if it is a sane token.
  */
 import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/config.js';
 import {
   forwardedValue,
   hasDashAlias,
@@ -31,6 +32,13 @@ const FRAMING = new Set(['content-length', 'content-type', 'content-encoding', '
  * `underscores_in_headers off`, and `ignore_invalid_headers` for `.`); `allow`: kept unless reserved.
  */
 export type UnderscoreHeaders = 'drop' | 'allow';
+
+/** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
+export function upstreamHeaderOptionsOf(
+  config: Pick<Config, 'underscoreHeaders' | 'identityHeaders'>,
+): UpstreamHeaderOptions {
+  return { underscores: config.underscoreHeaders, forwarded: config.identityHeaders.includes('forwarded') };
+}
 
 export interface UpstreamHeaderOptions {
   readonly underscores: UnderscoreHeaders;

@@ -124,6 +124,33 @@ export function refusalStatus(reason: RefusalReason): 401 | 403 {
   return reason === 'no_certificate' || reason === 'unknown_ca' ? 401 : 403;
 }
 
+/** What a refused connection's requests are answered with (strict and explain, parsed or not). */
+export interface RefusalAnswer {
+  readonly status: 401 | 403;
+  readonly error: RefusalReason;
+  readonly title: string;
+  readonly message: string;
+  /** What the client presented (subject, serial, issuer), the fields it has. */
+  readonly details: Readonly<Record<string, string>>;
+}
+
+/** The answer to a refusal: its status, code and title, its specific sentence, and what was presented. */
+export function refusalAnswer(refused: {
+  readonly reason: RefusalReason;
+  readonly message?: string;
+  readonly presented: { readonly subject?: string; readonly serial?: string; readonly issuer?: string };
+}): RefusalAnswer {
+  const details: Record<string, string> = {};
+  for (const [k, v] of Object.entries(refused.presented)) if (v !== undefined) details[k] = v;
+  return {
+    status: refusalStatus(refused.reason),
+    error: refused.reason,
+    title: REFUSAL_TITLES[refused.reason],
+    message: refused.message ?? REFUSAL_MESSAGES[refused.reason],
+    details,
+  };
+}
+
 /** OpenSSL verify error codes (as Node names them in `authorizationError`) → our reasons. */
 const VERIFY_ERRORS: Readonly<Record<string, RefusalReason>> = {
   UNABLE_TO_GET_ISSUER_CERT: 'unknown_ca',
