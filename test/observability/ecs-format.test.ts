@@ -219,9 +219,13 @@ describe('every field of the native lines a real gateway writes', () => {
     await gw.logs.waitFor((l) => l.event === 'trust' && l.result === 'rejected');
     // Policy: a changed file, then a broken one.
     writeFileSync(configPath, policy('-v2'));
-    expect(gw.gateway.reloadPolicy()).toBe('success');
+    await gw.gateway.reloadTrust(); // SIGHUP's path: the policy file is re-read too
+    await gw.logs.waitFor((l) => l.event === 'policy' && l.msg === 'GATEWAY_CONFIG reloaded');
     writeFileSync(configPath, '{ not json');
-    expect(gw.gateway.reloadPolicy()).toBe('failure');
+    await gw.gateway.reloadTrust();
+    await gw.logs.waitFor(
+      (l) => l.event === 'policy' && String(l.msg).startsWith('GATEWAY_CONFIG reload rejected'),
+    );
     expect(await gw.gateway.drain()).toBe(true);
   });
   afterAll(async () => {
