@@ -8,7 +8,8 @@
 //
 //   node bench/peers/run.mjs [--time S=5] [--samples N=1] [--only gateway,floor,nginx,haproxy]
 //     [--crl-entries N=10000] [--rate R=1000 (0: no latency phase)] [--phases ka,full,stime,latency]
-//     [--gateway-log-level warn] [--json FILE] [--keep] [--no-pin]
+//     [--gateway-log-level warn] [--baseline DIR (a built checkout, measured as "baseline")]
+//     [--json FILE] [--keep] [--no-pin]
 //
 // Phases, each measured on a server started afresh for the latency one:
 //   ka       ab -k -c 50: keep-alive requests (TLS 1.3), req/s, req per core-s, ab's p50/p99 (ms)
@@ -35,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { SERVERS, upstreamCommand } from './servers.mjs';
+import { gatewayServer, SERVERS, upstreamCommand } from './servers.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -47,6 +48,7 @@ const { values: opt } = parseArgs({
     phases: { type: 'string', default: 'ka,full,stime,latency' },
     'gateway-log-level': { type: 'string', default: 'warn' },
     json: { type: 'string' },
+    baseline: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
   },
@@ -58,7 +60,9 @@ const RATE = Number(opt.rate);
 const phases = new Set(opt.phases.split(','));
 if (RATE === 0) phases.delete('latency');
 const wanted = opt.only?.split(',');
-const servers = SERVERS.filter((s) => (wanted ? wanted.includes(s.name) : true));
+// --baseline DIR: also a gateway built in another checkout (e.g. main), measured in the same run.
+const ALL = opt.baseline ? [...SERVERS, gatewayServer('baseline', resolve(opt.baseline))] : SERVERS;
+const servers = ALL.filter((s) => (wanted ? wanted.includes(s.name) || s.name === 'baseline' : true));
 const skipped = servers.filter((s) => !s.available()).map((s) => s.name);
 const measured = servers.filter((s) => s.available());
 const pin = !opt['no-pin'] && spawnSync('nproc').stdout.toString().trim() !== '1';
@@ -449,7 +453,7 @@ for (let sample = 1; sample <= SAMPLES; sample++) {
   // A different order each sample, so no server is always the one after a given other.
   const order = measured.map((_, i) => measured[(i + sample - 1) % measured.length]);
   for (const server of order) {
-    results.push(await benchServer(server, sample, 18300 + SERVERS.indexOf(server), upstream.pid));
+    results.push(await benchServer(server, sample, 18300 + ALL.indexOf(server), upstream.pid));
   }
 }
 const loadAfter = readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ');
@@ -511,7 +515,7 @@ const p99Added = (other) => {
   const o = median(pick(other, 'latency.p99'));
   return g !== undefined && o !== undefined ? `${(g - o).toFixed(2)} ms` : '–';
 };
-for (const other of ['floor', 'nginx', 'haproxy']) {
+for (const other of ['baseline', 'floor', 'nginx', 'haproxy']) {
   if (!measured.some((s) => s.name === other) || !measured.some((s) => s.name === 'gateway')) continue;
   lines.push(
     `\ngateway/${other}: keep-alive per core-s ${ratio(other, 'ka.perCoreS')}, full handshakes per core-s ${ratio(other, 'full.perCoreS')}, s_time full per core-s ${ratio(other, 'stimeNew.perCoreS')}, resumed/full ${ratio(other, 'resumedRatio')}, p99 at ${RATE} req/s ${p99Added(other)} over ${other}, RSS after load ${ratio(other, 'loaded.rssMb')}`,

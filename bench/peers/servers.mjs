@@ -15,12 +15,15 @@ const has = (cmd) => {
   }
 };
 
-/** The built gateway (dist/, npm run build) with its defaults apart from the addresses and PKI. */
-const gateway = {
-  name: 'gateway',
+/**
+ * The built gateway (dist/, npm run build) with its defaults apart from the addresses and PKI;
+ * `checkout`: another built checkout of it instead (run.mjs --baseline DIR, for before/after).
+ */
+export const gatewayServer = (name, checkout) => ({
+  name,
   available: () => true,
   start: ({ root, pki, port, upstream, logLevel }) => ({
-    argv: [process.env.NODE_BIN ?? process.execPath, join(root, 'dist/cli/main.js'), 'serve'],
+    argv: [process.env.NODE_BIN ?? process.execPath, join(checkout ?? root, 'dist/cli/main.js'), 'serve'],
     env: {
       GATEWAY_LISTEN: `127.0.0.1:${port}`,
       GATEWAY_ADMIN_LISTEN: '127.0.0.1:0',
@@ -32,7 +35,8 @@ const gateway = {
       GATEWAY_LOG_LEVEL: logLevel,
     },
   }),
-};
+});
+const gateway = gatewayServer('gateway');
 
 /**
  * Node https + undici Pool.dispatch and nothing of ours (bench/undici-dispatch-floor.cjs), sending

@@ -84,17 +84,46 @@ export function upstreamHeaders(
   requestId: string,
   options: UpstreamHeaderOptions = { underscores: 'drop', forwarded: false },
 ): string[] {
+  return upstreamHeadersCountingHosts(
+    rawHeaders,
+    connectionHeader,
+    identity,
+    clientAddress,
+    requestId,
+    options,
+    {
+      hosts: 0,
+    },
+  );
+}
+
+/**
+ * upstreamHeaders, also counting the client's Host headers into `sink.hosts` in the same walk of
+ * `rawHeaders` (the request handler refuses zero or several): the proxy's one walk per request.
+ */
+export function upstreamHeadersCountingHosts(
+  rawHeaders: readonly string[],
+  connectionHeader: string | undefined,
+  identity: readonly (readonly [string, string])[],
+  clientAddress: string,
+  requestId: string,
+  options: UpstreamHeaderOptions,
+  sink: { hosts: number },
+): string[] {
   const hop = hopByHopNames(connectionHeader);
   const out: string[] = [];
   const newTrace = options.traceparent;
+  let hosts = 0;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
+    if (lower === 'host') hosts++;
     if (!mayForwardLower(lower, hasDashAlias(lower), hop, options.underscores)) continue;
     if (newTrace !== undefined && (lower === 'traceparent' || lower === 'tracestate')) continue;
     out.push(lower, rawHeaders[i + 1]!);
   }
+  sink.hosts = hosts;
   if (newTrace !== undefined) out.push('traceparent', newTrace);
-  for (const [name, value] of identity) out.push(name, value);
+  for (let i = 0; i < identity.length; i++) out.push(identity[i]![0], identity[i]![1]);
   out.push('x-forwarded-for', clientAddress, 'x-forwarded-proto', 'https', 'x-request-id', requestId);
   if (options.forwarded) out.push('forwarded', forwardedValue(clientAddress));
   return out;
@@ -117,7 +146,9 @@ export function downstreamHeaders(
 ): Record<string, string | string[]> {
   const listed = hopByHopNames(typeof headers.connection === 'string' ? headers.connection : undefined);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    const value = headers[name];
     if (value === undefined || RESPONSE_HOP_BY_HOP.has(name) || listed.has(headerKey(name))) continue;
     out[name] = value;
   }
