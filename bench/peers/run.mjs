@@ -158,7 +158,8 @@ async function stop(child) {
   } catch {}
   started.splice(started.indexOf(child.pid), 1);
 }
-async function waitPort(port, child, seconds = 30) {
+// Generous: the gateway listens once its trust is loaded, and a 1M-entry CRL takes a while on a busy box.
+async function waitPort(port, child, seconds = 180) {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
     if (child.exited !== undefined) return false;
