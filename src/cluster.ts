@@ -83,7 +83,10 @@ export async function runPrimary(
   workers: number,
   beforeReload: () => Promise<void> = async () => undefined,
 ): Promise<void> {
-  const logger = createLogger(config.logLevel, undefined, { maxBufferBytes: config.logBufferBytes });
+  const logger = createLogger(config.logLevel, undefined, {
+    maxBufferBytes: config.logBufferBytes,
+    format: config.logFormat,
+  });
   const relayed = new Map<string, Relayed>();
   const ticketSecret = randomBytes(48);
   const ready = new Set<number>();
@@ -303,6 +306,7 @@ export async function runWorker(config: Config): Promise<void> {
   const logger: Logger = createLogger(config.logLevel, undefined, {
     batch: false,
     maxBufferBytes: config.logBufferBytes,
+    format: config.logFormat,
   }).child({
     worker: cluster.worker?.id,
     pid: process.pid,

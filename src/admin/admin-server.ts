@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { TrustStatus } from '../trust/trust-status.js';
 
 export interface AdminOptions {
   readonly registry: Registry;
@@ -13,7 +14,8 @@ export interface AdminOptions {
   readonly metricsText?: () => Promise<string>;
   /** undefined when ready, else the reason for 503. */
   readonly notReadyReason: () => string | undefined;
-  readonly trustStatus: () => unknown;
+  /** GET /trust. */
+  readonly trustStatus: () => TrustStatus;
   /** Client certificates expiring soon (the expiry radar), for GET /trust/expiring. */
   readonly expiringClientCerts?: () => unknown;
 }

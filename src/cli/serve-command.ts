@@ -49,7 +49,10 @@ export async function serve(processEnv: NodeJS.ProcessEnv): Promise<void> {
     throw err;
   }
   if (cluster.isWorker) return runWorker(config);
-  parameterPolicy?.start(config.trustRefreshSeconds, createLogger(config.logLevel));
+  parameterPolicy?.start(
+    config.trustRefreshSeconds,
+    createLogger(config.logLevel, undefined, { format: config.logFormat }),
+  );
   // SIGHUP reads the policy parameter first (inside the coalesced reload), so the reload sees it.
   const policyFirst = async (): Promise<void> => {
     await parameterPolicy?.pollNow();

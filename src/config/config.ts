@@ -70,6 +70,8 @@ export interface Config {
   readonly maxHeaderBytes: number;
   readonly maxHeaders: number;
   readonly logLevel: LevelWithSilent;
+  /** Log line schema: `native` (the stable field names) or `ecs` (Elastic Common Schema 8.x). */
+  readonly logFormat: LogFormat;
   /** Log bytes held while stdout cannot take them; lines beyond are dropped and counted. */
   readonly logBufferBytes: number;
   readonly handshakeTimeoutSeconds: number;
@@ -104,28 +106,35 @@ export interface Limits {
   readonly maxConnectionAgeSeconds: number;
 }
 
-/** Development defaults (design.md); production requires every source to be named explicitly. */
-export const DEV_DEFAULTS = {
-  GATEWAY_LISTEN: '0.0.0.0:8443',
-  GATEWAY_ADMIN_LISTEN: '127.0.0.1:9090',
-  GATEWAY_SERVER_CERT: 'certs-dev/server.pem',
-  GATEWAY_SERVER_KEY: 'certs-dev/server-key.pem',
-  GATEWAY_CA_BUNDLE: 'certs-dev/ca-bundle.pem',
-  GATEWAY_CRLS: 'certs-dev/crl.pem',
-  GATEWAY_UPSTREAM: 'http://127.0.0.1:8081',
-} as const;
-
-const REQUIRED_IN_PRODUCTION = [
-  'GATEWAY_SERVER_CERT',
-  'GATEWAY_SERVER_KEY',
-  'GATEWAY_CA_BUNDLE',
-  'GATEWAY_CRLS',
-  'GATEWAY_UPSTREAM',
-] as const;
-
-const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** What a parser may need besides the text: where relative paths start, and whether this is production. */
+interface ParseContext {
+  readonly cwd: string;
+  readonly production: boolean;
+}
+
+/**
+ * One row of the configuration table. `default` is parsed exactly like a value the operator set,
+ * so a default can never be something the parser would refuse; a row without one has no value
+ * when unset (or one computed by loadConfig, e.g. GATEWAY_WORKERS). `shown` is the README's
+ * default column when the parsed default alone would mislead.
+ */
+interface Setting<T> {
+  readonly default: string;
+  readonly shown?: string;
+  /** Production refuses to start without it (development defaults are refused). */
+  readonly requiredInProduction?: true;
+  readonly parse: (variable: string, text: string, at: ParseContext) => T;
+  /** The README's meaning column (Markdown). */
+  readonly description: string;
+}
+interface OptionalSetting<T> extends Omit<Setting<T>, 'default'> {
+  readonly default?: undefined;
+  readonly shown: string;
+}
+
+type Parsed<S> = S extends Setting<infer T> ? T : S extends OptionalSetting<infer T> ? T | undefined : never;
 
 function parseListen(variable: string, value: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
@@ -174,15 +183,87 @@ function parseSource(variable: string, value: string, cwd: string, allowRemote: 
   return { kind: 'file', path: isAbsolute(text) ? text : resolve(cwd, text) };
 }
 
-function parseNumber(variable: string, value: string, min: number, max: number, integer = true): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-    throw new ConfigError(
-      variable,
-      `'${value}' is not ${integer ? 'a whole number' : 'a number'} between ${min} and ${max}`,
-    );
+/** Production refuses the development PKI's files, whichever variable names them. */
+function refuseDevMaterial(variable: string, s: Source, at: ParseContext): Source {
+  if (at.production && s.kind === 'file' && /(^|[/\\])certs-dev([/\\]|$)/.test(s.path)) {
+    throw new ConfigError(variable, `'${s.path}' is development material, refused when NODE_ENV=production`);
   }
-  return n;
+  return s;
+}
+
+/** A server or CA source: a file or secretsmanager:, never a URL. */
+function trustSource(variable: string, text: string, at: ParseContext): Source {
+  return refuseDevMaterial(variable, parseSource(variable, text, at.cwd, false), at);
+}
+
+function crlSources(variable: string, value: string, at: ParseContext): readonly Source[] {
+  const text = value.trim();
+  if (text === 'none') return [];
+  const crls = text
+    .split(',')
+    .map((part) => refuseDevMaterial(variable, parseSource(variable, part, at.cwd, true), at));
+  // Sources are named redacted (logs, /trust): two that differ only in userinfo or query would look alike.
+  const shownNames = new Set<string>();
+  for (const s of crls) {
+    if (s.kind !== 'https' && s.kind !== 's3') continue;
+    const shown = redactUrl(s.kind === 'https' ? s.url : `s3://${s.bucket}/${s.key}`);
+    if (shownNames.has(shown)) {
+      throw new ConfigError(
+        variable,
+        `two sources are both '${shown}': they differ only in userinfo or query`,
+      );
+    }
+    shownNames.add(shown);
+  }
+  return crls;
+}
+
+function upstreamOrigin(variable: string, text: string): URL {
+  let upstream: URL;
+  try {
+    upstream = new URL(text);
+  } catch {
+    throw new ConfigError(variable, `'${redactUrl(text)}' is not a URL (e.g. http://10.0.1.5:8080)`);
+  }
+  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
+    throw new ConfigError(variable, `'${redactUrl(text)}' must be http:// or https://`);
+  }
+  if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username) {
+    throw new ConfigError(variable, `'${redactUrl(text)}' must be an origin only (scheme://host:port)`);
+  }
+  return upstream;
+}
+
+type PolicyFile = { readonly document: PolicyDocument; readonly text: string };
+
+/** The GATEWAY_CONFIG file, read and validated now; '' is no file, like unset. */
+function policyFileAt(
+  variable: string,
+  text: string,
+  at: ParseContext,
+): { readonly path: string; readonly policy: PolicyFile } | undefined {
+  if (text.startsWith('ssm:')) {
+    // serve fetches the parameter into a file first (parameter-store.ts); nothing else may read it.
+    throw new ConfigError(variable, 'an ssm: parameter is read by `serve` only (fetched before loading)');
+  }
+  if (text === '') return undefined;
+  const path = resolve(at.cwd, text);
+  try {
+    return { path, policy: readGatewayConfigFile(path) };
+  } catch (err) {
+    if (!(err instanceof GatewayConfigFileError)) throw err;
+    throw new ConfigError(variable, `${err.message} (in ${path})`);
+  }
+}
+
+function wholeNumber(min: number, max: number) {
+  return (variable: string, value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(variable, `'${value}' is not a whole number between ${min} and ${max}`);
+    }
+    return n;
+  };
 }
 
 function parseBoolean(variable: string, value: string): boolean {
@@ -191,33 +272,275 @@ function parseBoolean(variable: string, value: string): boolean {
   throw new ConfigError(variable, `'${value}' must be true or false`);
 }
 
-function parseEnum<T extends string>(variable: string, value: string, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new ConfigError(variable, `'${value}' must be one of ${allowed.join(', ')}`);
+function oneOf<T extends string>(allowed: readonly T[]) {
+  return (variable: string, value: string): T => {
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    throw new ConfigError(variable, `'${value}' must be one of ${allowed.join(', ')}`);
+  };
 }
 
+function listOf<T extends string>(allowed: readonly T[]) {
+  const one = oneOf(allowed);
+  return (variable: string, value: string): readonly T[] => [
+    ...new Set(value.split(',').map((f) => one(variable, f.trim()))),
+  ];
+}
+
+const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export type LogFormat = 'native' | 'ecs';
+
+const setting = <T>(row: Setting<T>): Setting<T> => row;
+const optional = <T>(row: OptionalSetting<T>): OptionalSetting<T> => row;
+
 /**
- * Builds the Config from `env`. Unknown GATEWAY_* variables are refused too: a typo such as
- * GATEWAY_CRL_REQUIERD=true must not silently leave a security control off.
+ * Every GATEWAY_* variable, in the README's order: its default, its parser (which names the
+ * variable and what was wrong in a ConfigError) and its meaning. KNOWN_VARIABLES, loadConfig's
+ * reads and the README's table (`npm run docs:config`) all come from here.
  */
+export const SETTINGS = {
+  GATEWAY_LISTEN: setting({
+    default: '0.0.0.0:8443',
+    parse: parseListen,
+    description: 'TLS listener (`host:port`, `[::]:443`)',
+  }),
+  GATEWAY_ADMIN_LISTEN: setting({
+    default: '127.0.0.1:9090',
+    parse: parseListen,
+    description: 'admin listener (plain HTTP)',
+  }),
+  GATEWAY_SERVER_CERT: setting({
+    default: 'certs-dev/server.pem',
+    requiredInProduction: true,
+    parse: trustSource,
+    description: 'server certificate chain (PEM): a source',
+  }),
+  GATEWAY_SERVER_KEY: setting({
+    default: 'certs-dev/server-key.pem',
+    requiredInProduction: true,
+    parse: trustSource,
+    description: 'server private key (PEM): a source',
+  }),
+  GATEWAY_CA_BUNDLE: setting({
+    default: 'certs-dev/ca-bundle.pem',
+    requiredInProduction: true,
+    parse: trustSource,
+    description: 'trusted client CAs (PEM): a source',
+  }),
+  GATEWAY_CRLS: setting({
+    default: 'certs-dev/crl.pem',
+    requiredInProduction: true,
+    parse: crlSources,
+    description:
+      'comma-separated CRL sources (PEM or DER, several CRLs per file allowed; also `https://…` and `s3://bucket/key`); `none` for none',
+  }),
+  GATEWAY_UPSTREAM: setting({
+    default: 'http://127.0.0.1:8081',
+    requiredInProduction: true,
+    parse: upstreamOrigin,
+    description: 'upstream origin (`http://` or `https://`, no path)',
+  }),
+  GATEWAY_CONFIG: optional({
+    shown: 'none',
+    parse: policyFileAt,
+    description:
+      'JSON file, or `ssm:<parameter name>` in Parameter Store: routes, partners, whoami (see _Routes, partners and authorization_)',
+  }),
+  GATEWAY_TRUST_REFRESH_SECONDS: setting({
+    default: '30',
+    parse: wholeNumber(1, 86_400),
+    description: 'source polling period (SIGHUP reloads at once)',
+  }),
+  GATEWAY_CRL_GRACE_SECONDS: setting({
+    default: '0',
+    parse: wholeNumber(0, 30 * 86_400),
+    description: 'how long past nextUpdate a CRL still counts',
+  }),
+  GATEWAY_CRL_REQUIRED: setting({
+    default: 'false',
+    parse: parseBoolean,
+    description: '`true`: refuse a client whose issuer has no CRL (`crl_missing`)',
+  }),
+  GATEWAY_VERIFY_MODE: setting({
+    default: 'strict',
+    parse: oneOf<VerifyMode>(['strict', 'explain']),
+    description:
+      "`strict`: a refused connection's first request gets the JSON 401/403 with `Connection: close`, then it closes (5 s to send it); `explain`: every request on it gets the JSON 401/403 and it stays open. Never forwarded in either",
+  }),
+  GATEWAY_IDENTITY_HEADERS: setting({
+    default: 'gateway',
+    parse: listOf(IDENTITY_HEADER_FORMATS),
+    description: 'comma list of `gateway`, `xfcc`, `alb`, `rfc9440`, `forwarded` (RFC 7239)',
+  }),
+  GATEWAY_UNDERSCORE_HEADERS: setting({
+    default: 'drop',
+    parse: oneOf(['drop', 'allow'] as const),
+    description:
+      "`drop`: request headers with `_` or `.` in the name are removed (nginx's default); `allow`: kept, except any whose name with `_` and `.` read as `-` is an identity, forwarding, hop-by-hop or `Content-*` header",
+  }),
+  GATEWAY_PROXY_PROTOCOL: setting({
+    default: 'off',
+    parse: oneOf(['off', 'v2'] as const),
+    description:
+      '`v2`: every connection must start with a PROXY header (v2; v1 accepted), the client address then comes from it (logs, `X-Forwarded-For`); `off`: a connection that starts with one is refused, so a mismatched NLB target group fails loudly',
+  }),
+  GATEWAY_DRAIN_SECONDS: setting({
+    default: '20',
+    parse: wholeNumber(0, 3600),
+    description: 'on SIGTERM, how long in-flight requests may finish',
+  }),
+  GATEWAY_MAX_HEADER_BYTES: setting({
+    default: '16384',
+    parse: wholeNumber(1024, 1_048_576),
+    description: 'request header bytes (431 beyond)',
+  }),
+  GATEWAY_MAX_HEADERS: setting({
+    default: '100',
+    parse: wholeNumber(1, 10_000),
+    description: 'request header count (431 beyond)',
+  }),
+  GATEWAY_LOG_LEVEL: setting({
+    default: 'info',
+    parse: oneOf(LOG_LEVELS),
+    description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
+  }),
+  GATEWAY_LOG_FORMAT: setting({
+    default: 'native',
+    parse: oneOf<LogFormat>(['native', 'ecs']),
+    description:
+      'log line schema: `native` field names (the stable contract) or `ecs`, Elastic Common Schema 8.x (see [docs/logging.md](docs/logging.md))',
+  }),
+  GATEWAY_LOG_BUFFER_BYTES: setting({
+    default: String(4 * 1_048_576),
+    parse: wholeNumber(65_536, 256 * 1_048_576),
+    description:
+      'log bytes held while stdout is blocked; lines beyond are dropped and counted (`log_lines_dropped_total`)',
+  }),
+  GATEWAY_HANDSHAKE_TIMEOUT_SECONDS: setting({
+    default: '10',
+    parse: wholeNumber(1, 300),
+    description: 'from accept, the PROXY header and TLS handshake must complete within this (`timeout`)',
+  }),
+  GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS: setting({
+    default: '5',
+    parse: wholeNumber(1, 300),
+    description: 'upstream connect timeout (504 beyond)',
+  }),
+  GATEWAY_UPSTREAM_TIMEOUT_SECONDS: setting({
+    default: '30',
+    parse: wholeNumber(1, 3600),
+    description: 'upstream response headers / body idle timeout (504)',
+  }),
+  GATEWAY_MAX_URL_BYTES: setting({
+    default: '8192',
+    parse: wholeNumber(256, 65_536),
+    description: 'request target longer than this: 414',
+  }),
+  GATEWAY_MAX_BODY_BYTES: setting({
+    default: String(100 * 1024 * 1024),
+    parse: wholeNumber(0, 2 ** 40),
+    description:
+      'request body larger than this: 413 (before forwarding when Content-Length says so; a chunked body is cut when it crosses the limit)',
+  }),
+  GATEWAY_REQUEST_TIMEOUT_SECONDS: setting({
+    default: '60',
+    parse: wholeNumber(1, 3600),
+    description: 'the whole request must arrive within this: 408',
+  }),
+  GATEWAY_KEEPALIVE_TIMEOUT_SECONDS: setting({
+    default: '60',
+    parse: wholeNumber(1, 340),
+    description:
+      "idle keep-alive connections close after this (at most 340: below the NLB's 350 s idle timeout, so the gateway closes first)",
+  }),
+  GATEWAY_MAX_CONNECTIONS: setting({
+    default: '10000',
+    parse: wholeNumber(1, 1_000_000),
+    description:
+      'open client connections per task; more are closed at accept (`mtls_gateway_connections_refused_total{reason}`); checked at start against `ulimit -n` (needs about 2 per connection + 128, else a `warn`)',
+  }),
+  GATEWAY_MAX_HANDSHAKING_CONNECTIONS: setting({
+    default: '512',
+    parse: wholeNumber(1, 1_000_000),
+    description:
+      'accepted connections not yet verified (PROXY header or TLS handshake pending, including sockets that send nothing), counted from accept; when full, the oldest of those that have sent no byte yet is closed for each new one (`handshaking_evicted`), and a socket that has started its handshake is never evicted (with none silent, the newcomer is refused), so silent sockets cannot keep a partner out, even one mid-handshake; each is cut `GATEWAY_HANDSHAKE_TIMEOUT_SECONDS` after accept',
+  }),
+  GATEWAY_MAX_CONNECTIONS_PER_CLIENT: setting({
+    default: '1000',
+    parse: wholeNumber(1, 1_000_000),
+    description:
+      'verified connections per client identity (a declared partner, else issuer DN + `X-Client-Id` such as `cn:partner-b`, never per leaf), never per address: behind an NLB every partner shares a few; more are closed after the handshake (`max_connections_per_client`)',
+  }),
+  GATEWAY_MAX_REQUESTS_PER_CONNECTION: setting({
+    default: '0',
+    shown: '`0` (none)',
+    parse: wholeNumber(0, 100_000_000),
+    description: 'the last allowed answer carries `Connection: close` and the connection closes',
+  }),
+  GATEWAY_MAX_CONNECTION_AGE_SECONDS: setting({
+    default: '3600',
+    parse: wholeNumber(1, 7 * 86_400),
+    description:
+      'after this, the next answer on a connection carries `Connection: close` (clients reconnect and are verified afresh)',
+  }),
+  GATEWAY_WORKERS: optional({
+    shown: '`1` (production: the cgroup CPU quota)',
+    parse: wholeNumber(1, 64),
+    description: 'worker processes sharing the TLS port; see "Cluster mode" below',
+  }),
+  GATEWAY_ROTATION_MAX_REFUSED_PERCENT: setting({
+    default: '50',
+    parse: wholeNumber(0, 100),
+    description:
+      'lock-out guard: a new CA bundle or CRL set that would refuse more than this % of partners active in the last 24 h is held back (see Trust rotation); `100` disables it',
+  }),
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/** Every variable loadConfig reads; any other GATEWAY_* variable is refused. */
+export const KNOWN_VARIABLES: ReadonlySet<string> = new Set(Object.keys(SETTINGS));
+
+/** The development defaults of the trust sources and listeners, straight from the table. */
+export const DEV_DEFAULTS = {
+  GATEWAY_LISTEN: SETTINGS.GATEWAY_LISTEN.default,
+  GATEWAY_ADMIN_LISTEN: SETTINGS.GATEWAY_ADMIN_LISTEN.default,
+  GATEWAY_SERVER_CERT: SETTINGS.GATEWAY_SERVER_CERT.default,
+  GATEWAY_SERVER_KEY: SETTINGS.GATEWAY_SERVER_KEY.default,
+  GATEWAY_CA_BUNDLE: SETTINGS.GATEWAY_CA_BUNDLE.default,
+  GATEWAY_CRLS: SETTINGS.GATEWAY_CRLS.default,
+  GATEWAY_UPSTREAM: SETTINGS.GATEWAY_UPSTREAM.default,
+} as const;
+
+/** One Markdown table row per setting, in table order: what `npm run docs:config` writes into the README. */
+export function configTableMarkdown(): string {
+  const cell = (text: string): string => text.replaceAll('|', '\\|');
+  const rows = Object.entries(SETTINGS).map(
+    ([name, row]: [string, Setting<unknown> | OptionalSetting<unknown>]) => {
+      const shown = row.shown ?? `\`${row.default}\``;
+      return `| \`${name}\` | ${cell(shown)} | ${cell(row.description)} |`;
+    },
+  );
+  return ['| variable | default (dev) | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
 /**
  * Production defaults to one worker per CPU the task may use (its cgroup quota, not the CPUs it
  * sees); development and tests stay in one process.
  */
 function workersOf(
-  env: Env,
+  explicit: number | undefined,
   production: boolean,
   cpu: () => CpuLimit,
-  num: (name: string, fallback: number, min: number, max: number) => number,
 ): { workers: number; workersReason: string } {
-  if (env.GATEWAY_WORKERS !== undefined)
-    return { workers: num('GATEWAY_WORKERS', 1, 1, 64), workersReason: 'GATEWAY_WORKERS' };
+  if (explicit !== undefined) return { workers: explicit, workersReason: 'GATEWAY_WORKERS' };
   if (!production) return { workers: 1, workersReason: 'development default (one process)' };
   const limit = cpu();
   return { workers: Math.min(64, limit.cpus), workersReason: limit.reason };
 }
 
 /**
+ * Builds the Config from `env`. Unknown GATEWAY_* variables are refused too: a typo such as
+ * GATEWAY_CRL_REQUIERD=true must not silently leave a security control off.
  * `cpu` says how many CPUs the process may use (production's default GATEWAY_WORKERS); tests pass
  * one over a fake cgroup tree.
  */
@@ -228,10 +551,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), cpu: () => Cpu
       throw new ConfigError(name, 'is not a known setting (see the configuration table in README.md)');
     }
   }
-  const get = (name: string, fallback: string): string => env[name] ?? fallback;
   if (production) {
-    for (const name of REQUIRED_IN_PRODUCTION) {
-      if (env[name] === undefined || env[name] === '') {
+    for (const [name, row] of Object.entries(SETTINGS)) {
+      if ('requiredInProduction' in row && (env[name] === undefined || env[name] === '')) {
         throw new ConfigError(
           name,
           'is required when NODE_ENV=production (development defaults are refused)',
@@ -239,176 +561,58 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), cpu: () => Cpu
       }
     }
   }
-  const source = (name: keyof typeof DEV_DEFAULTS): Source => {
-    const s = parseSource(name, get(name, DEV_DEFAULTS[name]), cwd, false);
-    if (production && s.kind === 'file' && /(^|[/\\])certs-dev([/\\]|$)/.test(s.path)) {
-      throw new ConfigError(name, `'${s.path}' is development material, refused when NODE_ENV=production`);
-    }
-    return s;
+  const at: ParseContext = { cwd, production };
+  const value = <K extends SettingName>(name: K): Parsed<(typeof SETTINGS)[K]> => {
+    const row: Setting<unknown> | OptionalSetting<unknown> = SETTINGS[name];
+    const text = env[name] ?? row.default;
+    return (text === undefined ? undefined : row.parse(name, text, at)) as Parsed<(typeof SETTINGS)[K]>;
   };
 
-  const crlText = get('GATEWAY_CRLS', DEV_DEFAULTS.GATEWAY_CRLS).trim();
-  const crls =
-    crlText === 'none'
-      ? []
-      : crlText.split(',').map((part) => {
-          const s = parseSource('GATEWAY_CRLS', part, cwd, true);
-          if (production && s.kind === 'file' && /(^|[/\\])certs-dev([/\\]|$)/.test(s.path)) {
-            throw new ConfigError(
-              'GATEWAY_CRLS',
-              `'${s.path}' is development material, refused in production`,
-            );
-          }
-          return s;
-        });
-  // Sources are named redacted (logs, /trust): two that differ only in userinfo or query would look alike.
-  const crlNames = new Set<string>();
-  for (const s of crls) {
-    if (s.kind !== 'https' && s.kind !== 's3') continue;
-    const shown = redactUrl(s.kind === 'https' ? s.url : `s3://${s.bucket}/${s.key}`);
-    if (crlNames.has(shown)) {
-      throw new ConfigError(
-        'GATEWAY_CRLS',
-        `two sources are both '${shown}': they differ only in userinfo or query`,
-      );
-    }
-    crlNames.add(shown);
-  }
-
-  const upstreamText = get('GATEWAY_UPSTREAM', DEV_DEFAULTS.GATEWAY_UPSTREAM);
-  let upstream: URL;
-  try {
-    upstream = new URL(upstreamText);
-  } catch {
-    throw new ConfigError(
-      'GATEWAY_UPSTREAM',
-      `'${redactUrl(upstreamText)}' is not a URL (e.g. http://10.0.1.5:8080)`,
-    );
-  }
-  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
-    throw new ConfigError('GATEWAY_UPSTREAM', `'${redactUrl(upstreamText)}' must be http:// or https://`);
-  }
-  if (upstream.pathname !== '/' || upstream.search || upstream.hash || upstream.username) {
-    throw new ConfigError(
-      'GATEWAY_UPSTREAM',
-      `'${redactUrl(upstreamText)}' must be an origin only (scheme://host:port)`,
-    );
-  }
-
-  const formatsText = get('GATEWAY_IDENTITY_HEADERS', 'gateway');
-  const identityHeaders = [
-    ...new Set(
-      formatsText
-        .split(',')
-        .map((f) => parseEnum('GATEWAY_IDENTITY_HEADERS', f.trim(), IDENTITY_HEADER_FORMATS)),
-    ),
-  ];
-
-  if (env.GATEWAY_CONFIG?.startsWith('ssm:')) {
-    // serve fetches the parameter into a file first (parameter-store.ts); nothing else may read it.
-    throw new ConfigError(
-      'GATEWAY_CONFIG',
-      'an ssm: parameter is read by `serve` only (fetched before loading)',
-    );
-  }
-  const configFile = env.GATEWAY_CONFIG ? resolve(cwd, env.GATEWAY_CONFIG) : undefined;
-  let policyFile: Config['policyFile'];
-  try {
-    policyFile = configFile ? readGatewayConfigFile(configFile) : undefined;
-  } catch (err) {
-    if (!(err instanceof GatewayConfigFileError)) throw err;
-    throw new ConfigError('GATEWAY_CONFIG', `${err.message} (in ${configFile})`);
-  }
-  const devMode =
-    !production &&
-    (['GATEWAY_SERVER_CERT', 'GATEWAY_SERVER_KEY', 'GATEWAY_CA_BUNDLE'] as const).every(
-      (name) => env[name] === undefined,
-    );
-  const num = (name: string, fallback: number, min: number, max: number): number =>
-    env[name] === undefined ? fallback : parseNumber(name, env[name]!, min, max);
-
+  const policy = value('GATEWAY_CONFIG');
   return {
     production,
-    listen: parseListen('GATEWAY_LISTEN', get('GATEWAY_LISTEN', DEV_DEFAULTS.GATEWAY_LISTEN)),
-    adminListen: parseListen(
-      'GATEWAY_ADMIN_LISTEN',
-      get('GATEWAY_ADMIN_LISTEN', DEV_DEFAULTS.GATEWAY_ADMIN_LISTEN),
-    ),
-    serverCert: source('GATEWAY_SERVER_CERT'),
-    serverKey: source('GATEWAY_SERVER_KEY'),
-    caBundle: source('GATEWAY_CA_BUNDLE'),
-    crls,
-    upstream,
-    configFile,
-    policyFile,
-    devMode,
-    trustRefreshSeconds: num('GATEWAY_TRUST_REFRESH_SECONDS', 30, 1, 86_400),
-    rotationMaxRefusedPercent: num('GATEWAY_ROTATION_MAX_REFUSED_PERCENT', 50, 0, 100),
-    crlGraceSeconds: num('GATEWAY_CRL_GRACE_SECONDS', 0, 0, 30 * 86_400),
-    crlRequired: parseBoolean('GATEWAY_CRL_REQUIRED', get('GATEWAY_CRL_REQUIRED', 'false')),
-    verifyMode: parseEnum('GATEWAY_VERIFY_MODE', get('GATEWAY_VERIFY_MODE', 'strict'), ['strict', 'explain']),
-    identityHeaders,
-    underscoreHeaders: parseEnum('GATEWAY_UNDERSCORE_HEADERS', get('GATEWAY_UNDERSCORE_HEADERS', 'drop'), [
-      'drop',
-      'allow',
-    ]),
-    proxyProtocol: parseEnum('GATEWAY_PROXY_PROTOCOL', get('GATEWAY_PROXY_PROTOCOL', 'off'), ['off', 'v2']),
-    drainSeconds: num('GATEWAY_DRAIN_SECONDS', 20, 0, 3600),
-    maxHeaderBytes: num('GATEWAY_MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
-    maxHeaders: num('GATEWAY_MAX_HEADERS', 100, 1, 10_000),
-    logLevel: parseEnum('GATEWAY_LOG_LEVEL', get('GATEWAY_LOG_LEVEL', 'info'), LOG_LEVELS),
-    logBufferBytes: num('GATEWAY_LOG_BUFFER_BYTES', 4 * 1_048_576, 65_536, 256 * 1_048_576),
-    handshakeTimeoutSeconds: num('GATEWAY_HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300),
-    upstreamConnectTimeoutSeconds: num('GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS', 5, 1, 300),
-    upstreamTimeoutSeconds: num('GATEWAY_UPSTREAM_TIMEOUT_SECONDS', 30, 1, 3600),
-    ...workersOf(env, production, cpu, num),
+    listen: value('GATEWAY_LISTEN'),
+    adminListen: value('GATEWAY_ADMIN_LISTEN'),
+    serverCert: value('GATEWAY_SERVER_CERT'),
+    serverKey: value('GATEWAY_SERVER_KEY'),
+    caBundle: value('GATEWAY_CA_BUNDLE'),
+    crls: value('GATEWAY_CRLS'),
+    upstream: value('GATEWAY_UPSTREAM'),
+    configFile: policy?.path,
+    policyFile: policy?.policy,
+    devMode:
+      !production &&
+      (['GATEWAY_SERVER_CERT', 'GATEWAY_SERVER_KEY', 'GATEWAY_CA_BUNDLE'] as const).every(
+        (name) => env[name] === undefined,
+      ),
+    trustRefreshSeconds: value('GATEWAY_TRUST_REFRESH_SECONDS'),
+    rotationMaxRefusedPercent: value('GATEWAY_ROTATION_MAX_REFUSED_PERCENT'),
+    crlGraceSeconds: value('GATEWAY_CRL_GRACE_SECONDS'),
+    crlRequired: value('GATEWAY_CRL_REQUIRED'),
+    verifyMode: value('GATEWAY_VERIFY_MODE'),
+    identityHeaders: value('GATEWAY_IDENTITY_HEADERS'),
+    underscoreHeaders: value('GATEWAY_UNDERSCORE_HEADERS'),
+    proxyProtocol: value('GATEWAY_PROXY_PROTOCOL'),
+    drainSeconds: value('GATEWAY_DRAIN_SECONDS'),
+    maxHeaderBytes: value('GATEWAY_MAX_HEADER_BYTES'),
+    maxHeaders: value('GATEWAY_MAX_HEADERS'),
+    logLevel: value('GATEWAY_LOG_LEVEL'),
+    logFormat: value('GATEWAY_LOG_FORMAT'),
+    logBufferBytes: value('GATEWAY_LOG_BUFFER_BYTES'),
+    handshakeTimeoutSeconds: value('GATEWAY_HANDSHAKE_TIMEOUT_SECONDS'),
+    upstreamConnectTimeoutSeconds: value('GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS'),
+    upstreamTimeoutSeconds: value('GATEWAY_UPSTREAM_TIMEOUT_SECONDS'),
+    ...workersOf(value('GATEWAY_WORKERS'), production, cpu),
     limits: {
-      maxUrlBytes: num('GATEWAY_MAX_URL_BYTES', 8192, 256, 65_536),
-      maxBodyBytes: num('GATEWAY_MAX_BODY_BYTES', 100 * 1024 * 1024, 0, 2 ** 40),
-      requestTimeoutSeconds: num('GATEWAY_REQUEST_TIMEOUT_SECONDS', 60, 1, 3600),
-      keepAliveTimeoutSeconds: num('GATEWAY_KEEPALIVE_TIMEOUT_SECONDS', 60, 1, 340),
-      maxConnections: num('GATEWAY_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
-      maxHandshakingConnections: num('GATEWAY_MAX_HANDSHAKING_CONNECTIONS', 512, 1, 1_000_000),
-      maxConnectionsPerClient: num('GATEWAY_MAX_CONNECTIONS_PER_CLIENT', 1_000, 1, 1_000_000),
-      maxRequestsPerConnection: num('GATEWAY_MAX_REQUESTS_PER_CONNECTION', 0, 0, 100_000_000),
-      maxConnectionAgeSeconds: num('GATEWAY_MAX_CONNECTION_AGE_SECONDS', 3600, 1, 7 * 86_400),
+      maxUrlBytes: value('GATEWAY_MAX_URL_BYTES'),
+      maxBodyBytes: value('GATEWAY_MAX_BODY_BYTES'),
+      requestTimeoutSeconds: value('GATEWAY_REQUEST_TIMEOUT_SECONDS'),
+      keepAliveTimeoutSeconds: value('GATEWAY_KEEPALIVE_TIMEOUT_SECONDS'),
+      maxConnections: value('GATEWAY_MAX_CONNECTIONS'),
+      maxHandshakingConnections: value('GATEWAY_MAX_HANDSHAKING_CONNECTIONS'),
+      maxConnectionsPerClient: value('GATEWAY_MAX_CONNECTIONS_PER_CLIENT'),
+      maxRequestsPerConnection: value('GATEWAY_MAX_REQUESTS_PER_CONNECTION'),
+      maxConnectionAgeSeconds: value('GATEWAY_MAX_CONNECTION_AGE_SECONDS'),
     },
   };
 }
-
-const KNOWN_VARIABLES = new Set([
-  'GATEWAY_WORKERS',
-  'GATEWAY_MAX_URL_BYTES',
-  'GATEWAY_MAX_BODY_BYTES',
-  'GATEWAY_REQUEST_TIMEOUT_SECONDS',
-  'GATEWAY_KEEPALIVE_TIMEOUT_SECONDS',
-  'GATEWAY_MAX_CONNECTIONS',
-  'GATEWAY_MAX_CONNECTIONS_PER_CLIENT',
-  'GATEWAY_MAX_HANDSHAKING_CONNECTIONS',
-  'GATEWAY_MAX_REQUESTS_PER_CONNECTION',
-  'GATEWAY_MAX_CONNECTION_AGE_SECONDS',
-  'GATEWAY_LISTEN',
-  'GATEWAY_ADMIN_LISTEN',
-  'GATEWAY_SERVER_CERT',
-  'GATEWAY_SERVER_KEY',
-  'GATEWAY_CA_BUNDLE',
-  'GATEWAY_CRLS',
-  'GATEWAY_UPSTREAM',
-  'GATEWAY_CONFIG',
-  'GATEWAY_TRUST_REFRESH_SECONDS',
-  'GATEWAY_CRL_GRACE_SECONDS',
-  'GATEWAY_CRL_REQUIRED',
-  'GATEWAY_VERIFY_MODE',
-  'GATEWAY_IDENTITY_HEADERS',
-  'GATEWAY_UNDERSCORE_HEADERS',
-  'GATEWAY_PROXY_PROTOCOL',
-  'GATEWAY_DRAIN_SECONDS',
-  'GATEWAY_MAX_HEADER_BYTES',
-  'GATEWAY_MAX_HEADERS',
-  'GATEWAY_LOG_LEVEL',
-  'GATEWAY_LOG_BUFFER_BYTES',
-  'GATEWAY_HANDSHAKE_TIMEOUT_SECONDS',
-  'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SECONDS',
-  'GATEWAY_UPSTREAM_TIMEOUT_SECONDS',
-  'GATEWAY_ROTATION_MAX_REFUSED_PERCENT',
-]);

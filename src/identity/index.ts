@@ -19,9 +19,12 @@ export {
 } from './headers.js';
 export {
   HOP_BY_HOP,
+  hasDashAlias,
   headerKey,
   hopByHopNames,
   isForwardingHeader,
+  isForwardingKey,
   isHopByHop,
   isIdentityHeader,
+  isIdentityKey,
 } from './strip.js';

@@ -133,7 +133,7 @@ export async function diffBundles(input: BundleDiffInput): Promise<BundleDiff> {
     const decide = async (
       bundle: typeof oldLoaded.bundle,
       revocation: typeof oldRevocation,
-    ): Promise<{ ok: boolean; reason: string; subject?: string }> => {
+    ): Promise<{ ok: boolean; reason: string; subject?: string | undefined }> => {
       if (!bundle) return { ok: false, reason: 'unknown_ca' };
       const d = await decideClient(client, { bundle, revocation, policy: input.policy });
       return d.verdict.ok

@@ -10,6 +10,7 @@
 import { X509Certificate } from 'node:crypto';
 import { parseCertificate } from '../asn1/certificate.js';
 import { formatRfc2253 } from '../asn1/name.js';
+import { fingerprintHex } from '../trust/ca-bundle.js';
 import { type VerifiedCrl, verifiedCrlsFrom } from '../trust/crl/verify-crl.js';
 import { count, type Finding } from './findings.js';
 
@@ -64,8 +65,6 @@ export interface CrlDiffInput {
 }
 
 /** Lower-case hex without colons, whichever form the fingerprint came in. */
-const hexFingerprint = (fp: string): string => fp.replaceAll(':', '').toLowerCase();
-
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function side(crl: VerifiedCrl): CrlSide {
@@ -100,7 +99,7 @@ function serialsOf(crl: VerifiedCrl | undefined): Set<string> {
 function byCa(crls: readonly VerifiedCrl[]): Map<string, VerifiedCrl[]> {
   const out = new Map<string, VerifiedCrl[]>();
   for (const c of crls) {
-    const fp = hexFingerprint(c.signedBy.fingerprint256);
+    const fp = c.signedBy.fingerprint256;
     const list = out.get(fp) ?? [];
     list.push(c);
     out.set(fp, list);
@@ -152,7 +151,7 @@ export function diffCrls(input: CrlDiffInput): CrlDiff {
   const oldByCa = byCa(load(input.oldBytes, 'old'));
   const newByCa = byCa(load(input.newBytes, 'new'));
   const clients = parseClients(input.clients, findings);
-  const caByFingerprint = new Map(cas.map((x) => [hexFingerprint(x.fingerprint256), x] as const));
+  const caByFingerprint = new Map(cas.map((x) => [fingerprintHex(x), x] as const));
   const entries: CrlDiffEntry[] = [];
   for (const fp of [...new Set([...oldByCa.keys(), ...newByCa.keys()])].sort()) {
     const o = newest(oldByCa.get(fp) ?? []);

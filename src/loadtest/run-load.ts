@@ -22,7 +22,7 @@ export interface LoadOptions {
    */
   readonly warmupSeconds?: number;
   /** … or after this many requests (whichever is given; one of them must be). */
-  readonly requests?: number;
+  readonly requests?: number | undefined;
   /** Requests per second across all connections; undefined = as fast as possible. */
   readonly rate?: number;
   readonly newConnectionPerRequest: boolean;

@@ -59,6 +59,26 @@ export class FdWatch {
     clearInterval(this.timer);
   }
 
+  /**
+   * GATEWAY_MAX_CONNECTIONS against RLIMIT_NOFILE (HAProxy checks maxconn the same way): a limit
+   * the process cannot reach in descriptors means connections are dropped silently before it.
+   */
+  checkBudget(maxConnections: number, upstreamSockets: number): void {
+    const limit = this.limit;
+    if (!limit || !Number.isFinite(limit.soft)) return;
+    const needed = descriptorsNeeded(maxConnections, upstreamSockets);
+    if (needed <= limit.soft) return;
+    this.logger.warn({
+      event: 'lifecycle',
+      msg: 'GATEWAY_MAX_CONNECTIONS exceeds what the file descriptor limit (ulimit -n) allows',
+      max_connections: maxConnections,
+      fds_needed: needed,
+      nofile_soft: limit.soft,
+      nofile_hard: Number.isFinite(limit.hard) ? limit.hard : 'unlimited',
+      fix: `raise the task's nofile ulimit to at least ${needed}, or lower GATEWAY_MAX_CONNECTIONS`,
+    });
+  }
+
   /** A listener's 'error' (accept failed): logged and counted, never fatal. */
   acceptFailed(listener: string, err: NodeJS.ErrnoException): void {
     const code = err.code ?? 'unknown';

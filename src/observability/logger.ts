@@ -1,6 +1,9 @@
 /**
  * The pino JSON logger: one line per event on stdout. Events carry `event` (handshake, request,
- * trust, lifecycle, policy). Certificates are logged by subject, serial, issuer and fingerprint
+ * connection, internal_error, trust, lifecycle, policy). GATEWAY_LOG_FORMAT picks the fields:
+ * `native` (default) is the documented stable contract (CloudWatch metric filters, runbooks and
+ * dashboards read it), `ecs` rewrites each line into Elastic Common Schema fields (ecs-format.ts,
+ * docs/logging.md) for Elastic/OpenSearch/Datadog-style pipelines. Certificates are logged by subject, serial, issuer and fingerprint
  * only; a serializer-free design keeps private keys and PEM out of every line by construction.
  *
  * Lines are batched (up to 8 KiB, flushed at least every 100 ms and synchronously at exit): one
@@ -13,7 +16,9 @@
  * (those lines counted as dropped): a synchronous flush into a pipe nobody reads would block
  * forever, and SIGTERM must end the process.
  */
-import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
+import { type DestinationStream, type LevelWithSilent, type Logger, type LoggerOptions, pino } from 'pino';
+import type { LogFormat } from '../config/config.js';
+import { bindingsToEcs, toEcs } from './ecs-format.js';
 
 export type { Logger } from 'pino';
 
@@ -52,7 +57,11 @@ export function createLogger(
   level: LevelWithSilent,
   destination?: DestinationStream,
   /** batch: false for processes sharing stdout (cluster workers): one whole line per write. */
-  { batch = true, maxBufferBytes = DEFAULT_BUFFER_BYTES }: { batch?: boolean; maxBufferBytes?: number } = {},
+  {
+    batch = true,
+    maxBufferBytes = DEFAULT_BUFFER_BYTES,
+    format = 'native',
+  }: { batch?: boolean; maxBufferBytes?: number; format?: LogFormat } = {},
 ): Logger {
   let dest = destination;
   if (!dest) {
@@ -95,15 +104,64 @@ export function createLogger(
     stdoutDestinations.push(watched);
     dest = stdout;
   }
-  return pino(
-    {
-      level,
-      base: { service: 'mtls-gateway' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+  return pino({ level, ...(format === 'ecs' ? ECS_OPTIONS : NATIVE_OPTIONS) }, dest);
+}
+
+/** Today's lines, unchanged: `level`, `time`, `service`, then the fields as the code names them. */
+const NATIVE_OPTIONS: LoggerOptions = {
+  base: { service: 'mtls-gateway' },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+};
+
+/** A line and its level label: pino's mixin sees the level, formatters.log does not. */
+interface Levelled {
+  readonly line: Record<string, unknown>;
+  readonly level: string | undefined;
+}
+
+/**
+ * ECS: `log.level`, `@timestamp`, the bindings as `service.name` (and `service.node.name`,
+ * `process.pid`, `labels.role` in the cluster), then the line rewritten by the mapping table.
+ */
+const ECS_OPTIONS: LoggerOptions = {
+  base: { service: 'mtls-gateway' },
+  messageKey: 'message',
+  timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
+  mixin: (_obj, level, logger) => ({ level: logger.levels.labels[level] }),
+  // Wraps instead of copying the line's fields into the mixin's object (pino's default).
+  mixinMergeStrategy: (line, mixed): Levelled => ({
+    line: line as Record<string, unknown>,
+    level: (mixed as { level?: string }).level,
+  }),
+  formatters: {
+    level: (label) => ({ 'log.level': label }),
+    bindings: (bindings) => bindingsToEcs(bindings),
+    log: (obj) => {
+      const { line, level } = obj as unknown as Levelled;
+      return toEcs(line, level);
     },
-    dest,
-  );
+  },
+  onChild: ecsChildBindings,
+};
+
+/**
+ * pino serializes a child's bindings without the base's `formatters.bindings` (by design), so
+ * `logger.child({ worker })` would write `worker` as is: its part of the serialized bindings is
+ * rewritten here, through the same table, once per child logger.
+ */
+function ecsChildBindings(child: Logger): void {
+  const key = pino.symbols.chindingsSym;
+  const own = child as unknown as Record<symbol, string>;
+  const inherited = (Object.getPrototypeOf(child) as Record<symbol, string>)[key] ?? '';
+  const added = own[key]!.slice(inherited.length);
+  if (!added) return;
+  const bindings = JSON.parse(`{${added.slice(1)}}`) as Record<string, unknown>;
+  let text = '';
+  for (const [name, value] of Object.entries(bindingsToEcs(bindings))) {
+    text += `,${JSON.stringify(name)}:${JSON.stringify(value)}`;
+  }
+  own[key] = inherited + text;
 }
 
 /**

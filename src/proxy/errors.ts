@@ -71,6 +71,21 @@ export function prefersProblemJson(accept: string | undefined): boolean {
 }
 
 /**
+ * The one rendering of an error body: JSON, or with `problem` RFC 9457 `application/problem+json`
+ * (`type`, `title`, `status`, `detail` = the message first, then every field of the JSON body).
+ */
+export function errorPayload(
+  status: number,
+  body: ErrorBody,
+  problem?: ProblemFormat,
+): { contentType: string; payload: string } {
+  if (!problem) return { contentType: 'application/json', payload: JSON.stringify(body) };
+  const title = problem.title ?? STATUS_CODES[status] ?? 'Error';
+  const full = { type: `${PROBLEM_TYPE_PREFIX}${body.error}`, title, status, detail: body.message, ...body };
+  return { contentType: 'application/problem+json', payload: JSON.stringify(full) };
+}
+
+/**
  * Writes a JSON error response unless headers already went out (then the stream is cut). With
  * `problem`, the body is RFC 9457 `application/problem+json`: `type`, `title`, `status`, `detail`
  * (the message) first, then every field of the JSON body unchanged.
@@ -86,19 +101,9 @@ export function sendJsonError(
     res.destroy();
     return 0;
   }
-  const payload = JSON.stringify(
-    problem
-      ? {
-          type: `${PROBLEM_TYPE_PREFIX}${body.error}`,
-          title: problem.title ?? STATUS_CODES[status] ?? 'Error',
-          status,
-          detail: body.message,
-          ...body,
-        }
-      : body,
-  );
+  const { contentType, payload } = errorPayload(status, body, problem);
   res.writeHead(status, {
-    'content-type': problem ? 'application/problem+json' : 'application/json',
+    'content-type': contentType,
     'content-length': Buffer.byteLength(payload),
     'cache-control': 'no-store',
     'x-request-id': body.request_id,

@@ -1,107 +1,42 @@
 /**
  * The per-request path: ask the connection's current verdict (re-checked after trust changes),
  * refuse or explain, apply limits, then forward with our identity headers. A request reaches
- * `Upstream.forward` only with identity headers from a verified connection; every other outcome
+ * `Upstream.dispatch` only with identity headers from a verified connection; every other outcome
  * is answered here, logged (`event: "request"`) and counted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { type Readable, Transform } from 'node:stream';
 import type { Logger, Metrics } from '../observability/index.js';
-import {
-  type ErrorBody,
-  GATEWAY_ERRORS,
-  type GatewayErrorCode,
-  type ProblemFormat,
-  prefersProblemJson,
-  sendJsonError,
-} from './errors.js';
+import type { Authorizer, ConnectionDecision } from '../policy/index.js';
+import { gatewayError, sendAnswer } from './client-errors.js';
+import type { GatewayErrorCode } from './errors.js';
 import { type ExchangeHooks, ProxyExchange, type Upstream, type UpstreamFailure } from './forward.js';
+import { limitedBody, type RequestLimits, requestRefusal } from './request-limits.js';
 import { traceContextOf } from './trace-context.js';
-import {
-  requestIdFrom,
-  type UpstreamHeaderOptions,
-  upstreamHeadersCountingHosts,
-} from './upstream-headers.js';
+import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
 
-export type ConnectionDecision =
-  | {
-      readonly ok: true;
-      readonly identityHeaders: readonly (readonly [string, string])[];
-      readonly partnerId: string;
-      readonly clientAddress: string;
-      /** The route the policy selected (metrics, logs) and its upstream; default: 'default', opts.upstream. */
-      readonly route?: string;
-      readonly upstream?: Upstream;
-      /** The request target to forward: the normalized path that was routed, and the query. */
-      readonly target?: string;
-      /** Bounded partner label for mtls_gateway_partner_requests_total (declared id or `undeclared`). */
-      readonly partnerLabel?: string;
-      /** Answered by the gateway itself with this JSON (whoami), never forwarded. */
-      readonly local?: (requestId: string) => unknown;
-      /** The connection is past its maximum age: this answer carries Connection: close. */
-      readonly closeAfter?: boolean;
-    }
-  | {
-      readonly ok: false;
-      /**
-       * This answer is the connection's last (strict mode): it carries Connection: close and the
-       * connection closes after it; false (explain mode, authorization): the connection stays open.
-       */
-      readonly close: boolean;
-      readonly status: number;
-      readonly error: string;
-      /** The problem+json `title` (one per error code); default: the status's reason phrase. */
-      readonly title?: string;
-      readonly message: string;
-      readonly details: Readonly<Record<string, string>>;
-      readonly partnerId?: string;
-      readonly route?: string;
-      readonly partnerLabel?: string;
-    };
-
-export interface RequestLimits {
-  readonly maxUrlBytes: number;
-  readonly maxBodyBytes: number;
-}
-
-/** Errors the body limiter raises mid-stream; forward() turns it into a 413. */
-class BodyTooLarge extends Error {
-  readonly code = 'PAYLOAD_TOO_LARGE';
-}
-
-/** Passes a chunked body through, failing once it exceeds `max` bytes (undici then aborts). */
-function limitBody(req: IncomingMessage, max: number): Readable {
-  let seen = 0;
-  const limiter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      done(seen > max ? new BodyTooLarge(`request body over ${max} bytes`) : null, chunk);
-    },
-  });
-  req.on('error', (err) => limiter.destroy(err));
-  return req.pipe(limiter);
+/** What the handler needs of the gateway's lifecycle: the drain count, and whether one began. */
+export interface RequestLifecycle {
+  /** Counts the request in flight until its response or its connection closes (the drain waits for it). */
+  track(req: IncomingMessage, res: ServerResponse): void;
+  /** A drain began: every answer from now on carries Connection: close. */
+  isDraining(): boolean;
 }
 
 export interface RequestHandlerOptions {
-  readonly decide: (req: IncomingMessage) => ConnectionDecision;
-  readonly upstream: Upstream;
-  readonly maxHeaders: number;
+  /** The decision for each request: refusal, the gateway's own answer, or where to forward. */
+  readonly authorizer: Authorizer;
+  /** The pool for the decision's upstream origin (the default one for none). */
+  readonly upstreams: { for(origin: string | undefined): Upstream };
   readonly limits: RequestLimits;
   /** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
   readonly headerOptions?: UpstreamHeaderOptions;
-  readonly isDraining: () => boolean;
+  readonly lifecycle: RequestLifecycle;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
 
 const ROUTE = 'default';
-
-/** RFC 9457 problem+json when the client's Accept prefers it (else undefined: today's JSON). */
-function problemFormat(req: IncomingMessage, title?: string): ProblemFormat | undefined {
-  if (!prefersProblemJson(req.headers.accept)) return undefined;
-  return title === undefined ? {} : { title };
-}
 
 /** One route's metric children, resolved once (routes, codes and partners are bounded sets). */
 class RouteMetrics {
@@ -145,8 +80,6 @@ class RequestState {
   reason: string | undefined = undefined;
   /** What the upstream said when it cut a response (logged with a truncation's reason). */
   upstreamError: string | undefined = undefined;
-  /** Host headers the client sent (counted in the one walk that builds the upstream headers). */
-  hosts = 0;
 
   constructor(
     readonly req: IncomingMessage,
@@ -181,7 +114,7 @@ class RequestHandler {
     this.hooks = {
       responseHeaders: (state, headers) => {
         headers['x-request-id'] = state.requestId;
-        if (opts.isDraining() || (state.decision.ok && state.decision.closeAfter))
+        if (opts.lifecycle.isDraining() || (state.decision.ok && state.decision.closeAfter))
           headers.connection = 'close';
       },
       done: (exchange, failure) => this.exchangeDone(exchange, failure),
@@ -199,6 +132,7 @@ class RequestHandler {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse) => {
     const { opts } = this;
+    opts.lifecycle.track(req, res);
     // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed, not
     // even decided. Only the first is logged and counted: a client (refused, with no certificate)
     // must not turn one connection into thousands of log lines before it closes.
@@ -222,7 +156,7 @@ class RequestHandler {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const trace = traceContextOf(req.headers.traceparent);
-    const decision = opts.decide(req);
+    const decision = opts.authorizer.decide(req);
     const state = new RequestState(
       req,
       res,
@@ -234,52 +168,21 @@ class RequestHandler {
     );
 
     // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
-    if (!res.shouldKeepAlive || opts.isDraining() || (decision.ok && decision.closeAfter))
+    if (!res.shouldKeepAlive || opts.lifecycle.isDraining() || (decision.ok && decision.closeAfter))
       this.markClosing(state);
     if (!decision.ok) {
       state.reason = decision.error;
       // Strict: the one readable answer (as nginx's 400), with Connection: close, then the
       // connection closes; requests pipelined behind it are never answered (the closing set above).
       if (decision.close) this.markClosing(state);
-      const body: ErrorBody = {
-        error: decision.error,
-        message: decision.message,
-        request_id: requestId,
-        ...decision.details,
-      };
-      state.bytesOut = sendJsonError(res, decision.status, body, {}, problemFormat(req, decision.title));
+      state.bytesOut = sendAnswer(req, res, decision, requestId);
       this.finish(state, decision.status);
       return;
     }
-    if (req.rawHeaders.length / 2 > opts.maxHeaders) return this.answer(state, 'too_many_headers');
-    // The upstream's headers, built in the same walk that counts the Host headers checked below.
-    const headers = upstreamHeadersCountingHosts(
-      req.rawHeaders,
-      req.headers.connection,
-      decision.identityHeaders,
-      decision.clientAddress,
-      requestId,
-      trace.replacement === undefined
-        ? this.headerOptions
-        : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
-      state,
-    );
-    // HTTP/1.0 or 1.1 only (llhttp also parses 0.9 and 2.0 request lines), with at most one Host,
-    // exactly one in 1.1 (RFC 9112 §3.2): a second Host is how a front and a back disagree.
-    const hosts = state.hosts;
-    if (req.httpVersionMajor !== 1 || hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) {
-      return this.answer(state, 'bad_request');
-    }
-    const path = req.url ?? '';
-    if (path.length > opts.limits.maxUrlBytes) return this.answer(state, 'uri_too_long');
-    // Origin-form only: absolute-form and authority-form targets are a proxying/smuggling vector.
-    if (!path.startsWith('/')) return this.answer(state, 'bad_request');
-    const declaredLength = req.headers['content-length'];
-    if (declaredLength !== undefined && Number(declaredLength) > opts.limits.maxBodyBytes) {
-      return this.answer(state, 'payload_too_large');
-    }
-    const chunked = declaredLength === undefined && req.headers['transfer-encoding'] !== undefined;
-    const body = chunked ? limitBody(req, opts.limits.maxBodyBytes) : undefined;
+    // Limits, HTTP version, Host and origin-form (request-limits.ts): refused before anything is forwarded.
+    const refusal = requestRefusal(req, opts.limits);
+    if (refusal) return this.answer(state, refusal);
+    const body = limitedBody(req, opts.limits);
     if (decision.local) {
       const payload = JSON.stringify(decision.local(requestId), null, 2);
       res.writeHead(200, {
@@ -292,8 +195,18 @@ class RequestHandler {
       this.finish(state, 200);
       return;
     }
+    const headers = upstreamHeaders(
+      req.rawHeaders,
+      req.headers.connection,
+      decision.identityHeaders,
+      decision.clientAddress,
+      requestId,
+      trace.replacement === undefined
+        ? this.headerOptions
+        : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
+    );
     const exchange = new ProxyExchange(req, res, state, this.hooks);
-    (decision.upstream ?? opts.upstream).dispatch(exchange, headers, decision.target ?? path, body);
+    opts.upstreams.for(decision.upstream).dispatch(exchange, headers, decision.target ?? req.url ?? '', body);
   };
 
   private exchangeDone(exchange: ProxyExchange<RequestState>, failure: UpstreamFailure | undefined): void {
@@ -363,24 +276,18 @@ class RequestHandler {
   }
 
   private answer(state: RequestState, code: GatewayErrorCode, detail?: string): void {
-    const e = GATEWAY_ERRORS[code];
     state.reason = detail ?? code;
     // After a refusal whose body we did not read, or a malformed request, the connection closes;
     // so does any answer once a drain has begun.
     if (
-      this.opts.isDraining() ||
+      this.opts.lifecycle.isDraining() ||
       code === 'bad_request' ||
       code === 'payload_too_large' ||
       code === 'uri_too_long'
     )
       this.markClosing(state);
-    state.bytesOut = sendJsonError(
-      state.res,
-      e.status,
-      { error: code, message: e.message, request_id: state.requestId },
-      {},
-      problemFormat(state.req),
-    );
+    const e = gatewayError(code);
+    state.bytesOut = sendAnswer(state.req, state.res, e, state.requestId);
     this.finish(state, e.status);
   }
 }

@@ -5,15 +5,16 @@
  * only if it is a sane token.
  */
 import { randomUUID } from 'node:crypto';
-import { forwardedValue } from '../identity/headers.js';
+import type { Config } from '../config/config.js';
 import {
+  forwardedValue,
   hasDashAlias,
   headerKey,
   hopByHopNames,
   isForwardingKey,
   isHopByHop,
   isIdentityKey,
-} from '../identity/strip.js';
+} from '../identity/index.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -31,6 +32,13 @@ const FRAMING = new Set(['content-length', 'content-type', 'content-encoding', '
  * `underscores_in_headers off`, and `ignore_invalid_headers` for `.`); `allow`: kept unless reserved.
  */
 export type UnderscoreHeaders = 'drop' | 'allow';
+
+/** GATEWAY_UNDERSCORE_HEADERS, and whether the `forwarded` identity format is on. */
+export function upstreamHeaderOptionsOf(
+  config: Pick<Config, 'underscoreHeaders' | 'identityHeaders'>,
+): UpstreamHeaderOptions {
+  return { underscores: config.underscoreHeaders, forwarded: config.identityHeaders.includes('forwarded') };
+}
 
 export interface UpstreamHeaderOptions {
   readonly underscores: UnderscoreHeaders;
@@ -84,46 +92,17 @@ export function upstreamHeaders(
   requestId: string,
   options: UpstreamHeaderOptions = { underscores: 'drop', forwarded: false },
 ): string[] {
-  return upstreamHeadersCountingHosts(
-    rawHeaders,
-    connectionHeader,
-    identity,
-    clientAddress,
-    requestId,
-    options,
-    {
-      hosts: 0,
-    },
-  );
-}
-
-/**
- * upstreamHeaders, also counting the client's Host headers into `sink.hosts` in the same walk of
- * `rawHeaders` (the request handler refuses zero or several): the proxy's one walk per request.
- */
-export function upstreamHeadersCountingHosts(
-  rawHeaders: readonly string[],
-  connectionHeader: string | undefined,
-  identity: readonly (readonly [string, string])[],
-  clientAddress: string,
-  requestId: string,
-  options: UpstreamHeaderOptions,
-  sink: { hosts: number },
-): string[] {
   const hop = hopByHopNames(connectionHeader);
   const out: string[] = [];
   const newTrace = options.traceparent;
-  let hosts = 0;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
-    if (lower === 'host') hosts++;
     if (!mayForwardLower(lower, hasDashAlias(lower), hop, options.underscores)) continue;
     if (newTrace !== undefined && (lower === 'traceparent' || lower === 'tracestate')) continue;
     out.push(lower, rawHeaders[i + 1]!);
   }
-  sink.hosts = hosts;
   if (newTrace !== undefined) out.push('traceparent', newTrace);
-  for (let i = 0; i < identity.length; i++) out.push(identity[i]![0], identity[i]![1]);
+  for (const [name, value] of identity) out.push(name, value);
   out.push('x-forwarded-for', clientAddress, 'x-forwarded-proto', 'https', 'x-request-id', requestId);
   if (options.forwarded) out.push('forwarded', forwardedValue(clientAddress));
   return out;

@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { type ParsedCertificate, parseCertificate } from '../asn1/certificate.js';
 import { DerError } from '../asn1/der.js';
 import { formatRfc2253 } from '../asn1/name.js';
-import { type ClientIdentity, clientIdentityFromDer } from '../identity/client-identity.js';
+import { type ClientIdentity, clientIdentityFromDer } from '../identity/index.js';
 import { fingerprintHex } from '../trust/ca-bundle.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import { buildClientChain, type ChainElement, isAnchoredIn } from './client-chain.js';

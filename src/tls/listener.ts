@@ -17,7 +17,14 @@ import {
   type Socket,
 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { Config } from '../config/config.js';
 import type { Logger, Metrics } from '../observability/index.js';
+import {
+  applyServerLimits,
+  type RequestLimits,
+  requestLimitsOf,
+  serverLimitOptions,
+} from '../proxy/request-limits.js';
 import type { TrustSnapshot } from '../trust/snapshot.js';
 import {
   type RevocationPolicy,
@@ -30,6 +37,23 @@ import { mayStartWithProxyHeader, parseProxyHeader } from './proxy-protocol.js';
 import { classifyHandshakeError, type RefusalReason } from './refusal.js';
 import { secureContextOptions } from './secure-context.js';
 
+/** The listener's settings from the configuration (the rest of ListenerOptions is wiring). */
+export function listenerSettingsOf(
+  config: Pick<Config, 'verifyMode' | 'proxyProtocol' | 'handshakeTimeoutSeconds' | 'limits'> &
+    Parameters<typeof requestLimitsOf>[0],
+): Pick<
+  ListenerOptions,
+  'verifyMode' | 'proxyProtocol' | 'handshakeTimeoutSeconds' | 'limits' | 'requestLimits'
+> {
+  return {
+    verifyMode: config.verifyMode,
+    proxyProtocol: config.proxyProtocol,
+    handshakeTimeoutSeconds: config.handshakeTimeoutSeconds,
+    limits: config.limits,
+    requestLimits: requestLimitsOf(config),
+  };
+}
+
 export interface ListenerOptions {
   readonly verifyMode: 'strict' | 'explain';
   /** `v2`: every connection must start with a PROXY header (v2, or v1); `off`: one that does is refused. */
@@ -39,23 +63,27 @@ export interface ListenerOptions {
   readonly limits: ConnectionLimits;
   /** Session-ticket keys for a snapshot; default: fresh random keys on every swap. */
   readonly ticketKeys?: (snapshot: TrustSnapshot) => Buffer;
-  readonly maxHeaderBytes: number;
-  readonly maxHeaders: number;
+  /** The request limits Node's HTTP server enforces (header section, timeouts, requests per connection). */
+  readonly requestLimits: RequestLimits;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** The partner id for a verified connection (its identity headers are prepared here too, once). */
-  readonly decorate: (verdict: Verdict & { ok: true }) => {
-    partnerId: string;
-  };
+  /** Asked once about every verified connection, right after the gate. */
+  readonly decorator: ConnectionDecorator;
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** An accept that failed once listening (EMFILE, …): reported, never fatal. */
+  readonly onAcceptError?: (err: NodeJS.ErrnoException) => void;
+}
+
+/** What the listener learns about a verified connection, once, before any request on it. */
+export interface ConnectionDecorator {
+  /** The partner id for a verified connection (its identity headers are prepared here too, once). */
+  decorate(verdict: Verdict & { ok: true }): { partnerId: string };
   /**
    * Whom a verified connection counts against for maxConnectionsPerClient (e.g. the declared
    * partner, else the certificate); default: the leaf's fingerprint. Never the source address:
    * behind an NLB without PROXY protocol every partner shares a few node addresses.
    */
-  readonly clientKey?: (verdict: Verdict & { ok: true }) => string;
-  /** An accept that failed once listening (EMFILE, …): reported, never fatal. */
-  readonly onAcceptError?: (err: NodeJS.ErrnoException) => void;
+  clientKey?(verdict: Verdict & { ok: true }): string;
 }
 
 type WithParent = TLSSocket & { _parent?: Socket };
@@ -71,16 +99,13 @@ export const REFUSED_CONNECTION_SECONDS = 5;
 /** Where in the per-connection path a bug threw (the `where` label of internal_errors_total). */
 export type InternalErrorWhere = 'verify' | 'decorate' | 'attach' | 'handshake_error';
 
-/** The connection-level limits the listener enforces (request-level ones are the handler's). */
+/** The connection-level limits the listener enforces (request-level ones: proxy/request-limits.ts). */
 export interface ConnectionLimits {
-  readonly requestTimeoutSeconds: number;
-  readonly keepAliveTimeoutSeconds: number;
   readonly maxConnections: number;
   /** Accepted, not yet verified connections (PROXY header or TLS handshake pending); more are closed at accept. */
   readonly maxHandshakingConnections: number;
   /** Verified connections per client identity (clientKey); more are closed after the handshake. */
   readonly maxConnectionsPerClient: number;
-  readonly maxRequestsPerConnection: number;
 }
 
 /** What we learned about a TCP connection before TLS started. */
@@ -111,34 +136,15 @@ export class TlsListener {
         requestCert: true,
         rejectUnauthorized: false,
         handshakeTimeout: opts.handshakeTimeoutSeconds * 1000,
-        maxHeaderSize: opts.maxHeaderBytes,
         // The request handler refuses a missing or repeated Host with our JSON 400 and closes; Node's
         // own check answers a bare 400 and then still emits the requests pipelined behind it.
         requireHostHeader: false,
-        // Idle keep-alive below the NLB's 350 s idle timeout, so we close first and cleanly.
-        keepAliveTimeout: opts.limits.keepAliveTimeoutSeconds * 1000,
-        headersTimeout: Math.min(20, opts.limits.requestTimeoutSeconds) * 1000,
-        requestTimeout: opts.limits.requestTimeoutSeconds * 1000,
-        // How often Node looks for requests past their timeout (its default is 30 s).
-        connectionsCheckingInterval: Math.min(5_000, opts.limits.requestTimeoutSeconds * 500),
+        ...serverLimitOptions(opts.requestLimits),
         noDelay: true,
       },
       opts.onRequest,
     );
-    // Node drops headers beyond maxHeadersCount silently; allow one more so we can see and refuse.
-    this.server.maxHeadersCount = opts.maxHeaders + 1;
-    // Node answers the request after the last allowed one with 503 and closes; the last allowed
-    // one already carries Connection: close.
-    this.server.maxRequestsPerSocket = opts.limits.maxRequestsPerConnection;
-    if (opts.limits.maxRequestsPerConnection > 0) {
-      // Node only marks that last answer Connection: close; we also close after it is sent.
-      const served = new WeakMap<Socket, number>();
-      this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-        const n = (served.get(req.socket) ?? 0) + 1;
-        served.set(req.socket, n);
-        if (n >= opts.limits.maxRequestsPerConnection) res.once('finish', () => req.socket.end());
-      });
-    }
+    applyServerLimits(this.server, opts.requestLimits);
     this.server.setTicketKeys(opts.ticketKeys?.(initial) ?? randomBytes(48));
     this.server.on('connection', (raw: Socket) => {
       opts.metrics.activeConnections.inc();
@@ -402,7 +408,7 @@ export class TlsListener {
       return;
     }
     const key = verdict.ok
-      ? (this.opts.clientKey?.(verdict) ?? `cert:${verdict.identity.fingerprint256}`)
+      ? (this.opts.decorator.clientKey?.(verdict) ?? `cert:${verdict.identity.fingerprint256}`)
       : 'refused'; // explain mode: refused connections share one count
     const n = this.openPerClient.get(key) ?? 0;
     if (n >= this.opts.limits.maxConnectionsPerClient) {
@@ -486,7 +492,7 @@ export class TlsListener {
   private gate(socket: TLSSocket, stage: { where: InternalErrorWhere }): void {
     const { logger, metrics, revocationPolicy, verifyMode } = this.opts;
     // TLS 1.2 renegotiation: Node sees the new ClientHello first and reports it as a clientError
-    // (gateway.ts closes the connection); the context's SSL_OP_NO_RENEGOTIATION refuses it in OpenSSL.
+    // (proxy/client-errors.ts closes the connection); the context's SSL_OP_NO_RENEGOTIATION refuses it in OpenSSL.
     socket.disableRenegotiation();
     // Judged against the snapshot that verified the handshake (unknown: refused as unloaded); if
     // trust was swapped mid-handshake, re-judged against the current one before any request.
@@ -509,7 +515,7 @@ export class TlsListener {
     const remote = peer.client;
     if (verdict.ok) {
       stage.where = 'decorate';
-      const { partnerId } = this.opts.decorate(verdict);
+      const { partnerId } = this.opts.decorator.decorate(verdict);
       stage.where = 'attach';
       attachState(socket, new ConnectionState(verdict, this.snapshot, remote, partnerId));
       metrics.handshakes.inc({ result: 'success' });

@@ -58,14 +58,16 @@ export const REFUSAL_TITLES: Readonly<Record<RefusalReason, string>> = {
 /** What the gate knows about a refused chain, to say it in one specific sentence. */
 export interface RefusalFacts {
   /** The presented chain, leaf first (validity in epoch ms, subject RFC 2253). */
-  readonly chain?: readonly {
-    readonly subject: string;
-    readonly notBefore: number;
-    readonly notAfter: number;
-  }[];
+  readonly chain?:
+    | readonly {
+        readonly subject: string;
+        readonly notBefore: number;
+        readonly notAfter: number;
+      }[]
+    | undefined;
   /** For revocation reasons: the refused certificate's serial and issuer. */
-  readonly serial?: string;
-  readonly issuer?: string;
+  readonly serial?: string | undefined;
+  readonly issuer?: string | undefined;
   readonly now?: number;
 }
 
@@ -120,6 +122,33 @@ export function refusalMessage(reason: RefusalReason, facts: RefusalFacts = {}):
 /** HTTP status for a refusal's answer (strict and explain): 401 when we do not know who you are, 403 otherwise. */
 export function refusalStatus(reason: RefusalReason): 401 | 403 {
   return reason === 'no_certificate' || reason === 'unknown_ca' ? 401 : 403;
+}
+
+/** What a refused connection's requests are answered with (strict and explain, parsed or not). */
+export interface RefusalAnswer {
+  readonly status: 401 | 403;
+  readonly error: RefusalReason;
+  readonly title: string;
+  readonly message: string;
+  /** What the client presented (subject, serial, issuer), the fields it has. */
+  readonly details: Readonly<Record<string, string>>;
+}
+
+/** The answer to a refusal: its status, code and title, its specific sentence, and what was presented. */
+export function refusalAnswer(refused: {
+  readonly reason: RefusalReason;
+  readonly message?: string;
+  readonly presented: { readonly subject?: string; readonly serial?: string; readonly issuer?: string };
+}): RefusalAnswer {
+  const details: Record<string, string> = {};
+  for (const [k, v] of Object.entries(refused.presented)) if (v !== undefined) details[k] = v;
+  return {
+    status: refusalStatus(refused.reason),
+    error: refused.reason,
+    title: REFUSAL_TITLES[refused.reason],
+    message: refused.message ?? REFUSAL_MESSAGES[refused.reason],
+    details,
+  };
 }
 
 /** OpenSSL verify error codes (as Node names them in `authorizationError`) → our reasons. */

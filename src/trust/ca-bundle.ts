@@ -48,6 +48,7 @@ export interface CaBundle {
   /** Re-encoded PEM of the accepted CAs, handed to OpenSSL as the `ca` option. */
   readonly pem: string;
   readonly cas: readonly TrustedCa[];
+  /** The CAs' fingerprints, fingerprintHex form. */
   readonly byFingerprint: ReadonlySet<string>;
   /** CAs by canonical subject Name (nameKey): the candidates when building a client's chain. */
   readonly bySubject: ReadonlyMap<string, readonly TrustedCa[]>;
@@ -73,6 +74,10 @@ export function nameKey(der: Uint8Array): string {
   return canonicalNameKey(der);
 }
 
+/**
+ * The one form a certificate fingerprint takes in our code, /trust and logs: SHA-256 of the DER,
+ * lower-case hex without colons (Node's `fingerprint256` is colon-separated upper case).
+ */
 export function fingerprintHex(x509: X509Certificate): string {
   return x509.fingerprint256.replaceAll(':', '').toLowerCase();
 }

@@ -4,7 +4,8 @@
  * mass lock-out guard and a trial `tls.createSecureContext` (the `checkSnapshot` hook).
  * Failure never removes good material: the last good CA bundle, server credentials and CRLs stay
  * in force, the rejection is logged, counted and listed in /trust. A CRL never replaces a newer
- * one of the same issuer, and CRLs are re-verified whenever the CA bundle changes.
+ * one of the same issuer, and CRLs are re-verified whenever the CA bundle changes (those of the CAs
+ * that stay remain in force meanwhile, whatever their source answers).
  *
  * Polls are cheap: each source is asked for "anything newer than the version I last read"; a
  * version that was rejected or held back by the guard is not re-read on every poll (an explicit
@@ -12,45 +13,37 @@
  * (TimeTrustMaterialError) is never held: it is decided again on every poll, and a poll is due at
  * the moment a refused server certificate becomes valid. CAs not valid yet are loaded, warned
  * about and watched: when one becomes valid the store says so (log and metric).
+ *
+ * The parts: source-reads.ts reads the sources and remembers what reading needs (cache, versions
+ * held back, fleet labels); candidates.ts turns bytes into candidates or refusals (pure);
+ * trust-status.ts is the /trust document. This file schedules, orchestrates, asks the guard, and
+ * commits with the metrics and logs.
  */
 import { EventEmitter } from 'node:events';
 import type { Config, Source } from '../config/config.js';
 import type { Logger, Metrics, TrustKind } from '../observability/index.js';
+import { type CaBundle, notYetValidCas, TrustMaterialError } from './ca-bundle.js';
 import {
-  type CaBundle,
-  notYetValidCas,
-  parseCaBundle,
-  TimeTrustMaterialError,
-  TrustMaterialError,
-} from './ca-bundle.js';
+  type CaCandidate,
+  type CrlStage,
+  caCandidate,
+  crlStage,
+  crlsToVerify,
+  isRefused,
+  type ServerCandidate,
+  type SourceBytes,
+  serverCandidate,
+  serverVersion,
+} from './candidates.js';
 import { parseAndVerifyCrlsOffThread } from './crl/crl-worker.js';
 import type { VerifiedCrl } from './crl/verify-crl.js';
-import {
-  isNewerCrl,
-  type RevocationCheckOptions,
-  RevocationIndex,
-  sameCrlScope,
-  type UnusableCrlMark,
-} from './revocation-index.js';
-import {
-  evaluateGuard,
-  type GuardVerdict,
-  isForced,
-  RecentClients,
-  type VerifiedClient,
-} from './rotation-guard.js';
-import { parseServerCredentials, type ServerCredentials } from './server-credentials.js';
+import { type RevocationCheckOptions, RevocationIndex } from './revocation-index.js';
+import { evaluateGuard, RecentClients, type VerifiedClient } from './rotation-guard.js';
 import type { LoadedMaterial, TrustSnapshot } from './snapshot.js';
-import {
-  describeSource,
-  type FetchResult,
-  fetchSource,
-  isUnchanged,
-  labelSourceVersion,
-  redactUrlsIn,
-  SourceError,
-} from './sources/index.js';
+import { type CrlRead, type LabelDecision, SourceReads } from './source-reads.js';
+import { describeSource, type FetchResult, redactUrlsIn, SourceError } from './sources/index.js';
 import type { FetchOptions } from './sources/types.js';
+import { type GuardHold, iso, type Rejection, type TrustStatus, trustStatus } from './trust-status.js';
 
 export interface TrustStoreOptions {
   readonly caBundle: Source;
@@ -77,9 +70,7 @@ export interface TrustStoreOptions {
    * labels: MTLSGW_HELD on a version the guard held back, MTLSGW_LAST_GOOD on one installed).
    * Default labelSourceVersion; cluster workers pass none (their primary decides and labels).
    */
-  readonly label?:
-    | ((source: Source, decision: 'held' | 'installed', version: string) => Promise<boolean>)
-    | null;
+  readonly label?: ((source: Source, decision: LabelDecision, version: string) => Promise<boolean>) | null;
 }
 
 /** What a Config says about trust: the sources, how often to poll them, and the revocation rules. */
@@ -102,67 +93,6 @@ export function trustSettingsOf(
   };
 }
 
-export interface Rejection {
-  readonly kind: TrustKind;
-  readonly source: string;
-  readonly at: string;
-  readonly reason: string;
-}
-
-interface SourceBytes {
-  readonly version: string;
-  readonly bytes: Buffer;
-}
-
-/**
- * A version we read and did not activate: not re-read on scheduled polls, except `guard_time`
- * (held by the guard only because a CA is not valid yet), which every poll decides again.
- */
-interface HeldBack {
-  readonly version: string;
-  readonly labels: string;
-  readonly why: 'invalid' | 'guard' | 'guard_time';
-}
-
-interface GuardStatus {
-  readonly source: string;
-  readonly blocked_version: string;
-  readonly at: string;
-  readonly active_partners: number;
-  readonly refused_percent: number;
-  readonly would_refuse: GuardVerdict['wouldRefuse'];
-}
-
-interface CaCandidate {
-  readonly bundle: CaBundle;
-  readonly info: LoadedMaterial;
-  readonly labels: string;
-  readonly forced: boolean;
-}
-
-interface ServerCandidate {
-  readonly creds: ServerCredentials;
-  readonly info: LoadedMaterial;
-  /** The versions of the certificate and key sources that make up `info.version`. */
-  readonly parts: { readonly cert: string; readonly key: string };
-}
-
-interface CrlFetch {
-  readonly name: string;
-  readonly result: FetchResult;
-}
-
-/** The outcome of re-building the revocation index, applied only if the snapshot is published. */
-interface CrlStage {
-  readonly index: RevocationIndex;
-  readonly changed: boolean;
-  readonly forced: boolean;
-  readonly offeredBy: ReadonlyMap<string, { version: string; labels: string }>;
-  /** Some CRL read in this poll was refused (malformed, bad signature, older than the one in force). */
-  readonly rejected: boolean;
-  readonly apply: () => void;
-}
-
 const MAX_REJECTIONS = 20;
 /**
  * The same rejection (kind, source, version, reason) is logged and listed in /trust at most once
@@ -175,9 +105,6 @@ const REPEATED_REJECTION_MS = 3_600_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_LISTED_REFUSALS = 50;
 const SERVER_EXPIRY_LOG_MS = 3600_000;
-/** Instants in /trust and the trust log lines: ISO 8601 UTC to the second, as every `--json` output. */
-const iso = (ms: number | undefined): string | null =>
-  ms === undefined ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const errorCode = (err: Error): string | undefined => (err as { code?: string }).code;
 
 export class TrustStore extends EventEmitter<{
@@ -193,15 +120,9 @@ export class TrustStore extends EventEmitter<{
   /** Accepted CRL bytes per source, re-verified when the CA bundle changes. */
   private readonly crlSources = new Map<string, SourceBytes>();
   private readonly crlOrigin = new WeakMap<VerifiedCrl, string>();
-  /** The last bytes read from each source, whatever became of them. */
-  private readonly seen = new Map<string, SourceBytes>();
-  private readonly held = new Map<string, HeldBack>();
-  private readonly guardBlocked = new Map<'ca_bundle' | 'crl', GuardStatus>();
-  /** Per source: an AWSCURRENT version the fleet holds back (MTLSGW_HELD), skipped when read. */
-  private readonly fleetHeld = new Map<string, { version: string; reading: string }>();
+  private readonly reads: SourceReads;
+  private readonly guardBlocked = new Map<'ca_bundle' | 'crl', GuardHold>();
   private serverExpiryLogged: { version: string; at: number } | undefined;
-  /** The version each source was last labelled with by this store, so a label is written once. */
-  private readonly labelled = new Map<string, string>();
   private readonly rejections: Rejection[] = [];
   /** Per identical rejection: when it was last logged, and the repeats not logged since. */
   private readonly rejectionSeen = new Map<string, { at: number; repeats: number }>();
@@ -224,6 +145,13 @@ export class TrustStore extends EventEmitter<{
 
   constructor(private readonly opts: TrustStoreOptions) {
     super();
+    this.reads = new SourceReads({
+      logger: opts.logger,
+      fetch: opts.fetch,
+      label: opts.label,
+      // A poll never outlasts its period by much: a hung source cannot stall the next one.
+      timeoutMs: Math.min(10_000, Math.max(2_000, opts.refreshSeconds * 1000)),
+    });
   }
 
   get current(): TrustSnapshot | undefined {
@@ -252,22 +180,12 @@ export class TrustStore extends EventEmitter<{
    * read to its workers except these, so the one decision of the task holds in every worker.
    */
   guardHeldVersions(): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const [key, h] of this.held) {
-      if (h.why === 'invalid') continue;
-      out.set(key === 'ca_bundle' ? describeSource(this.opts.caBundle) : key, h.version);
-    }
-    return out;
+    return this.reads.guardHeldVersions(describeSource(this.opts.caBundle));
   }
 
   /** Remembers a verified client for the lock-out guard (O(1), once per connection). */
   recordVerifiedClient(client: VerifiedClient): void {
     this.recentClients.record(client);
-  }
-
-  private get timeoutMs(): number {
-    // A poll never outlasts its period by much: a hung source cannot stall the next one.
-    return Math.min(10_000, Math.max(2_000, this.opts.refreshSeconds * 1000));
   }
 
   private schedule(): void {
@@ -333,17 +251,17 @@ export class TrustStore extends EventEmitter<{
     const caName = describeSource(this.opts.caBundle);
     const serverName = describeSource(this.opts.serverCert);
     // Sources are read concurrently: one hung source costs one timeout, not one per source.
-    let [caCand, serverCand, crlFetches] = await Promise.all([
+    let [caCand, serverCand, crlReads] = await Promise.all([
       this.caCandidate(now, explicit).catch((err: Error) => onSourceError('ca_bundle', caName, err)),
       this.serverCandidate(now, explicit).catch((err: Error) =>
         onSourceError('server_cert', serverName, err),
       ),
-      this.fetchCrls(explicit, (name, err) => onSourceError('crl', name, err)),
+      this.reads.readCrls(this.opts.crls, explicit, (name, err) => onSourceError('crl', name, err)),
     ]);
 
     let stage: CrlStage | undefined;
     const bundle = caCand?.bundle ?? this.ca?.bundle;
-    if (bundle) stage = await this.crlStage(bundle, caCand !== undefined, crlFetches, explicit);
+    if (bundle) stage = await this.crlStage(bundle, caCand !== undefined, crlReads, explicit);
 
     // The guard judges the bundle together with the CRLs verified against it.
     if (caCand && this.ca && stage) {
@@ -352,9 +270,9 @@ export class TrustStore extends EventEmitter<{
         index: stage.index,
       });
       if (verdict !== 'pass') {
-        this.held.set('ca_bundle', { version: caCand.info.version, labels: caCand.labels, why: verdict });
+        this.reads.hold('ca_bundle', { version: caCand.info.version, labels: caCand.labels, why: verdict });
         caCand = undefined;
-        stage = await this.crlStage(this.ca.bundle, false, crlFetches, explicit);
+        stage = await this.crlStage(this.ca.bundle, false, crlReads, explicit);
       }
     }
     if (stage?.changed && this.ca && !caCand) {
@@ -364,9 +282,9 @@ export class TrustStore extends EventEmitter<{
       });
       if (verdict !== 'pass') {
         for (const [name, v] of stage.offeredBy) {
-          this.held.set(name, { ...v, why: verdict });
+          this.reads.hold(name, { ...v, why: verdict });
           const source = this.crlSourceNamed(name);
-          if (source && verdict === 'guard') this.labelDecision(source, 'held', v.version);
+          if (source && verdict === 'guard') this.reads.label(source, 'held', v.version);
         }
         stage = undefined;
       }
@@ -404,17 +322,17 @@ export class TrustStore extends EventEmitter<{
 
     if (caCand) this.commitCa(caCand);
     if (serverCand) this.commitServer(serverCand);
-    stage?.apply();
+    if (stage) this.commitCrls(stage);
     // Freshness is "last successful check", as for the other kinds: every CRL source answered
     // (unchanged, a 304, counts) and nothing it offered was refused or held back. A source still
     // serving a version refused before (held, so not re-read) has not succeeded either: otherwise
     // the metric would move on every unchanged poll while the CRL in force ages.
-    const crlHeld = crlFetches.some((f) => this.held.get(f.name)?.version === f.result.version);
+    const crlHeld = crlReads.some((f) => this.reads.heldVersion(f.name) === f.version);
     if (
       stage &&
-      !stage.rejected &&
+      stage.rejections.length === 0 &&
       !crlHeld &&
-      crlFetches.length === this.opts.crls.length &&
+      crlReads.length === this.opts.crls.length &&
       this.opts.crls.length > 0
     )
       this.opts.metrics.trustLastSuccess.set({ kind: 'crl' }, Date.now() / 1000);
@@ -442,263 +360,73 @@ export class TrustStore extends EventEmitter<{
 
   // ---- candidates ---------------------------------------------------------------------------
 
-  /** Reads a source: fresh bytes are remembered; "unchanged" answers with the bytes read before. */
-  private async read(
-    source: Source,
-    explicit: boolean,
-  ): Promise<{ version: string; bytes: Buffer; labels: string; fresh: boolean }> {
-    const name = describeSource(source);
-    const before = this.seen.get(name);
-    const result = await (this.opts.fetch ?? fetchSource)(source, {
-      knownVersion: explicit ? undefined : before?.version,
-      timeoutMs: this.timeoutMs,
-    });
-    const labels = result.labels.join(',');
-    this.noteFleetHold(name, result);
-    if (isUnchanged(result) && before?.version === result.version) {
-      return { version: result.version, bytes: before.bytes, labels, fresh: false };
-    }
-    if (isUnchanged(result)) throw new SourceError(name, 'INTERNAL', 'unchanged answer without a prior read');
-    this.seen.set(name, { version: result.version, bytes: result.bytes });
-    return { version: result.version, bytes: result.bytes, labels, fresh: true };
-  }
-
-  /** True when a version read before was rejected or held back and nothing about it changed. */
-  private stillHeld(key: string, version: string, labels: string, explicit: boolean): boolean {
-    const held = this.held.get(key);
-    if (!held || held.version !== version || explicit) return false;
-    // A guard-held version whose labels changed (the force label was added) is decided again; one
-    // held only for time is decided again on every poll (it may be valid now).
-    if (held.why === 'guard_time') return false;
-    return held.why === 'invalid' || held.labels === labels;
-  }
-
+  /** The CA bundle read, as a candidate; undefined when it is the one in force or held back. */
   private async caCandidate(now: number, explicit: boolean): Promise<CaCandidate | undefined> {
-    const read = await this.read(this.opts.caBundle, explicit);
+    const read = await this.reads.read(this.opts.caBundle, explicit);
     if (read.version === this.ca?.info.version) {
       this.opts.metrics.trustLastSuccess.set({ kind: 'ca_bundle' }, Date.now() / 1000);
-      this.held.delete('ca_bundle');
+      this.reads.release('ca_bundle');
       this.guardBlocked.delete('ca_bundle');
       return undefined;
     }
-    if (this.stillHeld('ca_bundle', read.version, read.labels, explicit)) return undefined;
-    let bundle: CaBundle;
-    try {
-      bundle = parseCaBundle(read.bytes, { now, production: this.opts.production });
-    } catch (err) {
-      // A time refusal is decided again on the next poll; anything else waits for new bytes.
-      if (!(err instanceof TimeTrustMaterialError))
-        this.held.set('ca_bundle', { version: read.version, labels: read.labels, why: 'invalid' });
-      throw err;
-    }
-    const source = describeSource(this.opts.caBundle);
-    return {
-      bundle,
-      info: { source, version: read.version, loadedAt: now },
-      labels: read.labels,
-      forced: isForced(read.bytes, read.labels.split(',')),
-    };
+    if (this.reads.stillHeld('ca_bundle', read.version, read.labels, explicit)) return undefined;
+    const cand = caCandidate(read, {
+      source: describeSource(this.opts.caBundle),
+      now,
+      production: this.opts.production,
+    });
+    if (!isRefused(cand)) return cand;
+    // A time refusal is decided again on the next poll; anything else waits for new bytes.
+    if (cand.hold)
+      this.reads.hold('ca_bundle', { version: read.version, labels: read.labels, why: 'invalid' });
+    throw cand.refused;
   }
 
+  /** The server certificate and key read, as a candidate; undefined when in force or held back. */
   private async serverCandidate(now: number, explicit: boolean): Promise<ServerCandidate | undefined> {
     const [cert, key] = await Promise.all([
-      this.read(this.opts.serverCert, explicit),
-      this.read(this.opts.serverKey, explicit),
+      this.reads.read(this.opts.serverCert, explicit),
+      this.reads.read(this.opts.serverKey, explicit),
     ]);
-    const version = `${cert.version}.${key.version}`;
+    const version = serverVersion(cert, key);
     if (version === this.server?.info.version) {
       this.opts.metrics.trustLastSuccess.set({ kind: 'server_cert' }, Date.now() / 1000);
-      this.held.delete('server_cert');
+      this.reads.release('server_cert');
       return undefined;
     }
-    if (this.stillHeld('server_cert', version, '', explicit)) return undefined;
-    try {
-      const creds = parseServerCredentials(cert.bytes, key.bytes, { now, production: this.opts.production });
-      this.serverValidFrom = undefined;
-      return {
-        creds,
-        info: { source: describeSource(this.opts.serverCert), version, loadedAt: now },
-        parts: { cert: cert.version, key: key.version },
-      };
-    } catch (err) {
-      if (err instanceof TimeTrustMaterialError) {
-        // Not valid yet (or expired, perhaps by a wrong clock): kept out for now, never held, and
-        // retried on every poll and at the moment it becomes valid.
-        this.serverValidFrom = err.validFrom;
-        throw err;
-      }
-      this.serverValidFrom = undefined;
-      // A certificate and its key rotated as two secrets can be read between the two updates:
-      // the mismatch is refused here and the next poll (or refresh) picks up the pair.
-      this.held.set('server_cert', { version, labels: '', why: 'invalid' });
-      throw err;
-    }
-  }
-
-  private async fetchCrls(
-    explicit: boolean,
-    onError: (name: string, err: Error) => void,
-  ): Promise<CrlFetch[]> {
-    const all = await Promise.all(
-      this.opts.crls.map(async (source): Promise<CrlFetch | undefined> => {
-        const name = describeSource(source);
-        try {
-          const r = await this.read(source, explicit);
-          return {
-            name,
-            result: { version: r.version, bytes: r.bytes, labels: r.labels ? r.labels.split(',') : [] },
-          };
-        } catch (err) {
-          onError(name, err as Error);
-          return undefined;
-        }
-      }),
-    );
-    return all.filter((f): f is CrlFetch => f !== undefined);
+    if (this.reads.stillHeld('server_cert', version, '', explicit)) return undefined;
+    const cand = serverCandidate(cert, key, {
+      source: describeSource(this.opts.serverCert),
+      now,
+      production: this.opts.production,
+    });
+    // Not valid yet (or expired, perhaps by a wrong clock): kept out for now, never held, and
+    // retried on every poll and at the moment it becomes valid.
+    this.serverValidFrom = isRefused(cand) ? cand.validFrom : undefined;
+    if (!isRefused(cand)) return cand;
+    if (cand.hold) this.reads.hold('server_cert', { version, labels: '', why: 'invalid' });
+    throw cand.refused;
   }
 
   /**
-   * Builds the revocation index `bundle` would have with the CRLs read. Pure until `apply()`:
-   * the guard or the TLS check may still discard it (and it is built again against the old bundle
-   * when a bundle candidate is held back).
+   * The revocation index `bundle` would have with the CRLs read: verifies (off-thread) what
+   * needs verifying, then builds the stage (candidates.ts). Nothing is applied until commitCrls.
    */
   private async crlStage(
     bundle: CaBundle,
     bundleChanged: boolean,
-    fetches: readonly CrlFetch[],
+    reads: readonly CrlRead[],
     explicit: boolean,
   ): Promise<CrlStage> {
-    let forced = false;
-    const offered: VerifiedCrl[] = [];
-    const origin = new Map<VerifiedCrl, string>();
-    const offeredBy = new Map<string, { version: string; labels: string }>();
-    const accepted = new Map<string, SourceBytes>();
-    const rejections: (() => void)[] = [];
-    const reread = new Set<string>();
-    const marks: UnusableCrlMark[] = [];
-    for (const { name, result } of fetches) {
-      if (isUnchanged(result)) continue;
-      const labels = result.labels.join(',');
-      const previous = this.crlSources.get(name);
-      const changed =
-        result.version !== previous?.version && !this.stillHeld(name, result.version, labels, explicit);
-      // A changed CA bundle means every CRL must be verified again against the new CAs.
-      const input = changed ? result : bundleChanged ? previous : undefined;
-      if (!input) continue;
-      const verified = await parseAndVerifyCrlsOffThread(input.bytes, [bundle.pem]);
-      // CRLs their CA signed that we cannot use mark that key (its clients are refused unless a
-      // good CRL of it, kept from before, covers them); re-reading a source replaces its marks.
-      reread.add(name);
-      for (const mark of verified.unusable) marks.push({ ...mark, source: name });
-      for (const r of verified.rejected) {
-        rejections.push(() => {
-          this.opts.metrics.crlRejected.inc({ reason: r.code });
-          this.reject(
-            'crl',
-            name,
-            new TrustMaterialError(r.issuer ? `${r.reason} (issuer ${r.issuer})` : r.reason),
-          );
-        });
-      }
-      if (verified.accepted.length === 0 && verified.rejected.length > 0) {
-        if (changed) {
-          rejections.push(() => this.held.set(name, { version: result.version, labels, why: 'invalid' }));
-          continue; // keep the previous bytes so a later CA change re-verifies them
-        }
-      }
-      for (const crl of verified.accepted) origin.set(crl, name);
-      offered.push(...verified.accepted);
-      if (changed) {
-        accepted.set(name, { version: result.version, bytes: result.bytes });
-        offeredBy.set(name, { version: result.version, labels });
-        if (isForced(result.bytes, result.labels)) forced = true;
-      }
-    }
-
-    // CRLs whose signing CA left the bundle no longer count; the rest compete with the offered ones.
-    const base = bundleChanged
-      ? this.index.without((crl) => !bundle.byFingerprint.has(crl.signedBy.fingerprint256))
-      : this.index;
-    const unusable = [
-      ...base.unusable.filter((mark) => mark.source === undefined || !reread.has(mark.source)),
-      ...marks,
-    ];
-    const marksChanged =
-      unusable.length !== base.unusable.length || unusable.some((m, i) => !sameMark(m, base.unusable[i]));
-    const { index, superseded, notYetValid } =
-      offered.length > 0 || bundleChanged || marksChanged
-        ? base.withOffered(offered, Date.now(), unusable)
-        : { index: base, superseded: [], notYetValid: [] };
-    // A CRL whose thisUpdate is beyond the clock skew is not-yet-valid material (README "Trust
-    // rules"): rejected, the previous CRL of its scope stays in force, and its source is not
-    // recorded as read, so the next poll offers it again.
-    for (const crl of notYetValid) {
-      const name = origin.get(crl) ?? 'unknown';
-      accepted.delete(name);
-      offeredBy.delete(name);
-      rejections.push(() => {
-        this.opts.metrics.crlRejected.inc({ reason: 'CRL_NOT_YET_VALID' });
-        this.reject(
-          'crl',
-          name,
-          new TrustMaterialError(
-            `CRL of ${crl.issuer} is not yet valid (thisUpdate ${iso(crl.thisUpdate)}); kept the one in force`,
-          ),
-        );
-      });
-    }
-    for (const crl of superseded) {
-      if (!offered.includes(crl)) continue;
-      const inForce = index.crls.find((c) => sameCrlScope(c, crl) && isNewerCrl(c, crl));
-      if (!inForce) continue; // the same CRL offered again: unchanged, not a rejection
-      rejections.push(() => {
-        this.opts.metrics.crlRejected.inc({ reason: 'CRL_OLDER' });
-        this.reject(
-          'crl',
-          origin.get(crl) ?? 'unknown',
-          new TrustMaterialError(`CRL of ${crl.issuer} is older than the one in force; kept the newer one`),
-        );
-      });
-    }
-    const changedIndex =
-      marksChanged ||
-      index.crls.length !== this.index.crls.length ||
-      index.crls.some((c, i) => c !== this.index.crls[i]);
-    return {
-      index,
-      changed: changedIndex,
-      forced,
-      offeredBy,
-      rejected: rejections.length > 0,
-      apply: () => {
-        for (const report of rejections) report();
-        for (const [name, bytes] of accepted) {
-          const source = this.crlSourceNamed(name);
-          if (source && this.crlSources.get(name)?.version !== bytes.version)
-            this.labelDecision(source, 'installed', bytes.version);
-          this.crlSources.set(name, bytes);
-          this.held.delete(name);
-        }
-        for (const [crl, name] of origin) this.crlOrigin.set(crl, name);
-        if (accepted.size > 0) this.succeeded('crl');
-        if (!changedIndex) return;
-        this.opts.metrics.trustLastChange.set({ kind: 'crl' }, Date.now() / 1000);
-        this.index = index;
-        this.guardBlocked.delete('crl');
-        for (const s of index.summary()) {
-          this.opts.logger.info({
-            event: 'trust',
-            kind: 'crl',
-            result: 'in_force',
-            issuer: s.issuer,
-            entries: s.entries,
-            crl_number: s.crlNumber,
-            this_update: iso(s.thisUpdate),
-            next_update: iso(s.nextUpdate),
-          });
-        }
-      },
-    };
+    const stillHeld = new Set(
+      reads
+        .filter((r) => this.reads.stillHeld(r.name, r.version, r.labels.join(','), explicit))
+        .map((r) => r.name),
+    );
+    const verified = [];
+    for (const v of crlsToVerify(reads, { inForce: this.crlSources, stillHeld, bundleChanged }))
+      verified.push({ ...v, result: await parseAndVerifyCrlsOffThread(v.bytes, [bundle.pem]) });
+    return crlStage({ bundle, bundleChanged, inForce: this.index, verified, now: Date.now() });
   }
 
   // ---- the lock-out guard ----------------------------------------------------------------------
@@ -753,7 +481,7 @@ export class TrustStore extends EventEmitter<{
       const now = Date.now();
       const first = notYetValidCas(candidate.bundle, now)[0];
       if (first) this.guardValidFrom = Math.min(this.guardValidFrom ?? first.notBefore, first.notBefore);
-    } else if (kind === 'ca_bundle') this.labelDecision(this.opts.caBundle, 'held', version);
+    } else if (kind === 'ca_bundle') this.reads.label(this.opts.caBundle, 'held', version);
     const partners = [...new Set(verdict.wouldRefuse.map((w) => w.partner))];
     this.guardBlocked.set(kind, {
       source,
@@ -780,9 +508,9 @@ export class TrustStore extends EventEmitter<{
 
   private commitCa(cand: CaCandidate): void {
     this.ca = { bundle: cand.bundle, info: cand.info };
-    this.labelDecision(this.opts.caBundle, 'installed', cand.info.version);
+    this.reads.label(this.opts.caBundle, 'installed', cand.info.version);
     this.opts.metrics.trustLastChange.set({ kind: 'ca_bundle' }, Date.now() / 1000);
-    this.held.delete('ca_bundle');
+    this.reads.release('ca_bundle');
     this.guardBlocked.delete('ca_bundle');
     this.succeeded('ca_bundle');
     this.opts.logger.info({
@@ -857,7 +585,7 @@ export class TrustStore extends EventEmitter<{
   private commitServer(cand: ServerCandidate): void {
     this.server = cand;
     this.opts.metrics.trustLastChange.set({ kind: 'server_cert' }, Date.now() / 1000);
-    this.held.delete('server_cert');
+    this.reads.release('server_cert');
     this.succeeded('server_cert');
     this.opts.logger.info({
       event: 'trust',
@@ -870,6 +598,41 @@ export class TrustStore extends EventEmitter<{
     });
   }
 
+  /** Applies a CRL stage that survived the guard and the TLS check: reports, remembers, installs. */
+  private commitCrls(stage: CrlStage): void {
+    for (const r of stage.rejections) {
+      this.opts.metrics.crlRejected.inc({ reason: r.code });
+      this.reject('crl', r.source, new TrustMaterialError(r.reason));
+    }
+    for (const v of stage.invalid)
+      this.reads.hold(v.source, { version: v.version, labels: v.labels, why: 'invalid' });
+    for (const [name, bytes] of stage.accepted) {
+      const source = this.crlSourceNamed(name);
+      if (source && this.crlSources.get(name)?.version !== bytes.version)
+        this.reads.label(source, 'installed', bytes.version);
+      this.crlSources.set(name, bytes);
+      this.reads.release(name);
+    }
+    for (const [crl, name] of stage.origin) this.crlOrigin.set(crl, name);
+    if (stage.accepted.size > 0) this.succeeded('crl');
+    if (!stage.changed) return;
+    this.opts.metrics.trustLastChange.set({ kind: 'crl' }, Date.now() / 1000);
+    this.index = stage.index;
+    this.guardBlocked.delete('crl');
+    for (const s of stage.index.summary()) {
+      this.opts.logger.info({
+        event: 'trust',
+        kind: 'crl',
+        result: 'in_force',
+        issuer: s.issuer,
+        entries: s.entries,
+        crl_number: s.crlNumber,
+        this_update: iso(s.thisUpdate),
+        next_update: iso(s.nextUpdate),
+      });
+    }
+  }
+
   private refuseCandidate(
     kind: TrustKind,
     source: string,
@@ -877,7 +640,7 @@ export class TrustStore extends EventEmitter<{
     labels: string,
     err: Error,
   ): void {
-    this.held.set(kind === 'crl' ? source : kind, { version, labels, why: 'invalid' });
+    this.reads.hold(kind === 'crl' ? source : kind, { version, labels, why: 'invalid' });
     this.reject(kind, source, err);
   }
 
@@ -890,68 +653,13 @@ export class TrustStore extends EventEmitter<{
     return this.opts.crls.find((c) => describeSource(c) === name);
   }
 
-  /** A read that skipped a held AWSCURRENT: said once per held version (log and /trust). */
-  private noteFleetHold(name: string, result: FetchResult): void {
-    const held = result.skippedHeld;
-    if (held === undefined) {
-      this.fleetHeld.delete(name);
-      return;
-    }
-    if (this.fleetHeld.get(name)?.version === held) return;
-    this.fleetHeld.set(name, { version: held, reading: result.version });
-    this.opts.logger.warn({
-      event: 'trust',
-      source: name,
-      result: 'fleet_held',
-      held_version: held,
-      version: result.version,
-      msg: 'AWSCURRENT is held back by the fleet (MTLSGW_HELD): serving the last good version; push a new version, or label it MTLS_GATEWAY_FORCE, to lift the hold',
-    });
-  }
-
-  /**
-   * Writes the fleet label for a decision (once per source and version); a failure (permission,
-   * throttling) is logged and costs only the fleet-wide view, never the decision itself.
-   */
-  private labelDecision(source: Source, decision: 'held' | 'installed', version: string): void {
-    const label = this.opts.label === undefined ? labelSourceVersion : this.opts.label;
-    if (!label || !version) return;
-    const name = describeSource(source);
-    const key = `${name}|${decision}`;
-    if (this.labelled.get(key) === version) return;
-    this.labelled.set(key, version);
-    label(source, decision, version).then(
-      (written) => {
-        if (written)
-          this.opts.logger.info({
-            event: 'trust',
-            source: name,
-            result: decision === 'held' ? 'labelled_held' : 'labelled_last_good',
-            version,
-          });
-      },
-      (err: Error) => {
-        this.labelled.delete(key);
-        this.opts.logger.warn({
-          event: 'trust',
-          source: name,
-          result: 'label_failed',
-          decision,
-          version,
-          error_code: errorCode(err) ?? err.name,
-          reason: redactUrlsIn(err.message),
-        });
-      },
-    );
-  }
-
   private reject(kind: TrustKind, source: string, err: Error, extra: Record<string, unknown> = {}): void {
     // A library's message may quote the URL it was given: shown only without secrets.
     const reason = redactUrlsIn(err.message);
     this.lastError = `${kind} from ${source}: ${reason}`;
     this.opts.metrics.trustReloads.inc({ kind, result: 'failure' });
     const now = Date.now();
-    const key = `${kind}\0${source}\0${this.seen.get(source)?.version ?? ''}\0${reason}`;
+    const key = `${kind}\0${source}\0${this.reads.lastVersionRead(source) ?? ''}\0${reason}`;
     const last = this.rejectionSeen.get(key);
     if (last && now - last.at < REPEATED_REJECTION_MS) {
       last.repeats++; // still refused (and still retried): said again within the hour, counted
@@ -1039,72 +747,27 @@ export class TrustStore extends EventEmitter<{
     });
   }
 
-  /** The /trust document (design.md), plus `guard` (candidates held back) and rejections per kind. */
-  status(): unknown {
-    const ca = this.ca;
-    const server = this.server;
-    const lastRejected = (kind: TrustKind): Rejection | null =>
-      this.rejections.find((r) => r.kind === kind) ?? null;
-    return {
-      ca_bundle: ca
-        ? {
-            source: ca.info.source,
-            version: ca.info.version,
-            loaded_at: iso(ca.info.loadedAt),
-            last_rejected: lastRejected('ca_bundle'),
-            cas: ca.bundle.cas.map((c) => ({
-              subject: c.subject,
-              fingerprint256: c.fingerprint256,
-              not_before: iso(c.notBefore),
-              not_after: iso(c.notAfter),
-            })),
-          }
-        : null,
+  /** The /trust document (trust-status.ts). */
+  status(): TrustStatus {
+    return trustStatus({
+      ca: this.ca,
+      server: this.server,
       crls: this.index.crls.map((crl) => {
         const source = this.crlOrigin.get(crl);
         return {
-          issuer: crl.issuer,
-          source: source ?? null,
-          version: (source && this.crlSources.get(source)?.version) ?? null,
-          this_update: iso(crl.thisUpdate),
-          next_update: iso(crl.nextUpdate),
-          entries: crl.revoked.count,
-          crl_number: crl.crlNumber?.toString() ?? null,
+          crl,
+          source,
+          version: source === undefined ? undefined : this.crlSources.get(source)?.version,
         };
       }),
-      server_cert: server
-        ? {
-            source: server.info.source,
-            version: server.info.version,
-            loaded_at: iso(server.info.loadedAt),
-            subject: server.creds.subject,
-            not_after: iso(server.creds.notAfter),
-            last_rejected: lastRejected('server_cert'),
-          }
-        : null,
-      fleet_held: [...this.fleetHeld].map(([source, h]) => ({
-        source,
-        held_version: h.version,
-        serving_version: h.reading,
-      })),
-      guard: {
-        max_refused_percent: this.opts.maxRefusedPercent ?? 50,
-        recent_clients: this.recentClients.size,
+      fleetHeld: this.reads.fleetHolds(),
+      maxRefusedPercent: this.opts.maxRefusedPercent ?? 50,
+      recentClients: this.recentClients.size,
+      guardHolds: {
         ca_bundle: this.guardBlocked.get('ca_bundle') ?? null,
         crl: this.guardBlocked.get('crl') ?? null,
       },
-      last_rejected: this.rejections,
-    };
+      rejections: this.rejections,
+    });
   }
-}
-
-/** The same unusable-CRL mark (same source, signing key and failure), whichever load produced it. */
-function sameMark(a: UnusableCrlMark, b: UnusableCrlMark | undefined): boolean {
-  return (
-    b !== undefined &&
-    a.source === b.source &&
-    a.signedBy.keySha256 === b.signedBy.keySha256 &&
-    a.code === b.code &&
-    a.reason === b.reason
-  );
 }

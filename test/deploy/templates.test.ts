@@ -141,6 +141,10 @@ describe('gateway.yaml house rules', () => {
     expect(props('TargetGroup')).toMatchObject({ Protocol: 'TCP', TargetType: 'ip' });
   });
 
+  it('logs native lines, the field names its metric filters and dashboard queries read', () => {
+    expect(taskEnv().GATEWAY_LOG_FORMAT ?? defaults.logFormat).toBe('native');
+  });
+
   it('grants no Secrets Manager, KMS or S3 action on "*"', () => {
     for (const name of TEMPLATES)
       expect(wildcardViolations(parseTemplate(templatePath(name))), name).toEqual([]);

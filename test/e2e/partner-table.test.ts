@@ -131,7 +131,7 @@ function opensslCase(c: Case, pki: TestPki, port: number): Promise<string> {
 async function pythonCases(pki: TestPki, port: number): Promise<Record<string, string>> {
   const script = new URL('./clients/refusal_probe.py', import.meta.url).pathname;
   const input = JSON.stringify(CASES.map((c) => ({ id: c.id, cert: c.client ?? null, tls: c.tls })));
-  const child = run('python3', [script, pki.dir, `https://localhost:${port}${PATH}`], { timeout: 25_000 });
+  const child = run('python3', [script, pki.dir, `https://localhost:${port}${PATH}`], { timeout: 90_000 });
   child.child.stdin?.end(input);
   return JSON.parse((await child).stdout) as Record<string, string>;
 }
@@ -164,13 +164,13 @@ async function compileJava(): Promise<string | undefined> {
   if (!(await hasJavac())) return undefined;
   const dir = await mkdtemp(join(tmpdir(), 'mtls-gw-java-'));
   const source = new URL('./clients/RefusalProbe.java', import.meta.url).pathname;
-  await run('javac', ['-d', dir, source], { timeout: 60_000 });
+  await run('javac', ['-d', dir, source], { timeout: 120_000 });
   return dir;
 }
 
 async function javaCases(classes: string, pki: TestPki, port: number): Promise<Record<string, string>> {
   const child = run('java', ['-cp', classes, 'RefusalProbe', pki.dir, `https://localhost:${port}${PATH}`], {
-    timeout: 25_000,
+    timeout: 90_000,
   });
   child.child.stdin?.end(CASES.map((c) => `${c.id}\t${c.client ?? '-'}\t${c.tls}\n`).join(''));
   const out: Record<string, string> = {};
@@ -244,7 +244,7 @@ beforeAll(async () => {
       'Java HttpClient': javaClasses ? stable(java[p.id] ?? '(no output)', pki) : JAVA_MISSING,
     });
   }
-}, 60_000);
+}, 180_000); // hang guards only: a JVM start on a loaded 2-core machine has taken over 25 s
 
 afterAll(async () => {
   await gw?.close();

@@ -74,7 +74,7 @@ export async function startTestGateway(
   });
   const logs = new LogCapture();
   const gateway = await Gateway.start(config, {
-    logger: createLogger(config.logLevel, logs),
+    logger: createLogger(config.logLevel, logs, { format: config.logFormat }),
     metrics: createMetrics({ defaultMetrics: false }),
   });
   const address = gateway.tlsAddress ?? (await gateway.whenListening());
@@ -170,8 +170,8 @@ export async function get(
   const res = await request(url, {
     dispatcher,
     method: (opts.method ?? 'GET') as 'GET',
-    headers: opts.headers,
-    body: opts.body,
+    headers: opts.headers ?? [],
+    body: opts.body ?? null,
   });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };

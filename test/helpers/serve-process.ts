@@ -58,8 +58,11 @@ export async function startServe(
     return found ? Promise.resolve(found) : new Promise((r) => waiters.push({ match, resolve: r }));
   };
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // Native lines carry `msg` and `address`; GATEWAY_LOG_FORMAT=ecs ones `message` and `server.port`.
   const port = (msg: string): Promise<number> =>
-    waitLog((l) => l.msg === msg).then((l) => (l.address as AddressInfo).port);
+    waitLog((l) => l.msg === msg || l.message === msg).then(
+      (l) => ((l.address ?? l.server) as AddressInfo).port,
+    );
   const [tlsPort, adminPort] = await Promise.all([port('TLS listening'), port('admin listening')]);
   return { child, lines, waitLog, exited, tlsPort, adminPort };
 }

@@ -166,22 +166,25 @@ describe('the last-resort catch around the per-connection path', () => {
       proxyProtocol: 'off',
       revocationPolicy: { graceSeconds: 0, crlRequired: false },
       handshakeTimeoutSeconds: 5,
-      limits: {
+      limits: { maxConnections: 100, maxConnectionsPerClient: 100, maxHandshakingConnections: 100 },
+      requestLimits: {
+        maxHeaders: 100,
+        maxHeaderBytes: 16_384,
+        maxUrlBytes: 8192,
+        maxBodyBytes: 1024,
         requestTimeoutSeconds: 30,
         keepAliveTimeoutSeconds: 5,
-        maxConnections: 100,
-        maxConnectionsPerClient: 100,
-        maxHandshakingConnections: 100,
         maxRequestsPerConnection: 0,
+        maxConnectionAgeSeconds: 3600,
       },
-      maxHeaderBytes: 16_384,
-      maxHeaders: 100,
       logger: createLogger('info', logs),
       metrics,
       // A stand-in for a bug downstream of the verdict: it throws for one partner only.
-      decorate: (verdict) => {
-        if (verdict.identity.commonName === 'partner-b') throw new TypeError('a bug in decorate');
-        return { partnerId: verdict.identity.commonName ?? '' };
+      decorator: {
+        decorate: (verdict) => {
+          if (verdict.identity.commonName === 'partner-b') throw new TypeError('a bug in decorate');
+          return { partnerId: verdict.identity.commonName ?? '' };
+        },
       },
       onRequest: (_req, res) => res.end('served'),
     });

@@ -14,6 +14,7 @@ import { canonicalNameKey } from '../../asn1/canonical-name.js';
 import { KeyUsage, type ParsedCertificate, parseCertificate } from '../../asn1/certificate.js';
 import { DerError, DerReader, decodeOid, smallInteger, Tag } from '../../asn1/der.js';
 import { formatRfc2253 } from '../../asn1/name.js';
+import { fingerprintHex } from '../ca-bundle.js';
 import {
   type CrlEnvelope,
   CrlError,
@@ -28,6 +29,7 @@ import {
 /** The CA whose key verified a CRL's signature. */
 export interface CrlSigner {
   readonly subject: string;
+  /** The CA certificate's SHA-256, lower-case hex (fingerprintHex): the keys of CaBundle.byFingerprint. */
   readonly fingerprint256: string;
   /** SHA-256 (hex) of the CA's SubjectPublicKeyInfo: the CRL applies only to certificates this key issued. */
   readonly keySha256: string;
@@ -204,7 +206,7 @@ export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
       subjectKey: canonicalNameKey(parsed.subjectDer),
       // keyUsage, when present, must allow cRLSign.
       mayIssueCrls: cert.ca && (parsed.keyUsage === undefined || (parsed.keyUsage & KeyUsage.cRLSign) !== 0),
-      fingerprint256: cert.fingerprint256,
+      fingerprint256: fingerprintHex(cert),
       subject: formatRfc2253(parsed.subjectDer),
     });
   }
