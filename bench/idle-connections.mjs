@@ -47,7 +47,8 @@ const memory = async () => {
   };
 };
 const rss = async () => (await memory()).rss;
-for (let i = 0; i < 100; i++) {
+// Up to 60 s for the admin listener: a busy box starts the gateway slowly.
+for (let i = 0; i < 600; i++) {
   try {
     await rss();
     break;

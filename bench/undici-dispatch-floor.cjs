@@ -3,9 +3,9 @@
 // required client certificate and CRLs, forwarding each request with undici's Pool.dispatch and
 // streaming the answer back, with identity headers computed once per connection. No policy, no
 // logging, no metrics, no header hygiene, no limits, no rotation: what the gateway costs above
-// this line is the cost of those. A candidate of ../shared/bench/run.sh (BENCH_* environment):
-//   ../shared/bench/run.sh --only candidate,nginx --modes 1 --time 5 \
-//     --candidate "exec node $PWD/bench/undici-dispatch-floor.cjs" 18500 --candidate-name dispatch-floor
+// this line is the cost of those. `npm run bench` (bench/peers/run.mjs) measures it beside the
+// gateway, configured by BENCH_HOST, BENCH_PORT, BENCH_SERVER_CERT, BENCH_SERVER_KEY, BENCH_CA,
+// BENCH_CRL (PEM blocks of every CA level's CRL) and BENCH_UPSTREAM_URL.
 const { readFileSync } = require('node:fs');
 const { createServer } = require('node:https');
 const { Pool } = require('undici');

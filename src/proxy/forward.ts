@@ -1,7 +1,8 @@
 /**
- * Forwarding one request to an upstream with undici: a keep-alive pool per origin, bodies streamed
- * both ways (never buffered), timeouts bounded, a client abort aborting the upstream request, and
- * every upstream failure mapped to a stable kind so the caller answers 502/504 with a request id.
+ * Forwarding one request to an upstream with undici: a keep-alive pool per origin, and one
+ * ProxyExchange per request (undici's dispatch handler), with bodies streamed both ways, timeouts
+ * bounded, a client abort aborting the upstream request, and every upstream failure mapped to a
+ * stable kind so the caller answers 502/504 with a request id.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -83,12 +84,131 @@ function classify(err: unknown): UpstreamFailure {
   }
 }
 
-export interface ForwardResult {
-  readonly status: number;
-  readonly upstreamMs: number;
-  readonly bytesOut: number;
+/**
+ * What a ProxyExchange's owner supplies, once per request handler (shared by every exchange: no
+ * closure per request). `C` is the owner's per-request context (request id, route, log fields).
+ */
+export interface ExchangeHooks<C> {
+  /**
+   * Adds the gateway's own response headers to the upstream's (after hop-by-hop removal). Called as
+   * the response starts, so a drain begun meanwhile can still add `Connection: close`.
+   */
+  readonly responseHeaders: (context: C, headers: Record<string, string | string[]>) => void;
+  /**
+   * Called exactly once per exchange. `failure`: nothing was written to the client yet (the owner
+   * answers 502/504/413, or logs 499 for `client_aborted`). Without it the response went out:
+   * `status`, `bytesOut`, `upstreamMs` are final and `truncated` says whether it was cut.
+   */
+  readonly done: (exchange: ProxyExchange<C>, failure: UpstreamFailure | undefined) => void;
+}
+
+/** The exchange a response belongs to, for the listeners shared by every exchange. */
+const EXCHANGE = Symbol('proxyExchange');
+type ExchangeResponse = ServerResponse & { [EXCHANGE]?: ProxyExchange<unknown> };
+
+/** The client's connection closed (shared listener: `this` is the response). */
+function onClientClose(this: ExchangeResponse): void {
+  this[EXCHANGE]?.clientClosed();
+}
+/** The client caught up: read the upstream again (shared listener: `this` is the response). */
+function onClientDrain(this: ExchangeResponse): void {
+  this[EXCHANGE]?.resumeUpstream();
+}
+
+/**
+ * One proxied request: undici's dispatch handler for the upstream request and the writer of the
+ * client's response, with the result fields the owner logs. Bodies stream both ways (never
+ * buffered), backpressure passes straight through (a slow client pauses the upstream read), a
+ * client that goes away aborts the upstream request, and every upstream failure is mapped to a
+ * stable kind. Finishes through `hooks.done`: no Promise, closure or AbortController per request,
+ * one `close` listener (shared) on the response.
+ */
+export class ProxyExchange<C> implements Dispatcher.DispatchHandler {
+  status = 0;
+  upstreamMs = 0;
+  bytesOut = 0;
   /** Set when the upstream broke or stalled mid-body: the client's response was aborted. */
-  readonly truncated?: Truncation;
+  truncated: Truncation | undefined = undefined;
+  private controller: Dispatcher.DispatchController | undefined = undefined;
+  private settled = false;
+  private started = 0;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly context: C,
+    private readonly hooks: ExchangeHooks<C>,
+  ) {}
+
+  /** Called by Upstream.dispatch just before the request is handed to undici. */
+  begin(): void {
+    this.started = performance.now();
+    (this.res as ExchangeResponse)[EXCHANGE] = this as ProxyExchange<unknown>;
+    // Left attached once settled (a no-op then): the response is gone with the request.
+    this.res.once('close', onClientClose);
+  }
+
+  private settle(failure: UpstreamFailure | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.hooks.done(this, failure);
+  }
+
+  /** @internal the shared close listener */
+  clientClosed(): void {
+    if (this.settled || this.res.writableFinished) return;
+    this.controller?.abort(new Error('client closed the connection'));
+    this.settle(new UpstreamFailure('other', 'upstream_unavailable', 'client_aborted'));
+  }
+
+  /** @internal the shared drain listener */
+  resumeUpstream(): void {
+    this.controller?.resume();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.res.destroyed) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstreamHeaders: Record<string, string | string[] | undefined>,
+  ): void {
+    if (statusCode < 200) return; // 1xx informational: not relayed
+    this.status = statusCode;
+    this.upstreamMs = performance.now() - this.started;
+    const headers = downstreamHeaders(upstreamHeaders);
+    this.hooks.responseHeaders(this.context, headers);
+    this.res.writeHead(statusCode, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytesOut += chunk.length;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', onClientDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.settle(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.settled) return;
+    if (this.res.headersSent) {
+      // Upstream broke or stalled mid-body: the client's connection is aborted (never a clean
+      // end, so the client sees the truncation) and the owner logs and counts it.
+      this.res.destroy();
+      this.truncated = truncation(err);
+      this.settle(undefined);
+      return;
+    }
+    this.settle(classify(err));
+  }
 }
 
 /** Sockets each upstream's pool may open (every one is a file descriptor). */
@@ -119,87 +239,21 @@ export class Upstream {
   }
 
   /**
-   * Sends `req` upstream and streams the answer into `res`. Rejects with UpstreamFailure before any
-   * response byte is written; after that a failure cuts the client's response instead.
-   *
-   * Uses undici's dispatch with a handler rather than `request()`: no AbortController, response
-   * stream or pipeline per request, and backpressure passes straight through (a slow client
-   * pauses the upstream read, a slow upstream is never buffered ahead).
+   * Sends the exchange's request upstream (`headers` as built by upstreamHeaders, `path` the target
+   * to forward) and streams the answer into its response; `body` replaces the request stream when
+   * it must pass through a size limiter. The exchange reports through its hooks' `done`.
    */
-  forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    headers: string[],
-    path: string,
-    /** Called when the response starts, so drain can still add `Connection: close`. */
-    responseHeaders: () => Readonly<Record<string, string>>,
-    /** The body to send when it is not `req` itself (e.g. through a size limiter). */
-    body?: Readable,
-  ): Promise<ForwardResult> {
-    const started = performance.now();
+  dispatch<C>(exchange: ProxyExchange<C>, headers: string[], path: string, body?: Readable): void {
+    const req = exchange.req;
     const hasBody =
       req.headers['content-length'] !== undefined
         ? req.headers['content-length'] !== '0'
         : req.headers['transfer-encoding'] !== undefined;
-    return new Promise<ForwardResult>((resolve, reject) => {
-      let controller: Dispatcher.DispatchController | undefined;
-      let status = 0;
-      let upstreamMs = 0;
-      let bytesOut = 0;
-      let settled = false;
-      const settle = (err?: UpstreamFailure, truncated?: Truncation): void => {
-        if (settled) return;
-        settled = true;
-        res.off('close', onClientClose);
-        if (err) reject(err);
-        else
-          resolve(truncated ? { status, upstreamMs, bytesOut, truncated } : { status, upstreamMs, bytesOut });
-      };
-      const onClientClose = (): void => {
-        if (res.writableFinished) return;
-        controller?.abort(new Error('client closed the connection'));
-        settle(new UpstreamFailure('other', 'upstream_unavailable', 'client_aborted'));
-      };
-      res.once('close', onClientClose);
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(c) {
-          controller = c;
-          if (res.destroyed) c.abort(new Error('client closed the connection'));
-        },
-        onResponseStart(_c, statusCode, upstreamHeaders) {
-          if (statusCode < 200) return; // 1xx informational: not relayed
-          status = statusCode;
-          upstreamMs = performance.now() - started;
-          res.writeHead(statusCode, { ...downstreamHeaders(upstreamHeaders), ...responseHeaders() });
-        },
-        onResponseData(c, chunk) {
-          bytesOut += chunk.length;
-          if (!res.write(chunk)) {
-            c.pause();
-            res.once('drain', () => c.resume());
-          }
-        },
-        onResponseEnd() {
-          res.end();
-          settle();
-        },
-        onResponseError(_c, err) {
-          if (settled) return;
-          if (res.headersSent) {
-            // Upstream broke or stalled mid-body: the client's connection is aborted (never a clean
-            // end, so the client sees the truncation) and the caller logs and counts it.
-            res.destroy();
-            settle(undefined, truncation(err));
-            return;
-          }
-          settle(classify(err));
-        },
-      };
-      this.pool.dispatch(
-        { path, method: req.method ?? 'GET', headers, body: hasBody ? (body ?? req) : null },
-        handler,
-      );
-    });
+    exchange.begin();
+    this.pool.dispatch(
+      { path, method: req.method ?? 'GET', headers, body: hasBody ? (body ?? req) : null },
+      exchange,
+    );
   }
 
   close(): Promise<void> {

@@ -88,8 +88,22 @@ export function skipInterimContinue(socket: Socket): void {
   (socket as { read: Read }).read = (size?: number): Buffer | null => {
     // read(0) and sized reads are the stream's own bookkeeping: never filtered, never consume held bytes.
     if (size !== undefined || (!atResponseStart && !held)) return read(size);
-    const parts: Buffer[] = held ? [held] : [];
-    held = undefined;
+    const parts: Buffer[] = [];
+    if (held) {
+      parts.push(held);
+      held = undefined;
+    } else {
+      // The usual case: a final response whose status line is already whole in the first chunk.
+      // Its 10th byte (`HTTP/1.1 2…`) is not `1`, so it is not interim: passed on as it is, and
+      // the rest of the response is read as it comes, untouched.
+      const first = read();
+      if (first === null) return null;
+      if (first.length >= STATUS_PREFIX && first[9] !== 0x31) {
+        atResponseStart = false;
+        return first;
+      }
+      parts.push(first);
+    }
     for (let chunk = read(); chunk !== null; chunk = read()) parts.push(chunk);
     // One chunk (the usual case) is used as it is: no copy on the path of every response.
     let pending = parts.length === 1 ? parts[0]! : Buffer.concat(parts);

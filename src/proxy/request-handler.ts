@@ -1,16 +1,16 @@
 /**
  * The per-request path: ask the connection's current verdict (re-checked after trust changes),
  * refuse or explain, apply limits, then forward with our identity headers. A request reaches
- * `Upstream.forward` only with identity headers from a verified connection; every other outcome
+ * `Upstream.dispatch` only with identity headers from a verified connection; every other outcome
  * is answered here, logged (`event: "request"`) and counted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger, Metrics } from '../observability/index.js';
-import type { Authorizer } from '../policy/index.js';
+import type { Authorizer, ConnectionDecision } from '../policy/index.js';
 import { gatewayError, sendAnswer } from './client-errors.js';
 import type { GatewayErrorCode } from './errors.js';
-import { type Upstream, UpstreamFailure } from './forward.js';
+import { type ExchangeHooks, ProxyExchange, type Upstream, type UpstreamFailure } from './forward.js';
 import { limitedBody, type RequestLimits, requestRefusal } from './request-limits.js';
 import { traceContextOf } from './trace-context.js';
 import { requestIdFrom, type UpstreamHeaderOptions, upstreamHeaders } from './upstream-headers.js';
@@ -38,52 +38,109 @@ export interface RequestHandlerOptions {
 
 const ROUTE = 'default';
 
+/** One route's metric children, resolved once (routes, codes and partners are bounded sets). */
+class RouteMetrics {
+  readonly duration: { observe(seconds: number): void };
+  private readonly byCode = new Map<string, { inc(): void }>();
+  private readonly byPartner = new Map<string, Map<string, { inc(): void }>>();
+
+  constructor(
+    private readonly metrics: Metrics,
+    readonly route: string,
+  ) {
+    this.duration = metrics.requestDuration.labels({ route });
+  }
+
+  count(code: string, partner: string | undefined): void {
+    let all = this.byCode.get(code);
+    if (!all) {
+      all = this.metrics.requests.labels({ route: this.route, code });
+      this.byCode.set(code, all);
+    }
+    all.inc();
+    if (partner === undefined) return;
+    let codes = this.byPartner.get(partner);
+    if (!codes) {
+      codes = new Map();
+      this.byPartner.set(partner, codes);
+    }
+    let one = codes.get(code);
+    if (!one) {
+      one = this.metrics.partnerRequests.labels({ partner, route: this.route, code });
+      codes.set(code, one);
+    }
+    one.inc();
+  }
+}
+
+/** What one request's log line and metrics need; also the context of its ProxyExchange. */
+class RequestState {
+  upstreamMs: number | undefined = undefined;
+  bytesOut = 0;
+  reason: string | undefined = undefined;
+  /** What the upstream said when it cut a response (logged with a truncation's reason). */
+  upstreamError: string | undefined = undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly started: number,
+    readonly requestId: string,
+    readonly traceId: string,
+    readonly decision: ConnectionDecision,
+    readonly route: RouteMetrics,
+  ) {}
+}
+
 export function createRequestHandler(
   opts: RequestHandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { metrics, logger } = opts;
-  // Metric children resolved once per label set (routes × codes × partners: bounded), not per request.
-  const counted = new Map<string, () => void>();
-  const timed = new Map<string, (seconds: number) => void>();
-  const count = (route: string, code: string, partner: string | undefined): void => {
-    const key = `${route}\0${code}\0${partner ?? ''}`;
-    let inc = counted.get(key);
-    if (!inc) {
-      const all = metrics.requests.labels({ route, code });
-      const byPartner =
-        partner === undefined ? undefined : metrics.partnerRequests.labels({ partner, route, code });
-      inc = () => {
-        all.inc();
-        byPartner?.inc();
-      };
-      counted.set(key, inc);
-    }
-    inc();
-  };
-  const time = (route: string, seconds: number): void => {
-    let observe = timed.get(route);
-    if (!observe) {
-      const child = metrics.requestDuration.labels({ route });
-      observe = (s) => child.observe(s);
-      timed.set(route, observe);
-    }
-    observe(seconds);
-  };
+  return new RequestHandler(opts).handle;
+}
+
+class RequestHandler {
+  private readonly routes = new Map<string, RouteMetrics>();
   // Connections whose current answer closes them. Node still parses and emits requests pipelined
   // behind such an answer (their responses are never written): they must not reach the upstream.
-  const closing = new WeakSet<Socket>();
+  private readonly closing = new WeakSet<Socket>();
   /** Connections whose one request pipelined behind their closing answer was already logged. */
-  const pipelinedLogged = new WeakSet<Socket>();
-  return (req, res) => {
+  private readonly pipelinedLogged = new WeakSet<Socket>();
+  /** Shared by every exchange: the gateway's response headers, and each exchange's end. */
+  private readonly hooks: ExchangeHooks<RequestState>;
+  private readonly headerOptions: UpstreamHeaderOptions;
+
+  constructor(private readonly opts: RequestHandlerOptions) {
+    this.headerOptions = opts.headerOptions ?? { underscores: 'drop', forwarded: false };
+    this.hooks = {
+      responseHeaders: (state, headers) => {
+        headers['x-request-id'] = state.requestId;
+        if (opts.lifecycle.isDraining() || (state.decision.ok && state.decision.closeAfter))
+          headers.connection = 'close';
+      },
+      done: (exchange, failure) => this.exchangeDone(exchange, failure),
+    };
+  }
+
+  private routeMetrics(route: string): RouteMetrics {
+    let m = this.routes.get(route);
+    if (!m) {
+      m = new RouteMetrics(this.opts.metrics, route);
+      this.routes.set(route, m);
+    }
+    return m;
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse) => {
+    const { opts } = this;
     opts.lifecycle.track(req, res);
     // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed, not
     // even decided. Only the first is logged and counted: a client (refused, with no certificate)
     // must not turn one connection into thousands of log lines before it closes.
-    if (closing.has(req.socket)) {
-      if (pipelinedLogged.has(req.socket)) return;
-      pipelinedLogged.add(req.socket);
-      count(ROUTE, '0', undefined);
-      logger.info({
+    if (this.closing.has(req.socket)) {
+      if (this.pipelinedLogged.has(req.socket)) return;
+      this.pipelinedLogged.add(req.socket);
+      this.routeMetrics(ROUTE).count('0', undefined);
+      opts.logger.info({
         event: 'request',
         request_id: requestIdFrom(req.headers['x-request-id']),
         client: req.socket.remoteAddress,
@@ -100,77 +157,31 @@ export function createRequestHandler(
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const trace = traceContextOf(req.headers.traceparent);
     const decision = opts.authorizer.decide(req);
-    const partnerId = decision.partnerId;
-    const route = decision.route ?? ROUTE;
-    let upstreamMs: number | undefined;
-    let bytesOut = 0;
-    let reason: string | undefined;
-    /** What the upstream said when it cut a response (logged with a truncation's reason). */
-    let upstreamError: string | undefined;
-
-    const finish = (status: number): void => {
-      count(route, String(status), decision.partnerLabel);
-      time(route, (performance.now() - started) / 1000);
-      // A truncated response is an upstream failure the client saw as a cut: a warning.
-      (upstreamError === undefined ? logger.info : logger.warn).call(logger, {
-        event: 'request',
-        request_id: requestId,
-        trace_id: trace.traceId,
-        partner_id: partnerId,
-        client: decision.ok ? decision.clientAddress : req.socket.remoteAddress,
-        method: req.method,
-        path: req.url,
-        forwarded_path: decision.ok && decision.target !== req.url ? decision.target : undefined,
-        route,
-        status,
-        reason,
-        upstream_error: upstreamError,
-        upstream_ms: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 1000) / 1000,
-        bytes_in: Number(req.headers['content-length'] ?? 0) || undefined,
-        bytes_out: bytesOut,
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-      });
-    };
-    /**
-     * Marks the connection as ending with this answer, and says so on the answer itself: every
-     * answer (forwarded, refusal, local, the gateway's own errors) then carries Connection: close,
-     * so no client sends a next request that would be parked unanswered and counted in flight.
-     */
-    const markClosing = (): void => {
-      closing.add(req.socket);
-      if (!res.headersSent) res.setHeader('connection', 'close');
-    };
-    const answer = (code: GatewayErrorCode, detail?: string): void => {
-      reason = detail ?? code;
-      // After a refusal whose body we did not read, or a malformed request, the connection closes;
-      // so does any answer once a drain has begun.
-      if (
-        opts.lifecycle.isDraining() ||
-        code === 'bad_request' ||
-        code === 'payload_too_large' ||
-        code === 'uri_too_long'
-      )
-        markClosing();
-      const e = gatewayError(code);
-      bytesOut = sendAnswer(req, res, e, requestId);
-      finish(e.status);
-    };
+    const state = new RequestState(
+      req,
+      res,
+      started,
+      requestId,
+      trace.traceId,
+      decision,
+      this.routeMetrics(decision.route ?? ROUTE),
+    );
 
     // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
     if (!res.shouldKeepAlive || opts.lifecycle.isDraining() || (decision.ok && decision.closeAfter))
-      markClosing();
+      this.markClosing(state);
     if (!decision.ok) {
-      reason = decision.error;
+      state.reason = decision.error;
       // Strict: the one readable answer (as nginx's 400), with Connection: close, then the
       // connection closes; requests pipelined behind it are never answered (the closing set above).
-      if (decision.close) markClosing();
-      bytesOut = sendAnswer(req, res, decision, requestId);
-      finish(decision.status);
+      if (decision.close) this.markClosing(state);
+      state.bytesOut = sendAnswer(req, res, decision, requestId);
+      this.finish(state, decision.status);
       return;
     }
     // Limits, HTTP version, Host and origin-form (request-limits.ts): refused before anything is forwarded.
     const refusal = requestRefusal(req, opts.limits);
-    if (refusal) return answer(refusal);
+    if (refusal) return this.answer(state, refusal);
     const body = limitedBody(req, opts.limits);
     if (decision.local) {
       const payload = JSON.stringify(decision.local(requestId), null, 2);
@@ -181,10 +192,9 @@ export function createRequestHandler(
         'x-request-id': requestId,
       });
       res.end(payload);
-      finish(200);
+      this.finish(state, 200);
       return;
     }
-
     const headers = upstreamHeaders(
       req.rawHeaders,
       req.headers.connection,
@@ -192,46 +202,92 @@ export function createRequestHandler(
       decision.clientAddress,
       requestId,
       trace.replacement === undefined
-        ? opts.headerOptions
+        ? this.headerOptions
         : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
     );
-    const responseHeaders = (): Record<string, string> =>
-      opts.lifecycle.isDraining() || decision.closeAfter
-        ? { 'x-request-id': requestId, connection: 'close' }
-        : { 'x-request-id': requestId };
-    const target = decision.target ?? req.url ?? '';
-    opts.upstreams
-      .for(decision.upstream)
-      .forward(req, res, headers, target, responseHeaders, body)
-      .then(
-        (result) => {
-          upstreamMs = result.upstreamMs;
-          bytesOut = result.bytesOut;
-          if (result.truncated) {
-            // The status stays the one the client saw; the reason says it was cut.
-            reason = result.truncated.reason;
-            upstreamError = result.truncated.causeCode;
-            if (result.truncated.kind) metrics.upstreamErrors.inc({ route, kind: result.truncated.kind });
-          }
-          finish(result.status);
-        },
-        (err: unknown) => {
-          const failure =
-            err instanceof UpstreamFailure
-              ? err
-              : new UpstreamFailure('other', 'internal_error', String(err));
-          if (failure.causeCode === 'client_aborted') {
-            reason = 'client_aborted';
-            finish(499);
-            return;
-          }
-          if (failure.code === 'payload_too_large') {
-            answer('payload_too_large');
-            return;
-          }
-          metrics.upstreamErrors.inc({ route, kind: failure.kind });
-          answer(failure.code, `${failure.code}: ${failure.causeCode}`);
-        },
-      );
+    const exchange = new ProxyExchange(req, res, state, this.hooks);
+    opts.upstreams.for(decision.upstream).dispatch(exchange, headers, decision.target ?? req.url ?? '', body);
   };
+
+  private exchangeDone(exchange: ProxyExchange<RequestState>, failure: UpstreamFailure | undefined): void {
+    const state = exchange.context;
+    if (failure === undefined) {
+      state.upstreamMs = exchange.upstreamMs;
+      state.bytesOut = exchange.bytesOut;
+      const truncated = exchange.truncated;
+      if (truncated) {
+        // The status stays the one the client saw; the reason says it was cut.
+        state.reason = truncated.reason;
+        state.upstreamError = truncated.causeCode;
+        if (truncated.kind)
+          this.opts.metrics.upstreamErrors.inc({ route: state.route.route, kind: truncated.kind });
+      }
+      this.finish(state, exchange.status);
+      return;
+    }
+    if (failure.causeCode === 'client_aborted') {
+      state.reason = 'client_aborted';
+      this.finish(state, 499);
+      return;
+    }
+    if (failure.code === 'payload_too_large') {
+      this.answer(state, 'payload_too_large');
+      return;
+    }
+    this.opts.metrics.upstreamErrors.inc({ route: state.route.route, kind: failure.kind });
+    this.answer(state, failure.code, `${failure.code}: ${failure.causeCode}`);
+  }
+
+  private finish(state: RequestState, status: number): void {
+    const { req, decision } = state;
+    state.route.count(String(status), decision.partnerLabel);
+    const now = performance.now();
+    state.route.duration.observe((now - state.started) / 1000);
+    const logger = this.opts.logger;
+    // A truncated response is an upstream failure the client saw as a cut: a warning.
+    (state.upstreamError === undefined ? logger.info : logger.warn).call(logger, {
+      event: 'request',
+      request_id: state.requestId,
+      trace_id: state.traceId,
+      partner_id: decision.partnerId,
+      client: decision.ok ? decision.clientAddress : req.socket.remoteAddress,
+      method: req.method,
+      path: req.url,
+      forwarded_path: decision.ok && decision.target !== req.url ? decision.target : undefined,
+      route: state.route.route,
+      status,
+      reason: state.reason,
+      upstream_error: state.upstreamError,
+      upstream_ms: state.upstreamMs === undefined ? undefined : Math.round(state.upstreamMs * 1000) / 1000,
+      bytes_in: Number(req.headers['content-length'] ?? 0) || undefined,
+      bytes_out: state.bytesOut,
+      duration_ms: Math.round((now - state.started) * 1000) / 1000,
+    });
+  }
+
+  /**
+   * Marks the connection as ending with this answer, and says so on the answer itself: every
+   * answer (forwarded, refusal, local, the gateway's own errors) then carries Connection: close,
+   * so no client sends a next request that would be parked unanswered and counted in flight.
+   */
+  private markClosing(state: RequestState): void {
+    this.closing.add(state.req.socket);
+    if (!state.res.headersSent) state.res.setHeader('connection', 'close');
+  }
+
+  private answer(state: RequestState, code: GatewayErrorCode, detail?: string): void {
+    state.reason = detail ?? code;
+    // After a refusal whose body we did not read, or a malformed request, the connection closes;
+    // so does any answer once a drain has begun.
+    if (
+      this.opts.lifecycle.isDraining() ||
+      code === 'bad_request' ||
+      code === 'payload_too_large' ||
+      code === 'uri_too_long'
+    )
+      this.markClosing(state);
+    const e = gatewayError(code);
+    state.bytesOut = sendAnswer(state.req, state.res, e, state.requestId);
+    this.finish(state, e.status);
+  }
 }

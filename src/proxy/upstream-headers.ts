@@ -125,7 +125,9 @@ export function downstreamHeaders(
 ): Record<string, string | string[]> {
   const listed = hopByHopNames(typeof headers.connection === 'string' ? headers.connection : undefined);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    const value = headers[name];
     if (value === undefined || RESPONSE_HOP_BY_HOP.has(name) || listed.has(headerKey(name))) continue;
     out[name] = value;
   }
