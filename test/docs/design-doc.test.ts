@@ -80,8 +80,9 @@ describe('docs/design.md', () => {
     const files = [
       'README.md',
       'CHANGELOG.md',
-      ...['docs', 'src', 'test', 'scripts', '.ci'].flatMap((d) =>
-        filesUnder(join(ROOT, d), (p) => /\.(md|ts|mjs|sh|json)$|\/run$/.test(p)).map((p) =>
+      'CONTRIBUTING.md',
+      ...['docs', 'src', 'test', 'scripts', 'bench', '.ci'].flatMap((d) =>
+        filesUnder(join(ROOT, d), (p) => /\.(md|ts|mjs|cjs|sh|json)$|\/run$/.test(p)).map((p) =>
           p.slice(ROOT.length + 1),
         ),
       ),
