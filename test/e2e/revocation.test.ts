@@ -163,15 +163,39 @@ describe('resumed TLS sessions', () => {
 });
 
 describe('a partner seen before (its verified chain reused by the gate)', () => {
-  it('is refused on its next full handshake once revoked, and its intermediate too', async () => {
+  // The gate caches verified chains per trust snapshot (connection-gate.ts), and a CRL reload makes
+  // a new snapshot, so a revocation always meets a rebuilt chain. What can change while a cached
+  // chain is reused is time: a CRL of the snapshot in force passing its nextUpdate.
+  const SHORT_SECONDS = 5;
+
+  it('is refused crl_expired on a new handshake once its CRL expires, with the same snapshot in force', async () => {
+    await setup({ GATEWAY_CRL_GRACE_SECONDS: '0', GATEWAY_TRUST_REFRESH_SECONDS: '1' });
+    await writeCrls([], 2, { nextUpdateDays: SHORT_SECONDS / 86_400 });
+    await gw.gateway.reloadTrust();
+    const snapshot = gw.gateway.trust.current;
+    // The first full handshake builds partner-b's chain; the second one reuses it from the cache.
+    for (const path of ['/before', '/again']) {
+      const conn = await keepAliveConnection('partner-b');
+      expect(conn.socket.isSessionReused()).toBe(false);
+      expect(await conn.send(path)).toMatch(/^HTTP\/1\.1 200 /);
+      conn.socket.destroy();
+    }
+    // The poll notices the CRL passed its nextUpdate; the file did not change, nothing is reloaded.
+    await gw.logs.waitFor((l) => l.event === 'trust' && l.msg === 'CRL is past its nextUpdate');
+    expect(await refusal(`${gw.url}/after`, clientAgent(pki, 'partner-b'))).toEqual({
+      status: 403,
+      error: 'crl_expired',
+      connection: 'close',
+    });
+    expect(gw.gateway.trust.current).toBe(snapshot);
+    const log = await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'crl_expired');
+    expect(log.serial).toBe(pki.pki.clients['partner-b'].serialHex);
+    expect(gw.upstream.seen.some((r) => r.path === '/after')).toBe(false);
+  });
+
+  it('is refused once revoked by a CRL reload (a new snapshot: the chain is rebuilt), and its intermediate too', async () => {
     await setup();
-    const first = await keepAliveConnection('partner-b');
-    expect(await first.send('/before')).toMatch(/^HTTP\/1\.1 200 /);
-    first.socket.destroy();
-    const again = await keepAliveConnection('partner-b');
-    expect(again.socket.isSessionReused()).toBe(false);
-    expect(await again.send('/again')).toMatch(/^HTTP\/1\.1 200 /);
-    again.socket.destroy();
+    expect((await get(`${gw.url}/before`, clientAgent(pki, 'partner-b'))).status).toBe(200);
     await writeCrls([pki.pki.clients['partner-b'].serialHex], 2);
     await gw.gateway.reloadTrust();
     expect(await refusal(`${gw.url}/after`, clientAgent(pki, 'partner-b'))).toEqual({
