@@ -3,8 +3,7 @@
  * ones too) and again on a keep-alive connection's next request after the CRLs changed; bad CRLs
  * rejected while the good one stays in force; expiry with and without grace; CRL_REQUIRED.
  */
-import { readFileSync } from 'node:fs';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { issue, makeCrl } from '../../src/dev/pki.js';
 import {
@@ -16,6 +15,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { nextResponse, rawTlsConnect } from '../helpers/raw-client.js';
 
 let pki: TestPki;
 let gw: TestGateway;
@@ -60,36 +60,15 @@ function keepAliveConnection(
   session: Promise<Buffer>;
 }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path(`${name}.pem`)),
-      key: readFileSync(pki.path(`${name}-key.pem`)),
-      ...(session ? { session } : {}),
-    });
+    const socket = rawTlsConnect(pki, gw.port, name, session ? { session } : {});
     const ticket = new Promise<Buffer>((r) => socket.once('session', r));
-    socket.setEncoding('utf8');
     socket.once('error', reject);
     socket.once('secureConnect', () => {
-      const send = (path: string): Promise<string> =>
-        new Promise((done) => {
-          let buf = '';
-          const onData = (d: string): void => {
-            buf += d;
-            const m = /content-length: (\d+)\r\n[\s\S]*?\r\n\r\n/i.exec(buf);
-            if (m && buf.length >= buf.indexOf('\r\n\r\n') + 4 + Number(m[1])) finish();
-          };
-          const finish = (): void => {
-            socket.off('data', onData);
-            socket.off('close', finish);
-            done(buf);
-          };
-          socket.on('data', onData);
-          socket.once('close', finish);
-          socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-        });
+      const send = (path: string): Promise<string> => {
+        const answer = nextResponse(socket);
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+        return answer;
+      };
       resolve({ socket, send, session: ticket });
     });
   });
