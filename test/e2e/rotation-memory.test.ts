@@ -12,7 +12,7 @@ import type { Agent } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { issue } from '../../src/dev/pki.js';
 import type { TrustSnapshot } from '../../src/trust/snapshot.js';
-import { clientAgent, get, metricValue, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { clientAgent, get, startTestGateway, type TestGateway, waitForMetric } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 
@@ -48,14 +48,6 @@ async function collect(): Promise<void> {
   }
 }
 
-/** Resolves once the gateway counts no open client connection (each poll is one /metrics request). */
-async function noOpenConnections(): Promise<void> {
-  for (;;) {
-    const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
-    if (metricValue(text, 'mtls_gateway_active_connections', {}) === 0) return;
-  }
-}
-
 it('100 swaps with open connections: every replaced snapshot and secure context is collected', async () => {
   // A bundle of a dozen CAs, as a real partner bundle would be.
   const extra: string[] = [];
@@ -86,7 +78,7 @@ it('100 swaps with open connections: every replaced snapshot and secure context 
   };
   const closeAll = async (): Promise<void> => {
     for (const a of agents.splice(0)) await a.destroy();
-    await noOpenConnections();
+    await waitForMetric(gw, 'mtls_gateway_active_connections', {}, (v) => v === 0);
   };
 
   for (let i = 0; i < 10; i++) await swap(i); // warm-up
