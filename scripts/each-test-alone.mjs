@@ -5,7 +5,7 @@
  * level), each test of it alone (`vitest run FILE -t NAME`), one at a time. Not part of `npm test`:
  * it takes long (one vitest start per run). Needs dist/ (`npm run build`) like the suite.
  *
- *   node scripts/each-test-alone.mjs [--files-only] [--timeout SECONDS] [--budget SECONDS] [FILE_OR_DIR ...]
+ *   node scripts/each-test-alone.mjs [--files-only | --tests-only] [--timeout SECONDS] [--budget SECONDS] [FILE_OR_DIR ...]
  *
  * First every file alone, then each test alone in the files with shared state; --budget stops
  * starting per-test runs of further files after SECONDS (they are named at the end).
@@ -23,6 +23,7 @@ import { stripVTControlCharacters } from 'node:util';
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const filesOnly = args.includes('--files-only');
+const testsOnly = args.includes('--tests-only');
 const timeoutAt = args.indexOf('--timeout');
 const timeoutSeconds = timeoutAt >= 0 ? Number(args[timeoutAt + 1]) : 300;
 const budgetAt = args.indexOf('--budget');
@@ -103,7 +104,7 @@ let fileRuns = 0;
 let testRuns = 0;
 const started = Date.now();
 // Phase 1: every file alone.
-for (const file of files) {
+for (const file of testsOnly ? [] : files) {
   const whole = await run(['vitest', 'run', file], timeoutSeconds);
   fileRuns++;
   const ranNone = /No test files found|no tests/i.test(whole.all);
