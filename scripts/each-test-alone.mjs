@@ -51,7 +51,7 @@ function sharesState(text) {
 
 /** Full names of the tests of one file, as vitest reports them (describe names joined by spaces). */
 async function testNames(file) {
-  const out = await run(['vitest', 'list', file, '--json'], 120);
+  const out = await run(['list', file, '--json'], 120);
   if (out.code !== 0) return { error: out.tail };
   const start = out.stdout.indexOf('[');
   const list = JSON.parse(out.stdout.slice(start));
@@ -60,7 +60,8 @@ async function testNames(file) {
 
 function run(vitestArgs, seconds) {
   return new Promise((resolve) => {
-    const child = spawn('npx', vitestArgs, {
+    // The project's own vitest, never npx: with node_modules missing, npx would fetch another one.
+    const child = spawn(join(root, 'node_modules/.bin/vitest'), vitestArgs, {
       cwd: root,
       env: { ...process.env, CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,7 +106,7 @@ let testRuns = 0;
 const started = Date.now();
 // Phase 1: every file alone.
 for (const file of testsOnly ? [] : files) {
-  const whole = await run(['vitest', 'run', file], timeoutSeconds);
+  const whole = await run(['run', file], timeoutSeconds);
   fileRuns++;
   const ranNone = /No test files found|no tests/i.test(whole.all);
   const ok = whole.code === 0 && !ranNone;
@@ -126,7 +127,7 @@ for (const file of shared) {
     continue;
   }
   for (const name of listed.names) {
-    const one = await run(['vitest', 'run', file, '-t', exact(name)], timeoutSeconds);
+    const one = await run(['run', file, '-t', exact(name)], timeoutSeconds);
     testRuns++;
     const passed = /Tests\s+1 passed/.test(one.all);
     const good = one.code === 0 && passed;
