@@ -10,55 +10,31 @@
  *   MethodOverride, ASP.NET Core, Express method-override), so a route that only admits POST can
  *   never be used to DELETE.
  * The upstream is Python's `wsgiref` (every header becomes `HTTP_<NAME>`, `-` read as `_`).
- */ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawExchange, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { startWsgiUpstream, type WsgiUpstream } from '../helpers/wsgi-upstream.js';
+ */
+import { describe, expect, it } from 'vitest';
+import type { TestGateway } from '../helpers/gateway.js';
+import type { TestPki } from '../helpers/pki.js';
+import { useWsgiGateway, wsgiEnviron } from '../helpers/wsgi-upstream.js';
 
 let pki: TestPki;
 let gw: TestGateway;
-let wsgi: WsgiUpstream;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  wsgi = await startWsgiUpstream();
-  const policy = {
-    routes: [
-      // Partners may create orders; nobody may delete them.
-      { name: 'orders-write', prefix: '/orders', methods: ['GET', 'POST'], allow: ['*'] },
-      { name: 'orders-delete', prefix: '/orders', methods: ['DELETE'], allow: [] },
-      { name: 'public', prefix: '/', allow: ['*'] },
-    ],
-  };
-  gw = await startTestGateway(pki, {
-    GATEWAY_CONFIG: await pki.write('fwd.json', JSON.stringify(policy)),
-    GATEWAY_UPSTREAM: `http://127.0.0.1:${wsgi.port}`,
-    GATEWAY_LOG_LEVEL: 'info',
-  });
-});
-afterAll(async () => {
-  await gw?.close();
-  await wsgi?.close();
-  await pki?.cleanup();
-});
+useWsgiGateway(
+  {
+    policy: {
+      routes: [
+        // Partners may create orders; nobody may delete them.
+        { name: 'orders-write', prefix: '/orders', methods: ['GET', 'POST'], allow: ['*'] },
+        { name: 'orders-delete', prefix: '/orders', methods: ['DELETE'], allow: [] },
+        { name: 'public', prefix: '/', allow: ['*'] },
+      ],
+    },
+  },
+  (started) => ({ pki, gw } = started),
+);
 
-async function environFor(
-  method: string,
-  target: string,
-  headers: readonly string[],
-): Promise<{
-  status: number;
-  environ: Record<string, string>;
-}> {
-  const raw = await rawExchange(
-    pki,
-    'partner-a',
-    gw.port,
-    `${method} ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`,
-  );
-  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
-  return { status: Number(raw.split(' ')[1]), environ: JSON.parse(body) as Record<string, string> };
-}
+const environFor = (method: string, target: string, headers: readonly string[]) =>
+  wsgiEnviron(pki, gw, { method, target, headers });
 
 const SPOOFED: readonly (readonly [string, string])[] = [
   ['Client-IP: 203.0.113.66', 'HTTP_CLIENT_IP'],

@@ -8,36 +8,15 @@
  * cut). The clock is moved with vitest's fake Date only (timers and TLS stay real); the client is
  * one raw TLS connection, so nothing client-side reacts to the moved clock.
  */
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki } from '../helpers/pki.js';
+import { nextResponse, rawTlsConnect } from '../helpers/raw-client.js';
 
 afterEach(() => {
   vi.useRealTimers();
 });
-
-/** The next complete response (head and content-length body) read from `s`. */
-function nextResponse(s: TLSSocket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer): void => {
-      buf += d.toString('latin1');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      s.off('data', onData);
-      s.off('close', onClose);
-      resolve(buf);
-    };
-    const onClose = (): void => reject(new Error('closed'));
-    s.on('data', onData);
-    s.once('close', onClose);
-  });
-}
 
 describe('the gateway’s own answer on an aged connection', { timeout: 20_000 }, () => {
   it('a 502 on a connection past its maximum age says Connection: close, so nothing is parked', async () => {
@@ -51,14 +30,7 @@ describe('the gateway’s own answer on an aged connection', { timeout: 20_000 }
       GATEWAY_UPSTREAM: `http://127.0.0.1:${deadPort}`,
       GATEWAY_MAX_CONNECTION_AGE_SECONDS: '1',
     });
-    const s = connect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path('partner-a.pem')),
-      key: readFileSync(pki.path('partner-a-key.pem')),
-    });
+    const s = rawTlsConnect(pki, gw.port, 'partner-a');
     s.on('error', () => undefined);
     try {
       await new Promise<void>((r) => s.once('secureConnect', () => r()));

@@ -12,47 +12,27 @@
  * - `X-AppEngine-User-IP` (in the `request-ip` package's list, which strip.ts cites).
  * Upstream: Python's wsgiref, which shows each as HTTP_<NAME>.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawExchange, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { startWsgiUpstream, type WsgiUpstream } from '../helpers/wsgi-upstream.js';
+import { describe, expect, it } from 'vitest';
+import type { TestGateway } from '../helpers/gateway.js';
+import type { TestPki } from '../helpers/pki.js';
+import { useWsgiGateway, wsgiEnviron } from '../helpers/wsgi-upstream.js';
 
 let pki: TestPki;
 let gw: TestGateway;
-let wsgi: WsgiUpstream;
 
-beforeAll(async () => {
-  pki = await makeTestPki();
-  wsgi = await startWsgiUpstream();
-  const policy = {
-    routes: [
-      { name: 'admin', prefix: '/admin', allow: [] },
-      { name: 'public', prefix: '/', allow: ['*'] },
-    ],
-  };
-  gw = await startTestGateway(pki, {
-    GATEWAY_CONFIG: await pki.write('attack-headers.json', JSON.stringify(policy)),
-    GATEWAY_UPSTREAM: `http://127.0.0.1:${wsgi.port}`,
-    GATEWAY_LOG_LEVEL: 'info',
-  });
-});
-afterAll(async () => {
-  await gw?.close();
-  await wsgi?.close();
-  await pki?.cleanup();
-});
+useWsgiGateway(
+  {
+    policy: {
+      routes: [
+        { name: 'admin', prefix: '/admin', allow: [] },
+        { name: 'public', prefix: '/', allow: ['*'] },
+      ],
+    },
+  },
+  (started) => ({ pki, gw } = started),
+);
 
-async function environFor(target: string, headers: readonly string[]) {
-  const raw = await rawExchange(
-    pki,
-    'partner-a',
-    gw.port,
-    `GET ${target} HTTP/1.1\r\nHost: localhost\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`,
-  );
-  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
-  const status = Number(raw.split(' ')[1]);
-  return { status, environ: status === 200 ? (JSON.parse(body) as Record<string, string>) : {} };
-}
+const environFor = (target: string, headers: readonly string[]) => wsgiEnviron(pki, gw, { target, headers });
 
 describe('a mount-point header cannot move a request past the route that refused it', () => {
   it('control: /admin/users is refused', async () => {

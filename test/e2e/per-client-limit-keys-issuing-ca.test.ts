@@ -9,11 +9,12 @@
  * count apart from the real partner's (key the limit by the issuing key, e.g. its SPKI SHA-256).
  */
 import { readFileSync } from 'node:fs';
-import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issue } from '../../src/dev/pki.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { servedOnNewConnection } from '../helpers/raw-client.js';
 
 let pki: TestPki;
 let gw: TestGateway;
@@ -45,26 +46,7 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
-/** A verified connection as `name`; resolves true if the gateway keeps it and serves a request. */
-function connectAs(name: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tlsConnect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path(`${name}.pem`)),
-      key: readFileSync(pki.path(`${name}-key.pem`)),
-    });
-    open.push(s);
-    s.on('error', () => resolve(false));
-    s.once('close', () => resolve(false));
-    s.once('secureConnect', () => {
-      s.write('GET /probe HTTP/1.1\r\nHost: localhost\r\n\r\n');
-      s.once('data', (d: Buffer) => resolve(d.toString('latin1').startsWith('HTTP/1.1 200')));
-    });
-  });
-}
+const connectAs = (name: string): Promise<boolean> => servedOnNewConnection(pki, gw.port, name, open);
 
 describe('a same-name twin CA cannot use up a partner’s connection limit', () => {
   it('two twin-minted partner-b connections do not keep the real partner-b out', async () => {

@@ -96,6 +96,8 @@ describe('routes from GATEWAY_CONFIG', () => {
   });
 
   it('refuses partner-a on /admin with a 403 JSON naming the route and rule, never the allowed list', async () => {
+    // A request it may make first, so its partner counters are its own (the test runs alone too).
+    expect((await get(`${gw.url}/receipts/own`, clientAgent(pki, 'partner-a'))).status).toBe(200);
     const before = counts();
     const res = await get(`${gw.url}/admin/users`, clientAgent(pki, 'partner-a'), {
       headers: { 'x-request-id': 'policy-admin-1' },
@@ -204,6 +206,7 @@ describe('routes from GATEWAY_CONFIG', () => {
   });
 
   it('tracks client certificate expiry by partner (metric, /trust/expiring, a warn line)', async () => {
+    expect((await get(`${gw.url}/receipts/own`, clientAgent(pki, 'partner-a'))).status).toBe(200);
     expect((await get(`${gw.url}/receipts/soon`, clientAgent(pki, 'soon'))).status).toBe(200);
     const text = await metrics();
     const notAfter = await openssl(['x509', '-in', pki.path('partner-a.pem'), '-noout', '-enddate']);

@@ -3,8 +3,7 @@
  * ones too) and again on a keep-alive connection's next request after the CRLs changed; bad CRLs
  * rejected while the good one stays in force; expiry with and without grace; CRL_REQUIRED.
  */
-import { readFileSync } from 'node:fs';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { issue, makeCrl } from '../../src/dev/pki.js';
 import {
@@ -16,6 +15,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { nextResponse, rawTlsConnect } from '../helpers/raw-client.js';
 
 let pki: TestPki;
 let gw: TestGateway;
@@ -60,36 +60,15 @@ function keepAliveConnection(
   session: Promise<Buffer>;
 }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path(`${name}.pem`)),
-      key: readFileSync(pki.path(`${name}-key.pem`)),
-      ...(session ? { session } : {}),
-    });
+    const socket = rawTlsConnect(pki, gw.port, name, session ? { session } : {});
     const ticket = new Promise<Buffer>((r) => socket.once('session', r));
-    socket.setEncoding('utf8');
     socket.once('error', reject);
     socket.once('secureConnect', () => {
-      const send = (path: string): Promise<string> =>
-        new Promise((done) => {
-          let buf = '';
-          const onData = (d: string): void => {
-            buf += d;
-            const m = /content-length: (\d+)\r\n[\s\S]*?\r\n\r\n/i.exec(buf);
-            if (m && buf.length >= buf.indexOf('\r\n\r\n') + 4 + Number(m[1])) finish();
-          };
-          const finish = (): void => {
-            socket.off('data', onData);
-            socket.off('close', finish);
-            done(buf);
-          };
-          socket.on('data', onData);
-          socket.once('close', finish);
-          socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-        });
+      const send = (path: string): Promise<string> => {
+        const answer = nextResponse(socket);
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+        return answer;
+      };
       resolve({ socket, send, session: ticket });
     });
   });
@@ -163,15 +142,39 @@ describe('resumed TLS sessions', () => {
 });
 
 describe('a partner seen before (its verified chain reused by the gate)', () => {
-  it('is refused on its next full handshake once revoked, and its intermediate too', async () => {
+  // The gate caches verified chains per trust snapshot (connection-gate.ts), and a CRL reload makes
+  // a new snapshot, so a revocation always meets a rebuilt chain. What can change while a cached
+  // chain is reused is time: a CRL of the snapshot in force passing its nextUpdate.
+  const SHORT_SECONDS = 5;
+
+  it('is refused crl_expired on a new handshake once its CRL expires, with the same snapshot in force', async () => {
+    await setup({ GATEWAY_CRL_GRACE_SECONDS: '0', GATEWAY_TRUST_REFRESH_SECONDS: '1' });
+    await writeCrls([], 2, { nextUpdateDays: SHORT_SECONDS / 86_400 });
+    await gw.gateway.reloadTrust();
+    const snapshot = gw.gateway.trust.current;
+    // The first full handshake builds partner-b's chain; the second one reuses it from the cache.
+    for (const path of ['/before', '/again']) {
+      const conn = await keepAliveConnection('partner-b');
+      expect(conn.socket.isSessionReused()).toBe(false);
+      expect(await conn.send(path)).toMatch(/^HTTP\/1\.1 200 /);
+      conn.socket.destroy();
+    }
+    // The poll notices the CRL passed its nextUpdate; the file did not change, nothing is reloaded.
+    await gw.logs.waitFor((l) => l.event === 'trust' && l.msg === 'CRL is past its nextUpdate');
+    expect(await refusal(`${gw.url}/after`, clientAgent(pki, 'partner-b'))).toEqual({
+      status: 403,
+      error: 'crl_expired',
+      connection: 'close',
+    });
+    expect(gw.gateway.trust.current).toBe(snapshot);
+    const log = await gw.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'crl_expired');
+    expect(log.serial).toBe(pki.pki.clients['partner-b'].serialHex);
+    expect(gw.upstream.seen.some((r) => r.path === '/after')).toBe(false);
+  });
+
+  it('is refused once revoked by a CRL reload (a new snapshot: the chain is rebuilt), and its intermediate too', async () => {
     await setup();
-    const first = await keepAliveConnection('partner-b');
-    expect(await first.send('/before')).toMatch(/^HTTP\/1\.1 200 /);
-    first.socket.destroy();
-    const again = await keepAliveConnection('partner-b');
-    expect(again.socket.isSessionReused()).toBe(false);
-    expect(await again.send('/again')).toMatch(/^HTTP\/1\.1 200 /);
-    again.socket.destroy();
+    expect((await get(`${gw.url}/before`, clientAgent(pki, 'partner-b'))).status).toBe(200);
     await writeCrls([pki.pki.clients['partner-b'].serialHex], 2);
     await gw.gateway.reloadTrust();
     expect(await refusal(`${gw.url}/after`, clientAgent(pki, 'partner-b'))).toEqual({

@@ -252,6 +252,11 @@ describe('the lock-out guard', () => {
     await pki.write('crl-guard3.pem', (await makeCrl(pki.pki.root)) + crl);
     await g.gateway.trust.refresh();
     expect(await freshStatus(g, 'partner-b')).toBe('403 revoked');
+    const refused = await g.logs.waitFor((l) => l.event === 'handshake' && l.reason === 'revoked');
+    expect(refused.serial).toBe(pki.pki.clients['partner-b'].serialHex);
+    // The refresh refuses partner-b alone: partner-a, under the same intermediate, is still served.
+    expect(await freshStatus(g, 'partner-a')).toBe(200);
+    expect(g.upstream.seen.at(-1)?.headers['x-client-subject']).toBe('CN=partner-a,O=Partner A');
     expect((await trustStatus(g)).guard.ca_bundle).toBeNull();
     await g.logs.waitFor((l) => l.kind === 'crl' && l.result === 'guard_passed');
   });

@@ -4,54 +4,39 @@
  * `clean: true, cut_requests: 0` and exits 0; a drain shorter than a request cuts it, says how many
  * it cut and exits 1. Against the real `serve` process and a raw TCP upstream.
  */
-import { createServer, type Server, type Socket } from 'node:net';
 import { type Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAgent } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
 import { startServe } from '../helpers/serve-process.js';
 
 let pki: TestPki;
-let upstream: Server;
+let upstream: ScriptedUpstream;
 let upstreamPort: number;
-const sockets = new Set<Socket>();
 /** Called with each request path the upstream receives. */
 let onArrival: (path: string) => void = () => undefined;
 
 beforeAll(async () => {
   pki = await makeTestPki();
   // `/reset-mid`: headers and part of the body, then a TCP reset. `/slow/<ms>`: answers after ms.
-  upstream = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let head = '';
-    socket.on('data', (d: Buffer) => {
-      head += d.toString('latin1');
-      while (head.includes('\r\n\r\n')) {
-        const end = head.indexOf('\r\n\r\n');
-        const path = head.slice(0, end).split(' ')[1] ?? '/';
-        head = head.slice(end + 4);
-        onArrival(path);
-        if (path === '/reset-mid') {
-          socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n${'x'.repeat(5000)}`);
-          setImmediate(() => socket.resetAndDestroy());
-        } else {
-          const body = `done ${path}`;
-          setTimeout(
-            () => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`),
-            Number(path.split('/').pop()),
-          );
-        }
-      }
-    });
+  upstream = await startScriptedUpstream((socket, path) => {
+    onArrival(path);
+    if (path === '/reset-mid') {
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n${'x'.repeat(5000)}`);
+      setImmediate(() => socket.resetAndDestroy());
+    } else {
+      const body = `done ${path}`;
+      setTimeout(
+        () => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`),
+        Number(path.split('/').pop()),
+      );
+    }
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamPort = (upstream.address() as { port: number }).port;
+  upstreamPort = upstream.port;
 });
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => upstream.close(r));
+  await upstream?.close();
   await pki.cleanup();
 });
 

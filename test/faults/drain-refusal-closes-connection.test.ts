@@ -8,33 +8,12 @@
  * out its deadline and reported it cut (`clean: false`, exit 1). Every answer on a closing
  * connection now carries `Connection: close`.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { clientAgent, startTestGateway } from '../helpers/gateway.js';
 import { makeTestPki } from '../helpers/pki.js';
-
-/** Resolves with the next complete HTTP response head+body text read from `s` (content-length). */
-function nextResponse(s: TLSSocket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer): void => {
-      buf += d.toString('latin1');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      s.off('data', onData);
-      s.off('close', onClose);
-      resolve(buf);
-    };
-    const onClose = (): void => reject(new Error('closed'));
-    s.on('data', onData);
-    s.once('close', onClose);
-  });
-}
+import { nextResponse, rawTlsConnect } from '../helpers/raw-client.js';
 
 describe('drain and a refused keep-alive connection', { timeout: 20_000 }, () => {
   it('a refusal sent while draining closes the connection; the drain ends clean', async () => {
@@ -65,14 +44,7 @@ describe('drain and a refused keep-alive connection', { timeout: 20_000 }, () =>
     const arrived = new Promise<void>((r) =>
       server.once('secureConnection', (socket) => socket.once('data', () => r())),
     );
-    const s = connect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path('not-yet-valid.pem')),
-      key: readFileSync(pki.path('not-yet-valid-key.pem')),
-    });
+    const s = rawTlsConnect(pki, gw.port, 'not-yet-valid');
     s.on('error', () => undefined);
     try {
       await new Promise<void>((r) => s.once('secureConnect', () => r()));

@@ -6,11 +6,12 @@
  * carries attacker text (an echo, a stored upload) then becomes the status and headers the partner
  * sees: response splitting through the gateway.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAgent, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
 
 /** Text in the upstream's body that looks like a response (what an attacker stored). */
 const SMUGGLED =
@@ -18,8 +19,7 @@ const SMUGGLED =
 
 let pki: TestPki;
 let gw: TestGateway;
-let upstream: Server;
-const sockets: Socket[] = [];
+let upstream: ScriptedUpstream;
 
 function answer(socket: Socket, path: string): void {
   switch (path) {
@@ -61,22 +61,8 @@ function answer(socket: Socket, path: string): void {
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  upstream = createServer((socket) => {
-    sockets.push(socket);
-    let head = '';
-    socket.on('error', () => undefined);
-    socket.on('data', (d: Buffer) => {
-      head += d.toString('latin1');
-      while (head.includes('\r\n\r\n')) {
-        const end = head.indexOf('\r\n\r\n');
-        const path = head.slice(0, end).split(' ')[1] ?? '/';
-        head = head.slice(end + 4);
-        answer(socket, path);
-      }
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const port = (upstream.address() as { port: number }).port;
+  upstream = await startScriptedUpstream(answer);
+  const port = upstream.port;
   gw = await startTestGateway(pki, {
     GATEWAY_LOG_LEVEL: 'warn',
     GATEWAY_UPSTREAM: `http://127.0.0.1:${port}`,
@@ -85,8 +71,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gw?.close();
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => upstream?.close(r));
+  await upstream?.close();
   await pki?.cleanup();
 });
 

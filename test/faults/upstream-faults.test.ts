@@ -5,11 +5,12 @@
  * started, by cutting it; no upstream text, error code, stack or address ever reaches the partner,
  * and the gateway keeps serving. (Upstream down: test/e2e; Secrets Manager outage: rotation.)
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAgent, get, metricValue, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.js';
 
 /** What a careless upstream would leak: its banner, host, address, error text and stack. */
 const SECRET =
@@ -17,16 +18,14 @@ const SECRET =
 
 let pki: TestPki;
 let gw: TestGateway;
-let upstream: Server;
+let upstream: ScriptedUpstream;
 let upstreamPort: number;
-const held: Socket[] = [];
 
 /** One behaviour per path, decided from the request line. */
 function misbehave(socket: Socket, path: string): void {
   switch (path) {
     case '/slow':
-      held.push(socket); // never answers
-      return;
+      return; // never answers (closed with the upstream)
     case '/reset-before':
       socket.resetAndDestroy();
       return;
@@ -41,8 +40,7 @@ function misbehave(socket: Socket, path: string): void {
       socket.write(
         'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n',
       );
-      held.push(socket); // then nothing, past the body timeout
-      return;
+      return; // then nothing, past the body timeout
     case '/continue':
       // An unsolicited 100 (the request had no Expect), then the final answer (RFC 9110 §15.2).
       socket.write('HTTP/1.1 100 Continue\r\n\r\n');
@@ -91,21 +89,8 @@ function misbehave(socket: Socket, path: string): void {
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  upstream = createServer((socket) => {
-    let head = '';
-    socket.on('error', () => undefined);
-    socket.on('data', (d: Buffer) => {
-      head += d.toString('latin1');
-      while (head.includes('\r\n\r\n')) {
-        const end = head.indexOf('\r\n\r\n');
-        const path = head.slice(0, end).split(' ')[1] ?? '/';
-        head = head.slice(end + 4);
-        misbehave(socket, path);
-      }
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamPort = (upstream.address() as { port: number }).port;
+  upstream = await startScriptedUpstream(misbehave);
+  upstreamPort = upstream.port;
   gw = await startTestGateway(pki, {
     GATEWAY_LOG_LEVEL: 'warn',
     GATEWAY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
@@ -114,8 +99,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gw?.close();
-  for (const s of held) s.destroy();
-  await new Promise((r) => upstream?.close(r));
+  await upstream?.close();
   await pki?.cleanup();
 });
 

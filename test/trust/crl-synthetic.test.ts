@@ -346,6 +346,36 @@ describe('RevocationIndex', () => {
     ).toBe(false);
   });
 
+  it('an intermediate revoked by its root CRL refuses the leaves under it, though no leaf is listed', () => {
+    const dir = tempDir('crl-chain-');
+    const inter = ec.intermediate(join(dir, 'inter'), '/O=Synth/CN=EC intermediate CA');
+    const leaf = inter.leaf('chain-leaf');
+    const chain = [leaf.parsed, inter.cert.parsed, ec.cert.parsed];
+    const signedBy = (ca: OpensslCa, serials: string[]): VerifiedCrl => {
+      const spec = ecSpec({
+        issuerDer: ca.cert.parsed.subjectDer,
+        key: ca.key,
+        entries: serials.map((serialHex) => ({ serialHex })),
+        extensions: [akiExt(ca.cert.parsed.subjectKeyId!), crlNumberExt(1)],
+      });
+      const r = verifiedCrlsFrom(buildCrl(spec), [ec.cert.x509, inter.cert.x509]);
+      expect(r.rejected).toEqual([]);
+      return r.accepted[0]!;
+    };
+    // The intermediate's own CRL is empty: the leaf itself is in good standing.
+    const interCrl = signedBy(inter, []);
+    const clean = RevocationIndex.build([signedBy(ec, []), interCrl]).index;
+    expect(clean.check(chain, Date.now(), STRICT)).toEqual({ ok: true });
+    const serial = inter.cert.parsed.serialHex;
+    const revoked = RevocationIndex.build([signedBy(ec, [serial]), interCrl]).index;
+    expect(revoked.check(chain, Date.now(), STRICT)).toEqual({
+      ok: false,
+      reason: 'revoked',
+      serial,
+      issuer: 'CN=EC CA,O=Synth',
+    });
+  });
+
   it('summarises each CRL for /trust and metrics', () => {
     const c = crl({ extensions: [crlNumberExt(12345678901234567890n)] });
     const [s] = RevocationIndex.build([c]).index.summary();
