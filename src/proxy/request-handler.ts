@@ -170,8 +170,13 @@ class RequestHandler {
     // The client's Connection: close (or HTTP/1.0), drain and maximum age end the connection here too.
     if (!res.shouldKeepAlive || opts.lifecycle.isDraining() || (decision.ok && decision.closeAfter))
       this.markClosing(state);
+    // `Expect: 100-continue` (the listener skips Node's automatic 100): answered without a 100, the
+    // client may or may not send its body, so the connection cannot be trusted to stay in step
+    // (RFC 9110 §10.1.1): every answer but a forwarded one closes it.
+    const awaitsContinue = req.httpVersion === '1.1' && req.headers.expect?.toLowerCase() === '100-continue';
     if (!decision.ok) {
       state.reason = decision.error;
+      if (awaitsContinue) this.markClosing(state);
       // Strict: the one readable answer (as nginx's 400), with Connection: close, then the
       // connection closes; requests pipelined behind it are never answered (the closing set above).
       if (decision.close) this.markClosing(state);
@@ -181,9 +186,13 @@ class RequestHandler {
     }
     // Limits, HTTP version, Host and origin-form (request-limits.ts): refused before anything is forwarded.
     const refusal = requestRefusal(req, opts.limits);
-    if (refusal) return this.answer(state, refusal);
+    if (refusal) {
+      if (awaitsContinue) this.markClosing(state);
+      return this.answer(state, refusal);
+    }
     const body = limitedBody(req, opts.limits);
     if (decision.local) {
+      if (awaitsContinue) this.markClosing(state);
       const payload = JSON.stringify(decision.local(requestId), null, 2);
       res.writeHead(200, {
         'content-type': 'application/json',
@@ -205,6 +214,8 @@ class RequestHandler {
         ? this.headerOptions
         : { underscores: 'drop', forwarded: false, ...opts.headerOptions, traceparent: trace.replacement },
     );
+    // Authorized and within its limits: now the client may send its body.
+    if (awaitsContinue) res.writeContinue();
     const exchange = new ProxyExchange(req, res, state, this.hooks);
     opts.upstreams.for(decision.upstream).dispatch(exchange, headers, decision.target ?? req.url ?? '', body);
   };

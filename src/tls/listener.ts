@@ -144,6 +144,10 @@ export class TlsListener {
       },
       opts.onRequest,
     );
+    // `Expect: 100-continue` reaches the handler without Node's automatic 100: the handler sends it
+    // only when it is about to forward, so a refused or unauthorized client is never invited to
+    // send its body (RFC 9110 §10.1.1 lets a server answer with the final status instead).
+    this.server.on('checkContinue', opts.onRequest);
     applyServerLimits(this.server, opts.requestLimits);
     this.server.setTicketKeys(opts.ticketKeys?.(initial) ?? randomBytes(48));
     this.server.on('connection', (raw: Socket) => {
