@@ -100,25 +100,17 @@ export function upstreamHeaders(
   return out;
 }
 
-const RESPONSE_HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-/** Upstream response headers minus hop-by-hop ones (including names its Connection lists). */
+/**
+ * Upstream response headers minus hop-by-hop ones: HOP_BY_HOP and the names its Connection lists
+ * (both in `hopByHopNames`), compared in `headerKey` form.
+ */
 export function downstreamHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
   const listed = hopByHopNames(typeof headers.connection === 'string' ? headers.connection : undefined);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name) || listed.has(headerKey(name))) continue;
+    if (value === undefined || listed.has(headerKey(name))) continue;
     out[name] = value;
   }
   return out;
