@@ -3,7 +3,7 @@
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.stryker.config.ts', pool: 'forks', related: true },
+  vitest: { configFile: 'vitest.stryker.config.ts', pool: 'threads', related: true },
   mutate: [
     'src/identity/*.ts',
     '!src/identity/index.ts',

@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 // beforeAll starts a whole gateway, compiles the CRL worker or spawns openssl s_client (making
 // most mutants "static", rerun with every test): test/tls/gate-hardening.test.ts,
 // test/trust/crl-size.test.ts; and test/trust/sources.test.ts, test/tls/proxy-protocol.test.ts,
-// which reach no mutated file. Same pool settings as vitest.config.ts.
+// which reach no mutated file. Threads without isolation: Stryker reruns a few tests per mutant,
+// and starting a fresh fork for each of those reruns is most of the cost on two cores.
 export default defineConfig({
   test: {
     include: [
@@ -20,8 +21,8 @@ export default defineConfig({
     ],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    pool: 'forks',
-    execArgv: ['--expose-gc'],
+    pool: 'threads',
+    isolate: false,
     maxWorkers: 2,
   },
 });
