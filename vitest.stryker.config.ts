@@ -12,6 +12,8 @@ export default defineConfig({
     include: [
       'test/identity/**/*.test.ts',
       'test/policy/policy.test.ts',
+      'test/policy/request-path.test.ts',
+      'test/policy/route-table.test.ts',
       'test/trust/crl-synthetic.test.ts',
       'test/trust/crl-openssl.test.ts',
       'test/trust/crl-fuzz.test.ts',
