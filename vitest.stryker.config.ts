@@ -14,6 +14,7 @@ export default defineConfig({
       'test/policy/policy.test.ts',
       'test/policy/request-path.test.ts',
       'test/policy/route-table.test.ts',
+      'test/policy/whoami.test.ts',
       'test/trust/crl-synthetic.test.ts',
       'test/trust/crl-openssl.test.ts',
       'test/trust/crl-fuzz.test.ts',
