@@ -15,6 +15,7 @@ export default defineConfig({
       'test/policy/request-path.test.ts',
       'test/policy/route-table.test.ts',
       'test/policy/whoami.test.ts',
+      'test/policy/matchers.test.ts',
       'test/trust/crl-synthetic.test.ts',
       'test/trust/crl-openssl.test.ts',
       'test/trust/crl-fuzz.test.ts',

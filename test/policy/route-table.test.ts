@@ -38,15 +38,18 @@ describe('prefixClaims', () => {
 });
 
 describe('RouteTable.select', () => {
-  const t = table(
-    { prefix: '/' },
-    { prefix: '/admin', methods: ['GET'] },
-    { prefix: '/abc' },
-    { prefix: '/ADMIN', methods: ['POST'] },
-    { prefix: '/admin/users' },
-  );
+  // Built inside each test, so Stryker counts the sort as covered by the tests that rely on it.
+  const standard = (): RouteTable =>
+    table(
+      { prefix: '/' },
+      { prefix: '/admin', methods: ['GET'] },
+      { prefix: '/abc' },
+      { prefix: '/ADMIN', methods: ['POST'] },
+      { prefix: '/admin/users' },
+    );
 
   it('takes the longest prefix that claims the path', () => {
+    const t = standard();
     expect(selected(t, 'GET', '/admin/users/1')).toBe('routes[4]');
     expect(selected(t, 'DELETE', '/Admin/Users')).toBe('routes[4]');
     expect(selected(t, 'GET', '/admin')).toBe('routes[1]');
@@ -56,6 +59,7 @@ describe('RouteTable.select', () => {
   });
 
   it('tries routes of an equal prefix, whatever their case, in file order for the method', () => {
+    const t = standard();
     expect(selected(t, 'POST', '/admin/x')).toBe('routes[3]');
     expect(selected(t, 'GET', '/ADMIN/x')).toBe('routes[1]');
     // Another prefix of the same length between them in the file does not split them.
@@ -73,6 +77,7 @@ describe('RouteTable.select', () => {
   });
 
   it('refuses a method no route of the longest prefix takes, never falling back to a shorter prefix', () => {
+    const t = standard();
     expect(selected(t, 'DELETE', '/admin/x')).toBe('refused routes[1].methods (routes[1])');
     expect(selected(t, 'get', '/admin')).toBe('refused routes[1].methods (routes[1])');
   });
@@ -86,6 +91,7 @@ describe('RouteTable.select', () => {
   });
 
   it('keeps the routes it was given, in file order', () => {
+    const t = standard();
     expect(t.routes.map((r) => r.prefix)).toEqual(['/', '/admin', '/abc', '/ADMIN', '/admin/users']);
   });
 });
