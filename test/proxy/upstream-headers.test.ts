@@ -158,25 +158,25 @@ describe('upstreamHeaders', () => {
 
 describe('downstreamHeaders', () => {
   it('drops hop-by-hop response headers and what the upstream Connection lists', () => {
-    expect(
-      downstreamHeaders({
-        connection: 'X-Extra, x.dotted',
-        'keep-alive': 'timeout=5',
-        'transfer-encoding': 'chunked',
-        'proxy-authenticate': 'Basic',
-        'proxy-connection': 'keep-alive',
-        'proxy-status': 'gw; error=timeout',
-        te: 'trailers',
-        trailer: 'x-sum',
-        upgrade: 'h2c',
-        'x-extra': '1',
-        'x-dotted': '2',
-        x_extra: '3',
-        'content-type': 'text/html',
-        'set-cookie': ['a=1', 'b=2'],
-        'x-missing': undefined,
-      }),
-    ).toEqual({
+    const out = downstreamHeaders({
+      connection: 'X-Extra, x.dotted',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      'proxy-authenticate': 'Basic',
+      'proxy-connection': 'keep-alive',
+      'proxy-status': 'gw; error=timeout',
+      te: 'trailers',
+      trailer: 'x-sum',
+      upgrade: 'h2c',
+      'x-extra': '1',
+      'x-dotted': '2',
+      x_extra: '3',
+      'content-type': 'text/html',
+      'set-cookie': ['a=1', 'b=2'],
+      'x-missing': undefined,
+    });
+    expect('x-missing' in out).toBe(false);
+    expect(out).toEqual({
       'proxy-status': 'gw; error=timeout',
       'content-type': 'text/html',
       'set-cookie': ['a=1', 'b=2'],

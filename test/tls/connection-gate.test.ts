@@ -173,7 +173,9 @@ describe('verifyNewConnection', () => {
   });
 
   it('refuses every client while no trust material is loaded, showing what it presented', async () => {
-    expect(await verdictFor(as(pki.clients['partner-a']), undefined)).toEqual({
+    const verdict = await verdictFor(as(pki.clients['partner-a']), undefined);
+    expect(Object.keys(verdict).sort()).toEqual(['detail', 'fingerprint256', 'ok', 'presented', 'reason']);
+    expect(verdict).toEqual({
       ok: false,
       reason: 'other',
       presented: partnerAPresented(),
@@ -275,6 +277,10 @@ describe('verifyNewConnection', () => {
     });
     expect(verdict.ok ? '' : verdict.detail).toMatch(/^unparsable certificate: ./);
     expect(verdict.ok ? {} : Object.keys(verdict.presented)).toEqual(['serial']);
+    // The same before any trust is loaded: the broken name is never formatted.
+    const untrusted = await verdictFor({ cert: cert.pem, key: cert.keyPem }, undefined);
+    expect(untrusted).toMatchObject({ ok: false, reason: 'bad_certificate', presented: { serial: '7F01' } });
+    expect(untrusted.ok ? {} : Object.keys(untrusted.presented)).toEqual(['serial']);
   });
 
   it(`accepts a subject of exactly ${MAX_NAME_CHARS} characters and refuses a longer one`, async () => {
