@@ -16,6 +16,7 @@ export default defineConfig({
       'test/policy/route-table.test.ts',
       'test/policy/whoami.test.ts',
       'test/policy/matchers.test.ts',
+      'test/policy/policy-decisions.test.ts',
       'test/trust/crl-synthetic.test.ts',
       'test/trust/crl-openssl.test.ts',
       'test/trust/crl-fuzz.test.ts',

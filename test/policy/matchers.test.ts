@@ -63,6 +63,7 @@ describe('fingerprint and pin forms', () => {
       Buffer.alloc(33, 7).toString('base64'),
       pin.slice(0, -1),
       `x${pin}`,
+      `!${pin}`,
       `${pin}=`,
       pin.replace('=', ''),
       Buffer.alloc(32, 0xfb).toString('base64url'),
