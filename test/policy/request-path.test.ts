@@ -47,6 +47,9 @@ describe('normalizeRequestPath refusals, each with its reason', () => {
     ['/%c3', UTF8],
     ['/%c3a', UTF8],
     ['/%c3%41', UTF8],
+    // Bytes on both sides of an ASCII escape or character are two sequences, not one.
+    ['/%c3%41%a9', UTF8],
+    ['/%c3a%a9', UTF8],
     ['/%ff', UTF8],
     ['/%80', UTF8],
     ['/%7F%80', CONTROL],
@@ -87,6 +90,9 @@ describe('normalizeRequestPath normal forms', () => {
     ['/a%25zz', '/a%25zz'],
     ['/a%252', '/a%252'],
     ['/a%25z2', '/a%25z2'],
+    // Only %25 is checked for a following hex pair.
+    ['/%41ab', '/Aab'],
+    ['/%2D00', '/-00'],
     // Every pchar passes as is, on the fast path and after an escape.
     ["/!$&'()*+,=:@~-._", "/!$&'()*+,=:@~-._"],
     ["/%41!$&'()*+,=:@~", "/A!$&'()*+,=:@~"],

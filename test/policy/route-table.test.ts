@@ -74,6 +74,11 @@ describe('RouteTable.select', () => {
     expect(selected(split, 'PUT', '/abc')).toBe('refused routes[1].methods (routes[1])');
     expect(selected(split, 'PUT', '/abe')).toBe('routes[2]');
     expect(selected(split, 'PUT', '/abd/x')).toBe('routes[0]');
+    // Of two equal prefixes that both take the method, the first in the file wins; a refusal names it.
+    const both = table({ prefix: '/x', methods: ['GET'] }, { prefix: '/X', methods: ['GET', 'POST'] });
+    expect(selected(both, 'GET', '/x')).toBe('routes[0]');
+    expect(selected(both, 'POST', '/x')).toBe('routes[1]');
+    expect(selected(both, 'PUT', '/x')).toBe('refused routes[0].methods (routes[0])');
   });
 
   it('refuses a method no route of the longest prefix takes, never falling back to a shorter prefix', () => {
