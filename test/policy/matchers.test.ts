@@ -4,7 +4,14 @@
  * test/policy/policy.test.ts checks them through Policy against real certificates.
  */
 import { describe, expect, it } from 'vitest';
-import { dnsNameMatches, normaliseFingerprint, normaliseSpkiPin } from '../../src/policy/partner-matcher.js';
+import { issue } from '../../src/dev/pki.js';
+import { clientIdentityFromDer } from '../../src/identity/index.js';
+import {
+  dnsNameMatches,
+  normaliseFingerprint,
+  normaliseSpkiPin,
+  PartnerMatcher,
+} from '../../src/policy/partner-matcher.js';
 import { compileUriPattern } from '../../src/policy/uri-pattern.js';
 
 describe('compileUriPattern edges', () => {
@@ -69,5 +76,20 @@ describe('fingerprint and pin forms', () => {
       Buffer.alloc(32, 0xfb).toString('base64url'),
     ])
       expect(() => normaliseSpkiPin(bad), bad).toThrow(/is not a base64 SHA-256 SPKI pin/);
+  });
+});
+
+describe('PartnerMatcher fails closed', () => {
+  it('matches nobody with an alternative that names no field (the file validator refuses one too)', async () => {
+    const ca = await issue(undefined, { subject: 'CN=test CA', ca: true });
+    const leaf = await issue(ca, { subject: 'CN=anyone' });
+    const identity = clientIdentityFromDer(Buffer.from(leaf.cert.rawData), []);
+    expect(new PartnerMatcher([{ id: 'everyone', match: [{}] }]).match(identity)).toBeUndefined();
+    expect(
+      new PartnerMatcher([{ id: 'anyone', match: [{ commonName: ['anyone'] }] }]).match(identity),
+    ).toEqual({
+      id: 'anyone',
+      rule: 'partners[0].match[0]',
+    });
   });
 });
