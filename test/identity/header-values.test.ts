@@ -60,6 +60,8 @@ describe('header text and lists', () => {
 
   it('headerList escapes %, comma, space and non-ASCII per item (Latin-1 as bytes)', () => {
     expect(headerList(['a,b', 'c%d', 'é', ' x', '€', 'plain'])).toBe('a%2Cb,c%25d,%E9,%20x,%E2%82%AC,plain');
+    // DEL is not printable; U+00FF is the last Latin-1 byte, U+0100 the first character past it.
+    expect(headerList(['a\u007fb', '\u00ff', '\u0100'])).toBe('a%7Fb,%FF,%C4%80');
   });
 
   it('urlEncodedPem escapes space, newline, + / = (but not + / = for ALB)', () => {
