@@ -108,18 +108,10 @@ export function upstreamHeaders(
   return out;
 }
 
-const RESPONSE_HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-/** Upstream response headers minus hop-by-hop ones (including names its Connection lists). */
+/**
+ * Upstream response headers minus hop-by-hop ones: HOP_BY_HOP and the names its Connection lists
+ * (both in `hopByHopNames`), compared in `headerKey` form.
+ */
 export function downstreamHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
@@ -128,7 +120,7 @@ export function downstreamHeaders(
   for (const name in headers) {
     if (!Object.hasOwn(headers, name)) continue;
     const value = headers[name];
-    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name) || listed.has(headerKey(name))) continue;
+    if (value === undefined || listed.has(headerKey(name))) continue;
     out[name] = value;
   }
   return out;

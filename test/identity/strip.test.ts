@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   HOP_BY_HOP,
+  hasDashAlias,
   headerKey,
   hopByHopNames,
   isForwardingHeader,
@@ -55,6 +56,10 @@ const IDENTITY = [
   'X-ARR-ClientCert',
   'X.Client.San.Email',
   'X.Amzn.Mtls.Clientcert.Subject',
+  // Cloudflare's mTLS headers
+  'Cf-Cert-Verified',
+  'Cf-Cert-Subject-DN',
+  'cf_cert_issuer_dn',
 ];
 
 const NOT_IDENTITY = [
@@ -74,6 +79,11 @@ const NOT_IDENTITY = [
   'x-ssl',
   'x-arr-clientcerts',
   'xx-client-id',
+  'cf-cert',
+  'cf-connecting-ip',
+  'x-cf-cert-verified',
+  'x-custom',
+  'ssl',
   'authorization',
   'content-type',
   '',
@@ -104,7 +114,16 @@ describe('hop-by-hop', () => {
     expect(names.has('te')).toBe(true);
     expect(names.has('')).toBe(false);
     expect(hopByHopNames(undefined)).toBe(HOP_BY_HOP);
+    expect(hopByHopNames('')).toBe(HOP_BY_HOP);
     expect(HOP_BY_HOP.has('x-secret-thing')).toBe(false);
+  });
+
+  it('allocates no set per request for the common Connection values, in any case', () => {
+    for (const value of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE'])
+      expect(hopByHopNames(value)).toBe(HOP_BY_HOP);
+    const listed = hopByHopNames('Upgrade, X-Hop');
+    expect(listed).not.toBe(HOP_BY_HOP);
+    expect([...listed].filter((n) => !HOP_BY_HOP.has(n))).toEqual(['x-hop']);
   });
 
   it('treats every proxy-* header as hop-by-hop', () => {
@@ -117,6 +136,13 @@ describe('hop-by-hop', () => {
 });
 
 describe('one normalized form for header names', () => {
+  it('hasDashAlias is true exactly for names holding `_` or `.`', () => {
+    expect(hasDashAlias('x_client_id')).toBe(true);
+    expect(hasDashAlias('x.client.id')).toBe(true);
+    expect(hasDashAlias('x-client-id')).toBe(false);
+    expect(hasDashAlias('plain')).toBe(false);
+  });
+
   it('headerKey lower-cases and reads _ and . as -, as CGI/WSGI, PHP and nginx with underscores_in_headers do', () => {
     expect(headerKey('X_Client_Id')).toBe('x-client-id');
     expect(headerKey('X.Forwarded.Host')).toBe('x-forwarded-host');
@@ -156,6 +182,13 @@ describe('one normalized form for header names', () => {
       'X-HTTP-Method-Override',
       'X-HTTP-Method',
       'X_Method_Override',
+      'X-Method-Override',
+      'X-Client-IP',
+      'X-Script-Name',
+      'Script-Name',
+      'X-AppEngine-User-IP',
+      'CF-Pseudo-IPv4',
+      'Fly-Client-IP',
     ]) {
       expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: true });
     }
@@ -169,6 +202,11 @@ describe('one normalized form for header names', () => {
       'x-http-methods',
       'client-ips',
       'content-type',
+      'script',
+      'true-client',
+      'authorization',
+      'host',
+      'accept',
     ]) {
       expect({ name, strip: isForwardingHeader(name) }).toEqual({ name, strip: false });
     }
