@@ -331,3 +331,40 @@ describe.each(['ecs', 'native'])('%s logs of a refused handshake with a hostile 
     expect(parsed.some((l) => l.level === 'fatal' || l['log.level'] === 'fatal')).toBe(false);
   });
 });
+
+describe('CA bundle change renewing a CA (same key and name) while its CRL source fails', () => {
+  let pki: TestPki;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    pki = await makeTestPki();
+    gw = await startTestGateway(pki, { GATEWAY_TRUST_REFRESH_SECONDS: '3600' });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await pki?.cleanup();
+  });
+
+  it('keeps the CRL of the renewed CA in force: a revoked client stays refused', async () => {
+    expect((await get(`${gw.url}/r1`, clientAgent(pki, 'revoked'))).json<{ error: string }>().error).toBe(
+      'revoked',
+    );
+    const { root, intermediate } = pki.pki;
+    // The intermediate's certificate re-issued (longer validity): same key, same subject. The CRL
+    // it signed still verifies against the new certificate; its source is unreadable this poll.
+    const renewed = await issue(root, {
+      subject: 'O=mtls-gateway development, CN=mtls-gateway dev intermediate CA',
+      ca: true,
+      keys: intermediate.keys,
+      notAfterDays: 5000,
+    });
+    writeFileSync(pki.path('ca-bundle.pem'), renewed.certPem + root.certPem);
+    rmSync(pki.path('crl.pem'));
+    await gw.gateway.reloadTrust();
+    const renewedDer = Buffer.from(renewed.cert.rawData);
+    expect(gw.gateway.trust.current?.caBundle.cas.some((c) => c.x509.raw.equals(renewedDer))).toBe(true);
+    const seen = gw.upstream.seen.length;
+    const res = await get(`${gw.url}/r2`, clientAgent(pki, 'revoked'));
+    expect([res.status, res.json<{ error?: string }>().error]).toEqual([403, 'revoked']);
+    expect(gw.upstream.seen.length).toBe(seen);
+  });
+});
