@@ -368,3 +368,86 @@ describe('CA bundle change renewing a CA (same key and name) while its CRL sourc
     expect(gw.upstream.seen.length).toBe(seen);
   });
 });
+
+describe('revocation while connected: keep-alive and a request waiting for its upstream', () => {
+  let pki: TestPki;
+  let gw: TestGateway;
+  let upstream: EchoUpstream;
+  const held: ServerResponse[] = [];
+  let arrived: () => void = () => undefined;
+  beforeAll(async () => {
+    pki = await makeTestPki();
+    const seen: EchoRecord[] = [];
+    const server = createServer((req, res) => {
+      seen.push({
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        bodyBytes: 0,
+      });
+      if (req.url?.startsWith('/slow')) {
+        held.push(res);
+        arrived();
+      } else res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    upstream = {
+      server,
+      port: (server.address() as AddressInfo).port,
+      seen,
+      close: () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    };
+    gw = await startTestGateway(
+      pki,
+      // The guard would hold a CRL revoking every active partner: this test is about what follows.
+      { GATEWAY_TRUST_REFRESH_SECONDS: '3600', GATEWAY_ROTATION_MAX_REFUSED_PERCENT: '100' },
+      { upstream },
+    );
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await upstream?.close();
+    await pki?.cleanup();
+  });
+
+  it('cuts the response still waiting for its upstream, and refuses the next request on the open connection', async () => {
+    const keepAlive = oneConnection(pki, 'partner-b');
+    const waiting = oneConnection(pki, 'partner-a');
+    try {
+      expect((await get(`${gw.url}/fast`, keepAlive)).status).toBe(200);
+      const started = new Promise<void>((r) => {
+        arrived = r;
+      });
+      const slow = get(`${gw.url}/slow`, waiting).then(
+        (r) => r.status,
+        (e: Error) => e.name,
+      );
+      await started;
+      const { intermediate, clients } = pki.pki;
+      writeFileSync(
+        pki.path('crl.pem'),
+        (await makeCrl(pki.pki.root)) +
+          (await makeCrl(intermediate, {
+            crlNumber: 2,
+            revoked: [clients.revoked, clients['partner-a'], clients['partner-b']].map((c) => ({
+              serialHex: c.serialHex,
+            })),
+          })),
+      );
+      await gw.gateway.reloadTrust();
+      held[0]!.end('late');
+      expect(await slow).not.toBe(200);
+      const next = await get(`${gw.url}/fast2`, keepAlive);
+      expect([next.status, next.json<{ error?: string }>().error]).toEqual([403, 'revoked']);
+      expect(upstream.seen.map((s) => s.path)).toEqual(['/fast', '/slow']);
+    } finally {
+      await keepAlive.close();
+      await waiting.close();
+    }
+  });
+});
