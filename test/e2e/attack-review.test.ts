@@ -451,3 +451,47 @@ describe('revocation while connected: keep-alive and a request waiting for its u
     }
   });
 });
+
+describe.each(['ecs', 'native'])(
+  '%s logs when an operator puts a private key where trust material goes',
+  (format) => {
+    let pki: TestPki;
+    let gw: TestGateway;
+    const raw: string[] = [];
+    beforeAll(async () => {
+      pki = await makeTestPki();
+      gw = await startTestGateway(pki, { GATEWAY_LOG_FORMAT: format, GATEWAY_TRUST_REFRESH_SECONDS: '3600' });
+      const origWrite = gw.logs._write.bind(gw.logs);
+      gw.logs._write = (chunk: Buffer, enc: BufferEncoding, done: () => void) => {
+        raw.push(chunk.toString('utf8'));
+        origWrite(chunk, enc, done);
+      };
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await pki?.cleanup();
+    });
+
+    it('rejects the material and never logs the key', async () => {
+      const key = readFileSync(pki.path('server-key.pem'), 'utf8');
+      const other = await issue(pki.pki.intermediate, { subject: 'O=X, CN=other' });
+      // The key pasted into the CA bundle and the CRL file; the server key swapped for a mismatched one.
+      writeFileSync(pki.path('ca-bundle.pem'), `${pki.pki.files['ca-bundle.pem']!}${key}`);
+      writeFileSync(pki.path('crl.pem'), `${key}${pki.pki.files['crl.pem']!}`);
+      writeFileSync(pki.path('server-key.pem'), other.keyPem);
+      await gw.gateway.reloadTrust();
+      writeFileSync(pki.path('ca-bundle.pem'), key);
+      writeFileSync(pki.path('crl.pem'), key);
+      await gw.gateway.reloadTrust();
+      const text = raw.join('');
+      expect(text).toContain('rejected');
+      for (const secret of [key, other.keyPem])
+        for (const line of secret.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----')))
+          expect(text).not.toContain(line);
+      // The block's label may be named ("PRIVATE KEY is not a CERTIFICATE"), never its armor or body.
+      expect(text).not.toContain('-----BEGIN');
+      // Still serving with the good material.
+      expect((await get(`${gw.url}/ok`, clientAgent(pki, 'partner-a'))).status).toBe(200);
+    });
+  },
+);
