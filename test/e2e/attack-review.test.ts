@@ -85,11 +85,11 @@ describe('policy reload narrowing a route on an open keep-alive connection', () 
   let gw: TestGateway;
   let other: EchoUpstream;
   let configPath: string;
-  const policy = (allow: string[], upstream: string) =>
+  const policy = (allow: string[], upstream: string, betaId = 'beta') =>
     JSON.stringify({
       partners: [
         { id: 'acme', match: { commonName: 'partner-a' } },
-        { id: 'beta', match: { commonName: 'partner-b' } },
+        { id: betaId, match: { commonName: 'partner-b' } },
       ],
       routes: [
         { name: 'orders', prefix: '/orders', upstream, allow },
@@ -130,11 +130,21 @@ describe('policy reload narrowing a route on an open keep-alive connection', () 
       expect((await get(`${gw.url}/orders/3`, agent)).status).toBe(200);
       const third = await startEchoUpstream('127.0.0.1', 0);
       try {
-        writeFileSync(configPath, policy(['beta'], `http://127.0.0.1:${third.port}`));
+        expect(other.seen.at(-1)?.headers['x-client-id']).toBe('beta');
+        // New upstream, and the partner renamed: the same connection's next request gets both.
+        writeFileSync(configPath, policy(['beta2'], `http://127.0.0.1:${third.port}`, 'beta2'));
         await gw.gateway.reloadTrust();
         const before = other.seen.length;
-        expect((await get(`${gw.url}/orders/4`, agent)).status).toBe(200);
+        expect(
+          (
+            await get(`${gw.url}/orders/4`, agent, {
+              headers: { 'x-client-id': 'forged', x_client_id: 'forged' },
+            })
+          ).status,
+        ).toBe(200);
         expect(third.seen.map((s) => s.path)).toEqual(['/orders/4']);
+        expect(third.seen[0]?.headers['x-client-id']).toBe('beta2');
+        expect(JSON.stringify(third.seen[0]?.rawHeaders)).not.toContain('forged');
         expect(other.seen.length).toBe(before);
       } finally {
         await third.close();
