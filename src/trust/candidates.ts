@@ -4,9 +4,16 @@
  * callbacks handed back. The store reads the sources, verifies CRL signatures off-thread, asks the
  * guard, and commits (or reports) what these functions return.
  */
+import { KeyUsage } from '../asn1/certificate.js';
 import { type CaBundle, parseCaBundle, TimeTrustMaterialError } from './ca-bundle.js';
 import type { CrlLoadResult, VerifiedCrl } from './crl/verify-crl.js';
-import { isNewerCrl, type RevocationIndex, sameCrlScope, type UnusableCrlMark } from './revocation-index.js';
+import {
+  isNewerCrl,
+  publicKeySha256,
+  type RevocationIndex,
+  sameCrlScope,
+  type UnusableCrlMark,
+} from './revocation-index.js';
 import { isForced } from './rotation-guard.js';
 import { parseServerCredentials, type ServerCredentials } from './server-credentials.js';
 import type { LoadedMaterial } from './snapshot.js';
@@ -163,10 +170,25 @@ export interface CrlStage {
   readonly invalid: readonly { readonly source: string; readonly version: string; readonly labels: string }[];
 }
 
-/** The index without the CRLs (and unusable marks) whose signing CA is no longer in `bundle`. */
+/**
+ * The index without the CRLs (and unusable marks) whose signing CA is no longer in `bundle`. A CA
+ * stays when its certificate does, or when a certificate of the same CA does: the same key and
+ * subject, allowed to sign CRLs (a renewal). Its CRLs still verify against the new bundle, and
+ * they stay in force even when their source is unreadable during the bundle change.
+ */
 export function withoutRemovedCas(index: RevocationIndex, bundle: CaBundle): RevocationIndex {
-  // Both sides are fingerprintHex: CaBundle.byFingerprint and CrlSigner.fingerprint256.
-  return index.without((crl) => !bundle.byFingerprint.has(crl.signedBy.fingerprint256));
+  // Fingerprints on both sides are fingerprintHex: CaBundle.byFingerprint and CrlSigner.fingerprint256.
+  const signers = new Set<string>();
+  for (const ca of bundle.cas) {
+    const mayIssueCrls =
+      ca.x509.ca && (ca.parsed.keyUsage === undefined || (ca.parsed.keyUsage & KeyUsage.cRLSign) !== 0);
+    if (mayIssueCrls) signers.add(`${publicKeySha256(ca.parsed)}\0${ca.subject}`);
+  }
+  return index.without(
+    ({ signedBy }) =>
+      !bundle.byFingerprint.has(signedBy.fingerprint256) &&
+      !signers.has(`${signedBy.keySha256}\0${signedBy.subject}`),
+  );
 }
 
 /**
