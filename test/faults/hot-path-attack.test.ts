@@ -18,6 +18,7 @@ const sockets: Socket[] = [];
 /** Every request head the upstream read, in order. */
 const heads: string[] = [];
 let stalled: (() => void) | undefined;
+let heldA: Socket | undefined;
 
 function answer(socket: Socket, path: string): void {
   switch (path) {
@@ -31,6 +32,9 @@ function answer(socket: Socket, path: string): void {
     case '/short':
       socket.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf!');
       return;
+    case '/short-chunked':
+      socket.end('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhalf!\r\n');
+      return;
     case '/101-bare':
       socket.write('HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
       return;
@@ -42,6 +46,20 @@ function answer(socket: Socket, path: string): void {
     case '/te-and-cl':
       socket.write(
         'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+      );
+      return;
+    case '/pipe-a':
+      // Held until /pipe-b (pipelined behind it on the client's connection) was answered.
+      heldA = socket;
+      return;
+    case '/pipe-b':
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nbbbbbb', () => {
+        heldA?.write('HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\naaaaaa');
+      });
+      return;
+    case '/hop-response':
+      socket.write(
+        'HTTP/1.1 200 OK\r\nconnection: keep-alive, x-request-id, X-Secret-Hop\r\nx-secret-hop: 1\r\nx-request-id: upstream-chosen\r\nkeep-alive: timeout=5\r\ncontent-length: 2\r\n\r\nok',
       );
       return;
     case '/early':
@@ -286,5 +304,74 @@ describe('hot path attacks', { timeout: 60_000 }, () => {
     expect(heads.some((h) => h.startsWith('GET /smuggled'))).toBe(false);
     expect(out).toContain('early');
     expect(out).not.toContain('evil');
+  });
+
+  it('pipelined requests answered out of order upstream reach the client in request order', async () => {
+    const out = await rawExchange(
+      pki,
+      'partner-a',
+      gw.port,
+      'GET /pipe-a HTTP/1.1\r\nhost: x\r\n\r\nGET /pipe-b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+    );
+    const bodies = out.match(/aaaaaa|bbbbbb/g);
+    expect(bodies).toEqual(['aaaaaa', 'bbbbbb']);
+  });
+
+  it('identity headers named in Connection are still ours, once; response hop-by-hop names are stripped', async () => {
+    const out = await rawExchange(
+      pki,
+      'partner-a',
+      gw.port,
+      'GET /hop-request HTTP/1.1\r\nhost: x\r\nconnection: close, x-client-subject, x-client-id, x-forwarded-for, x-request-id\r\nx-client-subject: CN=admin\r\nx_client_id: admin\r\nx-client-verify: SUCCESS\r\nx-forwarded-for: 6.6.6.6\r\n\r\n' +
+        '',
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+    const sent = upstreamHeadersFor('/hop-request');
+    const values = (name: string): string[] => sent.filter(([k]) => k === name).map(([, v]) => v);
+    expect(values('x-client-subject')).toHaveLength(1);
+    expect(values('x-client-subject')[0]).not.toContain('admin');
+    expect(values('x-client-id')).toHaveLength(1);
+    expect(values('x-client-id')[0]).not.toBe('admin');
+    expect(sent.some(([k]) => k === 'x_client_id')).toBe(false);
+    expect(values('x-client-verify')).toEqual(['SUCCESS']);
+    expect(values('x-forwarded-for')).toEqual(['127.0.0.1']);
+    expect(values('x-request-id')).toHaveLength(1);
+
+    const res = await get(`${gw.url}/hop-response`, clientAgent(pki, 'partner-a'));
+    expect(res.text).toBe('ok');
+    expect(res.headers['x-secret-hop']).toBeUndefined();
+    expect(res.headers['keep-alive']).not.toBe('timeout=5');
+    expect(res.headers['x-request-id']).not.toBe('upstream-chosen');
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('a chunked response cut before its last chunk is cut for the client and logged as truncated', async () => {
+    const agent = clientAgent(pki, 'partner-a');
+    const res = await request(`${gw.url}/short-chunked`, { dispatcher: agent });
+    await expect(res.body.text()).rejects.toThrow();
+    const line = await gw.logs.waitFor((l) => l.event === 'request' && l.path === '/short-chunked');
+    expect(line.reason).toBe('upstream_reset_mid_body');
+    await agent.close();
+  });
+
+  it('metric labels never take a value from the request: route from the policy, partner bounded', async () => {
+    const agent = clientAgent(pki, 'partner-a');
+    const stranger = clientAgent(pki, undefined);
+    for (let i = 0; i < 5; i++) {
+      await get(`${gw.url}/label-probe-${i}?route=evil${i}`, agent, {
+        headers: { 'x-client-id': `evil${i}` },
+      });
+      await get(`${gw.url}/label-probe-${i}`, stranger).catch(() => undefined);
+    }
+    const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
+    const labels = new Set<string>();
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('mtls_gateway_')) continue;
+      for (const m of line.matchAll(/(route|partner)="([^"]*)"/g)) labels.add(`${m[1]}=${m[2]}`);
+    }
+    expect([...labels].filter((l) => l.includes('evil') || l.includes('probe'))).toEqual([]);
+    expect([...labels].filter((l) => l.startsWith('route=')).sort()).toEqual(['route=default']);
+    await agent.close();
+    await stranger.close();
   });
 });
