@@ -62,6 +62,12 @@ function answer(socket: Socket, path: string): void {
         'HTTP/1.1 200 OK\r\nconnection: keep-alive, x-request-id, X-Secret-Hop\r\nx-secret-hop: 1\r\nx-request-id: upstream-chosen\r\nkeep-alive: timeout=5\r\ncontent-length: 2\r\n\r\nok',
       );
       return;
+    case '/hop-response-two-lines':
+      // Connection on two lines: the second names a header that must not reach the client.
+      socket.write(
+        'HTTP/1.1 200 OK\r\nconnection: keep-alive\r\nconnection: x-secret-hop\r\nx-secret-hop: internal\r\ncontent-length: 2\r\n\r\nok',
+      );
+      return;
     case '/early':
       // Answers before the request body arrived.
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly');
@@ -373,5 +379,11 @@ describe('hot path attacks', { timeout: 60_000 }, () => {
     expect([...labels].filter((l) => l.startsWith('route=')).sort()).toEqual(['route=default']);
     await agent.close();
     await stranger.close();
+  });
+
+  it('a name listed in a second Connection line of the upstream response is stripped too', async () => {
+    const res = await get(`${gw.url}/hop-response-two-lines`, clientAgent(pki, 'partner-a'));
+    expect(res.text).toBe('ok');
+    expect(res.headers['x-secret-hop']).toBeUndefined();
   });
 });
