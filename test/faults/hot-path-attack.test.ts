@@ -68,6 +68,9 @@ function answer(socket: Socket, path: string): void {
         'HTTP/1.1 200 OK\r\nconnection: keep-alive\r\nconnection: x-secret-hop\r\nx-secret-hop: internal\r\ncontent-length: 2\r\n\r\nok',
       );
       return;
+    case '/cl-twice':
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nok');
+      return;
     case '/early':
       // Answers before the request body arrived.
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly');
@@ -385,5 +388,26 @@ describe('hot path attacks', { timeout: 60_000 }, () => {
     const res = await get(`${gw.url}/hop-response-two-lines`, clientAgent(pki, 'partner-a'));
     expect(res.text).toBe('ok');
     expect(res.headers['x-secret-hop']).toBeUndefined();
+  });
+
+  it('a name in a second client Connection line is not forwarded upstream', async () => {
+    const out = await rawExchange(
+      pki,
+      'partner-a',
+      gw.port,
+      'GET /hop-request-two HTTP/1.1\r\nhost: x\r\nconnection: close\r\nconnection: x-internal-hop\r\nx-internal-hop: 1\r\n\r\n',
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+    expect(upstreamHeadersFor('/hop-request-two').some(([k]) => k === 'x-internal-hop')).toBe(false);
+  });
+
+  it('two Content-Length lines from the upstream never reach the client as two', async () => {
+    const out = await rawExchange(
+      pki,
+      'partner-a',
+      gw.port,
+      'GET /cl-twice HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+    );
+    expect(out.match(/content-length:/gi)?.length ?? 0).toBeLessThanOrEqual(1);
   });
 });
