@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { hopByHopNames, isHopByHop } from '../identity/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Authorizer, ConnectionDecision } from '../policy/index.js';
 import { gatewayError, sendAnswer } from './client-errors.js';
@@ -162,7 +163,10 @@ class RequestHandler {
     }
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
-    const trace = traceContextOf(req.headers.traceparent);
+    // A traceparent the client's Connection names is hop-by-hop (never forwarded as it is): not
+    // the client's trace, so a new one is logged and sent instead.
+    const hop = hopByHopNames(req.headers.connection);
+    const trace = traceContextOf(isHopByHop('traceparent', hop) ? undefined : req.headers.traceparent);
     const decision = opts.authorizer.decide(req);
     const state = new RequestState(
       req,

@@ -16,9 +16,13 @@ export interface TraceContext {
   readonly replacement: string | undefined;
 }
 
-/** The trace of a request, from its (single) `traceparent` header value. */
+/**
+ * The trace of a request, from its (single) `traceparent` header value. Node joins repeated
+ * `traceparent` lines with `, `: a value with a comma is two headers, so no valid trace (the
+ * upstream would get both copies and might follow the other one).
+ */
 export function traceContextOf(value: string | string[] | undefined): TraceContext {
-  if (typeof value === 'string') {
+  if (typeof value === 'string' && !value.includes(',')) {
     const m = TRACEPARENT.exec(value);
     // Version ff is invalid; version 00 has no trailing fields; all-zero ids are invalid.
     if (

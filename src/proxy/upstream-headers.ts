@@ -115,7 +115,9 @@ export function upstreamHeaders(
 export function downstreamHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
-  const listed = hopByHopNames(typeof headers.connection === 'string' ? headers.connection : undefined);
+  // Repeated Connection lines come as an array: every name any of them lists is hop-by-hop.
+  const connection = headers.connection;
+  const listed = hopByHopNames(Array.isArray(connection) ? connection.join(',') : connection);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     if (!Object.hasOwn(headers, name)) continue;
