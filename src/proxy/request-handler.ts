@@ -137,9 +137,9 @@ class RequestHandler {
     // A drain began while an earlier response on this connection was still waiting for its
     // upstream: that answer will carry Connection: close (responseHeaders), so this request is
     // pipelined behind a closing answer and must not be forwarded either.
-    if (opts.lifecycle.isDraining() && !closing.has(req.socket)) {
+    if (opts.lifecycle.isDraining() && !this.closing.has(req.socket)) {
       const current = (req.socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (current && current !== res && !current.headersSent) closing.add(req.socket);
+      if (current && current !== res && !current.headersSent) this.closing.add(req.socket);
     }
     // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed, not
     // even decided. Only the first is logged and counted: a client (refused, with no certificate)
