@@ -214,3 +214,39 @@ describe('clientIdentityFromDer agrees with openssl', () => {
     expect(() => clientIdentityFromDer(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]), [])).toThrow();
   });
 });
+
+describe('clientIdentityFromDer on hand-built DER (no openssl)', () => {
+  const cn = (v: string): Buffer => seq(set(atv('2.5.4.3', 0x0c, utf8(v))));
+
+  it('prints a negative serial without dropping a non-zero leading byte of its magnitude', () => {
+    const serialOf = (bytes: number[]): string =>
+      clientIdentityFromDer(handCert({ subject: cn('n'), serial: bytes }), []).serial;
+    expect(serialOf([0x80, 0x00])).toBe('-8000');
+    expect(serialOf([0xff, 0x00])).toBe('-0100');
+    expect(serialOf([0xff, 0x01])).toBe('-FF');
+    expect(serialOf([0x80])).toBe('-80');
+  });
+
+  it('leaves out O and OU values that are not strings', () => {
+    const subject = seq(
+      set(atv('2.5.4.10', 0x03, [0, 0xab])),
+      set(atv('2.5.4.10', 0x0c, utf8('Kept'))),
+      set(seq(tlv(6, [0x55, 4, 11]), seq(tlv(0x0c, utf8('x'))))),
+      set(atv('2.5.4.3', 0x0c, utf8('c'))),
+    );
+    const id = clientIdentityFromDer(handCert({ subject }), []);
+    expect(id.organization).toEqual(['Kept']);
+    expect(id.organizationalUnit).toEqual([]);
+    expect(id.commonName).toBe('c');
+  });
+
+  it('names the element at fault when the DER does not match the parsed leaf', () => {
+    const parsed = parseCertificate(handCert({ subject: cn('p') }));
+    const fail = (der: Buffer) => () => clientIdentityFromDer(der, [], parsed);
+    expect(fail(tlv(0x31, []))).toThrow('Certificate: expected tag 0x30, found tag 0x31');
+    expect(fail(seq(tlv(0x31, [])))).toThrow('TBSCertificate: expected tag 0x30, found tag 0x31');
+    expect(fail(seq(seq(tlv(0xa0, tlv(2, [2])), tlv(4, [1]))))).toThrow(
+      'serialNumber: expected tag 0x2, found tag 0x4',
+    );
+  });
+});
