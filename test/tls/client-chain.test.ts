@@ -189,6 +189,21 @@ describe('buildClientChain on in-memory certificates', () => {
     expect(ids(chain)).toEqual([fp(leaf), fp(issuing), fp(root)]);
   });
 
+  it('forgets the links of an issuer once 1000 are cached', () => {
+    const bundle = bundleOf(root);
+    const budgetSpent = () =>
+      ids(buildClientChain(x(leaf), [...fresh(decoys.slice(0, 63)), x(issuing)], bundle));
+    expect(ids(buildClientChain(x(issuing), [], bundle))).toEqual([fp(issuing), fp(root)]);
+    // 999 more children of the root's name (not signed by it): 1000 links cached.
+    const children = Array.from({ length: 1000 }, () => der({ subject: 'child', issuer: 'Root', key: kD }));
+    for (const child of children.slice(0, 999))
+      expect(buildClientChain(x(child), [], bundle)).toHaveLength(1);
+    expect(budgetSpent()).toEqual([fp(leaf), fp(issuing), fp(root)]);
+    // The 1001st clears them: issuing→root must be checked again, and the budget is spent.
+    expect(buildClientChain(x(children[999]!), [], bundle)).toHaveLength(1);
+    expect(budgetSpent()).toEqual([fp(leaf), fp(issuing)]);
+  });
+
   it('sent certificates with another subject are not candidates and cost no check', () => {
     const chain = buildClientChain(x(leaf), [...fresh(unrelated), x(issuing)], bundleOf(root));
     expect(ids(chain)).toEqual([fp(leaf), fp(issuing), fp(root)]);
