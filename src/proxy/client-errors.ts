@@ -29,6 +29,14 @@ export interface GatewayAnswer {
   readonly details: Readonly<Record<string, string>>;
 }
 
+/**
+ * The response Node's HTTP server is writing on `socket` now (the first of any pipelined ones), if
+ * any. Node keeps it in the socket's `_httpMessage`; read only here.
+ */
+export function responseInProgress(socket: Socket): ServerResponse | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+}
+
 export function gatewayError(code: GatewayErrorCode): GatewayAnswer {
   const { status, message } = GATEWAY_ERRORS[code];
   return { status, error: code, message, details: {} };
@@ -82,7 +90,7 @@ export function clientErrorResponder(deps: {
     }
     // A response still being written (pipelining): a raw answer now would pre-empt or corrupt it.
     // It becomes the connection's last; bytes after a Connection: close are never answered at all.
-    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const current = responseInProgress(socket);
     if (current || err.code === 'HPE_CLOSED_CONNECTION') {
       logger.warn({ event: 'request', status: 0, reason: err.code, client: socket.remoteAddress });
       if (!current) socket.end();

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { hopByHopNames, isHopByHop } from '../identity/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Authorizer, ConnectionDecision } from '../policy/index.js';
-import { gatewayError, sendAnswer } from './client-errors.js';
+import { gatewayError, responseInProgress, sendAnswer } from './client-errors.js';
 import type { GatewayErrorCode } from './errors.js';
 import { type ExchangeHooks, ProxyExchange, type Upstream, type UpstreamFailure } from './forward.js';
 import { limitedBody, type RequestLimits, requestRefusal } from './request-limits.js';
@@ -138,7 +138,7 @@ class RequestHandler {
     // upstream: that answer will carry Connection: close (responseHeaders), so this request is
     // pipelined behind a closing answer and must not be forwarded either.
     if (opts.lifecycle.isDraining() && !this.closing.has(req.socket)) {
-      const current = (req.socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      const current = responseInProgress(req.socket);
       if (current && current !== res && !current.headersSent) this.closing.add(req.socket);
     }
     // Pipelined behind an answer that closes the connection (RFC 9112 §9.6): never processed, not
