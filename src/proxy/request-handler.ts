@@ -165,8 +165,9 @@ class RequestHandler {
     const requestId = requestIdFrom(req.headers['x-request-id']);
     // A traceparent the client's Connection names is hop-by-hop (never forwarded as it is): not
     // the client's trace, so a new one is logged and sent instead.
-    const hop = hopByHopNames(req.headers.connection);
-    const trace = traceContextOf(isHopByHop('traceparent', hop) ? undefined : req.headers.traceparent);
+    const sent = req.headers.traceparent;
+    const named = sent !== undefined && isHopByHop('traceparent', hopByHopNames(req.headers.connection));
+    const trace = traceContextOf(named ? undefined : sent);
     const decision = opts.authorizer.decide(req);
     const state = new RequestState(
       req,
