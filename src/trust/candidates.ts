@@ -4,9 +4,8 @@
  * callbacks handed back. The store reads the sources, verifies CRL signatures off-thread, asks the
  * guard, and commits (or reports) what these functions return.
  */
-import { KeyUsage } from '../asn1/certificate.js';
 import { type CaBundle, parseCaBundle, TimeTrustMaterialError } from './ca-bundle.js';
-import type { CrlLoadResult, VerifiedCrl } from './crl/verify-crl.js';
+import { type CrlLoadResult, mayIssueCrls, type VerifiedCrl } from './crl/verify-crl.js';
 import {
   isNewerCrl,
   publicKeySha256,
@@ -180,9 +179,7 @@ export function withoutRemovedCas(index: RevocationIndex, bundle: CaBundle): Rev
   // Fingerprints on both sides are fingerprintHex: CaBundle.byFingerprint and CrlSigner.fingerprint256.
   const signers = new Set<string>();
   for (const ca of bundle.cas) {
-    const mayIssueCrls =
-      ca.x509.ca && (ca.parsed.keyUsage === undefined || (ca.parsed.keyUsage & KeyUsage.cRLSign) !== 0);
-    if (mayIssueCrls) signers.add(`${publicKeySha256(ca.parsed)}\0${ca.subject}`);
+    if (mayIssueCrls(ca.x509, ca.parsed)) signers.add(`${publicKeySha256(ca.parsed)}\0${ca.subject}`);
   }
   return index.without(
     ({ signedBy }) =>

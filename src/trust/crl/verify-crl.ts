@@ -191,6 +191,11 @@ export interface CaCandidate {
   readonly subject: string;
 }
 
+/** Whether a CA certificate may sign CRLs: a CA whose keyUsage, when present, allows cRLSign. */
+export function mayIssueCrls(cert: X509Certificate, parsed: ParsedCertificate): boolean {
+  return cert.ca && (parsed.keyUsage === undefined || (parsed.keyUsage & KeyUsage.cRLSign) !== 0);
+}
+
 export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
   const out: CaCandidate[] = [];
   for (const cert of cas) {
@@ -204,8 +209,7 @@ export function caCandidates(cas: readonly X509Certificate[]): CaCandidate[] {
       cert,
       parsed,
       subjectKey: canonicalNameKey(parsed.subjectDer),
-      // keyUsage, when present, must allow cRLSign.
-      mayIssueCrls: cert.ca && (parsed.keyUsage === undefined || (parsed.keyUsage & KeyUsage.cRLSign) !== 0),
+      mayIssueCrls: mayIssueCrls(cert, parsed),
       fingerprint256: fingerprintHex(cert),
       subject: formatRfc2253(parsed.subjectDer),
     });
