@@ -3,12 +3,11 @@
  * test attacks one property the README promises, through a real gateway with real TLS clients.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EchoRecord, type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
+import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { issue, makeCrl } from '../../src/dev/pki.js';
 import {
   clientAgent,
@@ -19,6 +18,8 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { rawTlsConnect } from '../helpers/raw-client.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 /** One keep-alive connection (undici reuses it while it stays open). */
 const oneConnection = (pki: TestPki, name: string): Agent =>
@@ -194,29 +195,10 @@ describe('drain: a request pipelined behind an in-flight request after SIGTERM',
   let arrived: (req: IncomingMessage) => void = () => undefined;
   beforeAll(async () => {
     pki = await makeTestPki();
-    const seen: EchoRecord[] = [];
-    const server = createServer((req, res) => {
-      seen.push({
-        method: req.method ?? '',
-        path: req.url ?? '',
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        bodyBytes: 0,
-      });
+    upstream = await startRecordingUpstream((req, res) => {
       held.push(res);
       arrived(req);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    upstream = {
-      server,
-      port: (server.address() as AddressInfo).port,
-      seen,
-      close: () =>
-        new Promise<void>((r) => {
-          server.closeAllConnections();
-          server.close(() => r());
-        }),
-    };
     gw = await startTestGateway(pki, { GATEWAY_DRAIN_SECONDS: '5' }, { upstream });
   });
   afterAll(async () => {
@@ -226,14 +208,7 @@ describe('drain: a request pipelined behind an in-flight request after SIGTERM',
   });
 
   it('never forwards the request that arrives after the drain began', async () => {
-    const socket: TLSSocket = connect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path('partner-a.pem')),
-      key: readFileSync(pki.path('partner-a-key.pem')),
-    });
+    const socket: TLSSocket = rawTlsConnect(pki, gw.port, 'partner-a');
     let out = '';
     socket.setEncoding('utf8');
     socket.on('data', (d: string) => {
@@ -387,31 +362,12 @@ describe('revocation while connected: keep-alive and a request waiting for its u
   let arrived: () => void = () => undefined;
   beforeAll(async () => {
     pki = await makeTestPki();
-    const seen: EchoRecord[] = [];
-    const server = createServer((req, res) => {
-      seen.push({
-        method: req.method ?? '',
-        path: req.url ?? '',
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        bodyBytes: 0,
-      });
+    upstream = await startRecordingUpstream((req, res) => {
       if (req.url?.startsWith('/slow')) {
         held.push(res);
         arrived();
       } else res.end('ok');
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    upstream = {
-      server,
-      port: (server.address() as AddressInfo).port,
-      seen,
-      close: () =>
-        new Promise<void>((r) => {
-          server.closeAllConnections();
-          server.close(() => r());
-        }),
-    };
     gw = await startTestGateway(
       pki,
       // The guard would hold a CRL revoking every active partner: this test is about what follows.

@@ -1,15 +1,8 @@
-/**
- * Cluster mode through the real CLI (GATEWAY_WORKERS=2): the primary alone reads Secrets Manager
- * and relays to the workers, both workers serve, a session resumes on whichever worker takes the
- * reconnection (shared ticket keys), /metrics aggregates the workers, a killed worker is replaced,
- * and SIGTERM drains everything with exit code 0.
- */
-import { readFileSync } from 'node:fs';
-import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { clientAgent, get, metricValue } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { rawTlsConnect } from '../helpers/raw-client.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 import { type ServeProcess, startServe } from '../helpers/serve-process.js';
 
@@ -57,15 +50,7 @@ afterAll(async () => {
 
 function handshake(session?: Buffer): Promise<{ reused: boolean; session: Buffer }> {
   return new Promise((resolvePromise, reject) => {
-    const s = connect({
-      port: tlsPort,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path('partner-a.pem')),
-      key: readFileSync(pki.path('partner-a-key.pem')),
-      ...(session ? { session } : {}),
-    });
+    const s = rawTlsConnect(pki, tlsPort, 'partner-a', session ? { session } : {});
     s.once('error', reject);
     const done = (ticket: Buffer): void => {
       resolvePromise({ reused: s.isSessionReused(), session: ticket });

@@ -1,13 +1,5 @@
-/**
- * Request and connection limits, each with its own answer: 414 for a long target, 413 for a
- * large body (declared or streamed), 408 for a request that does not arrive in time, Connection:
- * close after the last request a connection may carry or past its maximum age, and connections
- * beyond the per-client limit closed at accept, logged and counted. Nothing over a limit reaches
- * the upstream.
- */
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { connect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -20,6 +12,7 @@ import {
   useTestGateway,
 } from '../helpers/gateway.js';
 import type { TestPki } from '../helpers/pki.js';
+import { rawTlsConnect } from '../helpers/raw-client.js';
 
 let pki: TestPki;
 let gw: TestGateway;
@@ -40,14 +33,7 @@ afterAll(async () => {
 
 function tlsSocket(): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = connect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path('partner-a.pem')),
-      key: readFileSync(pki.path('partner-a-key.pem')),
-    });
+    const s = rawTlsConnect(pki, gw.port, 'partner-a');
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);
   });

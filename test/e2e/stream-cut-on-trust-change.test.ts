@@ -6,14 +6,14 @@
  * the gate re-judged only at the next request, so the stream kept flowing to a revoked client.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EchoRecord, EchoUpstream } from '../../src/dev/echo-upstream.js';
+import type { EchoUpstream } from '../../src/dev/echo-upstream.js';
 import { makeCrl } from '../../src/dev/pki.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
 describe.each([
   ['strict', {}],
@@ -28,31 +28,12 @@ describe.each([
 
   beforeAll(async () => {
     pki = await makeTestPki();
-    const seen: EchoRecord[] = [];
-    const server = createServer((req, res) => {
-      seen.push({
-        method: req.method ?? '',
-        path: req.url ?? '',
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        bodyBytes: 0,
-      });
+    upstream = await startRecordingUpstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: first\n\n');
       streams.push(res);
       streamStarted();
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    upstream = {
-      server,
-      port: (server.address() as AddressInfo).port,
-      seen,
-      close: () =>
-        new Promise<void>((r) => {
-          server.closeAllConnections();
-          server.close(() => r());
-        }),
-    };
     gw = await startTestGateway(pki, env, { upstream });
   });
 

@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAgent, get, rawExchange, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { rawTlsConnect } from '../helpers/raw-client.js';
 
 let pki: TestPki;
 let gw: TestGateway;
@@ -287,14 +287,7 @@ describe('hot path attacks', { timeout: 60_000 }, () => {
   });
 
   it('an upstream answering before the body arrived: the rest of the body is never a request, the next one gets its own answer', async () => {
-    const socket = tlsConnect({
-      port: gw.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path('partner-a.pem')),
-      key: readFileSync(pki.path('partner-a-key.pem')),
-    });
+    const socket = rawTlsConnect(pki, gw.port, 'partner-a');
     let out = '';
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => {

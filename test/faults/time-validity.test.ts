@@ -7,7 +7,6 @@
  * valid. Nothing refused for a time reason is remembered as invalid.
  */
 import { readFileSync } from 'node:fs';
-import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { issue } from '../../src/dev/pki.js';
 import {
@@ -19,6 +18,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { rawTlsConnect } from '../helpers/raw-client.js';
 
 const AHEAD_SECONDS = 5;
 const DAY_S = 86_400;
@@ -74,14 +74,7 @@ async function expectServedOnceValid(pki: TestPki, gw: TestGateway): Promise<voi
 /** The serial of the certificate the gateway presents on a new TLS connection. */
 function servedSerial(pki: TestPki, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({
-      port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: readFileSync(pki.path('root-ca.pem')),
-      cert: readFileSync(pki.path('partner-a.pem')),
-      key: readFileSync(pki.path('partner-a-key.pem')),
-    });
+    const s = rawTlsConnect(pki, port, 'partner-a');
     s.once('secureConnect', () => {
       resolve(s.getPeerX509Certificate()?.serialNumber ?? '');
       s.destroy();
