@@ -11,26 +11,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
+import { askOnceEach, useScenarioFiles } from '../helpers/scenario-gateway.js';
 
-let pki: TestPki;
-let dir: string;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  dir = tempDir('crl-entry-offset-');
-});
-
-afterAll(async () => {
-  await pki?.cleanup();
-  removeTempDirs();
-});
+const files = useScenarioFiles('crl-entry-offset-');
 
 it('a revocation date with a zone offset does not lock out the good clients of its CA', async () => {
+  const { pki, dir } = files;
   const root = ScenarioCa.root(join(dir, 'root'), '/CN=Offset Root');
   const inter = root.intermediate(join(dir, 'inter'), '/CN=Offset Issuing CA');
   const good = inter.leaf('good', 'good-client');
@@ -52,23 +40,10 @@ it('a revocation date with a zone offset does not lock out the good clients of i
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: revoked.pemPath })).toBe('CERT_REVOKED');
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: good.pemPath })).toBe('ok');
 
-  const gw = await startTestGateway(pki, {
-    GATEWAY_CA_BUNDLE: bundle,
-    GATEWAY_CRLS: crls,
-    GATEWAY_VERIFY_MODE: 'explain',
-  });
-  const agentFor = (leaf: { pem: string; keyPath: string }) =>
-    presentingAgent(pki, { cert: leaf.pem, key: readFileSync(leaf.keyPath) });
-  const goodAgent = agentFor(good);
-  const revokedAgent = agentFor(revoked);
-  try {
-    const bad = await get(`${gw.url}/f`, revokedAgent);
-    expect(bad.status, bad.text).toBe(403);
-    const ok = await get(`${gw.url}/f`, goodAgent);
-    expect(ok.status, ok.text).toBe(200);
-  } finally {
-    await goodAgent.close();
-    await revokedAgent.close();
-    await gw.close();
-  }
+  const { answers, forwarded } = await askOnceEach(pki, { bundle, crls }, [revoked, good]);
+  expect(answers.map((a) => [a.status, a.error])).toEqual([
+    [403, 'revoked'],
+    [200, undefined],
+  ]);
+  expect(forwarded).toBe(1);
 });

@@ -7,26 +7,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
+import { askOnceEach, useScenarioFiles } from '../helpers/scenario-gateway.js';
 
-let pki: TestPki;
-let dir: string;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  dir = tempDir('crl-entry-date-');
-});
-
-afterAll(async () => {
-  await pki?.cleanup();
-  removeTempDirs();
-});
+const files = useScenarioFiles('crl-entry-date-');
 
 it('a revocation date without seconds does not un-revoke the CRL it is in', async () => {
+  const { pki, dir } = files;
   const root = ScenarioCa.root(join(dir, 'root'), '/CN=Time Root');
   const inter = root.intermediate(join(dir, 'inter'), '/CN=Time Issuing CA');
   const revoked = inter.leaf('revoked', 'revoked-client');
@@ -46,18 +34,7 @@ it('a revocation date without seconds does not un-revoke the CRL it is in', asyn
   const crls = writeText(join(dir, 'crls.pem'), root.crl() + inter.crl());
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: revoked.pemPath })).toBe('CERT_REVOKED');
 
-  const gw = await startTestGateway(pki, {
-    GATEWAY_CA_BUNDLE: bundle,
-    GATEWAY_CRLS: crls,
-    GATEWAY_VERIFY_MODE: 'explain',
-  });
-  const agent = presentingAgent(pki, { cert: revoked.pem, key: readFileSync(revoked.keyPath) });
-  try {
-    const res = await get(`${gw.url}/f`, agent);
-    expect(res.status, res.text).toBe(403);
-    expect(gw.upstream.seen).toHaveLength(0);
-  } finally {
-    await agent.close();
-    await gw.close();
-  }
+  const { answers, forwarded } = await askOnceEach(pki, { bundle, crls }, [revoked]);
+  expect(answers.map((a) => [a.status, a.error])).toEqual([[403, 'revoked']]);
+  expect(forwarded).toBe(0);
 });

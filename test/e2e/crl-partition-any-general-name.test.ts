@@ -7,26 +7,15 @@
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { openssl, removeTempDirs, tempDir } from '../trust/openssl-pki.js';
+import { askOnceEach, useScenarioFiles } from '../helpers/scenario-gateway.js';
+import { openssl } from '../trust/openssl-pki.js';
 
-let pki: TestPki;
-let dir: string;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  dir = tempDir('crl-partition-names-');
-});
-
-afterAll(async () => {
-  await pki?.cleanup();
-  removeTempDirs();
-});
+const files = useScenarioFiles('crl-partition-names-');
 
 async function scenario(tag: string, cdp: readonly string[]): Promise<void> {
+  const { pki, dir } = files;
   const base = join(dir, tag);
   const root = ScenarioCa.root(join(base, 'root'), `/CN=DP Root ${tag}`);
   const inter = root.intermediate(join(base, 'inter'), `/CN=DP Issuing CA ${tag}`);
@@ -82,22 +71,11 @@ async function scenario(tag: string, cdp: readonly string[]): Promise<void> {
   const crls = writeText(join(base, 'crls.pem'), root.crl() + readFileSync(crlPem, 'utf8'));
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: leafPem })).toBe('CERT_REVOKED');
 
-  const gw = await startTestGateway(pki, {
-    GATEWAY_CA_BUNDLE: bundle,
-    GATEWAY_CRLS: crls,
-    GATEWAY_VERIFY_MODE: 'explain',
-  });
-  const agent = presentingAgent(pki, { cert: readFileSync(leafPem, 'utf8'), key: readFileSync(leafKey) });
-  try {
-    const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as { crls: unknown[] };
-    expect(trust.crls).toHaveLength(2); // both CRLs were accepted
-    const res = await get(`${gw.url}/f`, agent);
-    expect(res.status, res.text).toBe(403);
-    expect(gw.upstream.seen).toHaveLength(0);
-  } finally {
-    await agent.close();
-    await gw.close();
-  }
+  const leaf = { pem: readFileSync(leafPem, 'utf8'), keyPath: leafKey };
+  const { answers, crlsInForce, forwarded } = await askOnceEach(pki, { bundle, crls }, [leaf]);
+  expect(crlsInForce).toBe(2); // both CRLs were accepted
+  expect(answers.map((a) => [a.status, a.error])).toEqual([[403, 'revoked']]);
+  expect(forwarded).toBe(0);
 }
 
 it('a CRL partition named by directoryName in the leaf still revokes it', async () => {

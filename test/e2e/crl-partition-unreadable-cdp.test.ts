@@ -6,30 +6,19 @@
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
 import { cnRdn, craftCertificate, keyFromPem, name, oid, seq, tlv } from '../helpers/der-craft.js';
-import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
-import { openssl, removeTempDirs, tempDir } from '../trust/openssl-pki.js';
+import { askOnceEach, useScenarioFiles } from '../helpers/scenario-gateway.js';
+import { openssl } from '../trust/openssl-pki.js';
 
-let pki: TestPki;
-let dir: string;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  dir = tempDir('crl-unreadable-cdp-');
-});
-
-afterAll(async () => {
-  await pki?.cleanup();
-  removeTempDirs();
-});
+const files = useScenarioFiles('crl-unreadable-cdp-');
 
 const URI = 'http://crl.example/part9.crl';
 
 it('a revoked client whose CDP uses a non-minimal length is still refused', async () => {
+  const { pki, dir } = files;
   const root = ScenarioCa.root(join(dir, 'root'), '/CN=CDP Root');
   const inter = root.intermediate(join(dir, 'inter'), '/CN=CDP Issuing CA');
   // DistributionPoint { distributionPoint [0] { fullName [0] { URI } } }, the URI with `81 len`.
@@ -59,20 +48,9 @@ it('a revoked client whose CDP uses a non-minimal length is still refused', asyn
   const crls = writeText(join(dir, 'crls.pem'), root.crl() + readFileSync(crlPem, 'utf8'));
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: leafPem })).toBe('CERT_REVOKED');
 
-  const gw = await startTestGateway(pki, {
-    GATEWAY_CA_BUNDLE: bundle,
-    GATEWAY_CRLS: crls,
-    GATEWAY_VERIFY_MODE: 'explain',
-  });
-  const agent = presentingAgent(pki, { cert: crafted.pem, key: readFileSync(leafKey) });
-  try {
-    const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as { crls: unknown[] };
-    expect(trust.crls).toHaveLength(2);
-    const res = await get(`${gw.url}/f`, agent);
-    expect(res.status, res.text).toBe(403);
-    expect(gw.upstream.seen).toHaveLength(0);
-  } finally {
-    await agent.close();
-    await gw.close();
-  }
+  const leaf = { pem: crafted.pem, keyPath: leafKey };
+  const { answers, crlsInForce, forwarded } = await askOnceEach(pki, { bundle, crls }, [leaf]);
+  expect(crlsInForce).toBe(2);
+  expect(answers.map((a) => [a.status, a.error])).toEqual([[403, 'revoked']]);
+  expect(forwarded).toBe(0);
 });

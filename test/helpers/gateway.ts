@@ -100,7 +100,6 @@ export async function startTestGateway(
   };
 }
 
-/** An undici Agent presenting client `name` of the test PKI (or no certificate). */
 /**
  * A fresh PKI and a gateway (with `env`) shared by the tests of one file: started before them,
  * handed to `use`, and stopped (gateway first, then the PKI folder) after them.
@@ -122,6 +121,7 @@ export function useTestGateway(
   });
 }
 
+/** An undici Agent presenting client `name` of the test PKI (or no certificate). */
 export function clientAgent(
   pki: TestPki,
   name: string | undefined,
