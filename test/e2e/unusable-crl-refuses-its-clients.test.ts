@@ -10,26 +10,14 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
 import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
-import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { askOnceEach, useScenarioFiles } from '../helpers/scenario-gateway.js';
 import { akiExt, buildCrl, crlNumberExt, extension, octet } from '../trust/crl-builder.js';
-import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
 
-let pki: TestPki;
-let dir: string;
-
-beforeAll(async () => {
-  pki = await makeTestPki();
-  dir = tempDir('unusable-crl-');
-});
-
-afterAll(async () => {
-  await pki?.cleanup();
-  removeTempDirs();
-});
+const files = useScenarioFiles('unusable-crl-');
 
 function critCrl(ca: ScenarioCa, serials: readonly string[], crlNumber: number): string {
   const parsedCa = parseCertificate(ca.cert.x509.raw);
@@ -49,10 +37,11 @@ function critCrl(ca: ScenarioCa, serials: readonly string[], crlNumber: number):
 }
 
 function agentFor(client: { pem: string; keyPath: string }): Agent {
-  return presentingAgent(pki, { cert: client.pem, key: readFileSync(client.keyPath) });
+  return presentingAgent(files.pki, { cert: client.pem, key: readFileSync(client.keyPath) });
 }
 
 it("a CRL its CA signed that OpenSSL refuses to use refuses that CA's clients (crl_missing)", async () => {
+  const { pki, dir } = files;
   const root = ScenarioCa.root(join(dir, 'crit-root'), '/CN=Crit Root');
   const ca = root.intermediate(join(dir, 'crit-ca'), '/CN=Crit Issuing CA');
   const revoked = ca.leaf('crit-revoked', 'crit-revoked');
@@ -62,26 +51,16 @@ it("a CRL its CA signed that OpenSSL refuses to use refuses that CA's clients (c
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: revoked.pemPath })).not.toBe('ok');
   expect(opensslVerdict({ caFile: bundle, crlFile: crls, cert: other.pemPath })).not.toBe('ok');
 
-  const gw = await startTestGateway(pki, {
-    GATEWAY_CA_BUNDLE: bundle,
-    GATEWAY_CRLS: crls,
-    GATEWAY_VERIFY_MODE: 'explain',
-  });
-  const agents = [agentFor(revoked), agentFor(other)];
-  try {
-    for (const agent of agents) {
-      const res = await get(`${gw.url}/f`, agent);
-      expect(res.status, res.text).toBe(403);
-      expect(res.json<{ error: string }>().error).toBe('crl_missing');
-    }
-    expect(gw.upstream.seen).toHaveLength(0);
-  } finally {
-    await Promise.all(agents.map((a) => a.close()));
-    await gw.close();
-  }
+  const { answers, forwarded } = await askOnceEach(pki, { bundle, crls }, [revoked, other]);
+  expect(answers.map((a) => [a.status, a.error])).toEqual([
+    [403, 'crl_missing'],
+    [403, 'crl_missing'],
+  ]);
+  expect(forwarded).toBe(0);
 });
 
 it('a bad CRL never replaces a good one: the good CRL of that key keeps deciding', async () => {
+  const { pki, dir } = files;
   const root = ScenarioCa.root(join(dir, 'keep-root'), '/CN=Keep Root');
   const ca = root.intermediate(join(dir, 'keep-ca'), '/CN=Keep Issuing CA');
   const revoked = ca.leaf('keep-revoked', 'keep-revoked');
