@@ -6,7 +6,7 @@
  * identity (declared partner, else certificate), never per address.
  */
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,14 +19,18 @@ import {
   waitForMetric,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { idleSocket } from '../helpers/raw-client.js';
 
 let pki: TestPki;
 let gw: TestGateway | undefined;
+/** Every raw socket a test opened (the gateway is expected to cut them; this closes the rest). */
+const open: Socket[] = [];
 
 beforeAll(async () => {
   pki = await makeTestPki();
 });
 afterAll(async () => {
+  for (const s of open) s.destroy();
   await gw?.close();
   await pki?.cleanup();
 });
@@ -39,18 +43,6 @@ async function gateway(env: Record<string, string>): Promise<TestGateway> {
 
 const closed = (s: Socket): Promise<void> =>
   new Promise((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())));
-
-/** A TCP socket to the gateway that sends `bytes` (or nothing) and then stays idle. */
-function idleSocket(port: number, bytes?: Buffer): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = netConnect({ port, host: '127.0.0.1' }, () => {
-      if (bytes) s.write(bytes);
-      resolve(s);
-    });
-    s.on('error', () => undefined); // the gateway cuts these; that is the point
-    s.once('error', reject);
-  });
-}
 
 /** A verified TLS connection as `name`; resolves once the handshake completed on our side. */
 function verified(port: number, name: string): Promise<TLSSocket> {
@@ -83,9 +75,9 @@ describe('connection limits behind one source address', () => {
     });
     const hello = await captureClientHello();
     // 30 that send nothing, 60 that send the first bytes of a ClientHello and stall: all 127.0.0.1.
-    const silent = await Promise.all(Array.from({ length: 30 }, () => idleSocket(g.port)));
+    const silent = await Promise.all(Array.from({ length: 30 }, () => idleSocket(g.port, open)));
     const slow = await Promise.all(
-      Array.from({ length: 60 }, () => idleSocket(g.port, hello.subarray(0, 20))),
+      Array.from({ length: 60 }, () => idleSocket(g.port, open, hello.subarray(0, 20))),
     );
     await waitForMetric(g, 'mtls_gateway_handshaking_connections', {}, (v) => v === 90);
     // A verified partner from the same address is served: per-client limits are per identity.
@@ -113,10 +105,10 @@ describe('connection limits behind one source address', () => {
     });
     // One after the other, so the gateway accepts them in this order.
     const silent: Socket[] = [];
-    for (let i = 0; i < 20; i++) silent.push(await idleSocket(g.port));
+    for (let i = 0; i < 20; i++) silent.push(await idleSocket(g.port, open));
     await waitForMetric(g, 'mtls_gateway_handshaking_connections', {}, (v) => v === 20);
     // The 21st is kept; the oldest silent socket is closed to make room.
-    const extra = await idleSocket(g.port);
+    const extra = await idleSocket(g.port, open);
     await closed(silent[0]!);
     const log = await g.logs.waitFor((l) => l.event === 'connection' && l.reason === 'handshaking_evicted');
     expect(log).toMatchObject({ client: '127.0.0.1', result: 'evicted' });

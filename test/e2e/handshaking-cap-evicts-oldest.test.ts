@@ -7,7 +7,7 @@
  * (`connections_refused_total{reason="handshaking_evicted"}`, and a log line), so the partner's
  * fresh handshake completes. Cap 20 here to keep the test cheap; the attack is the same at 512.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   clientAgent,
@@ -18,6 +18,7 @@ import {
   waitForMetric,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { idleSocket } from '../helpers/raw-client.js';
 
 let pki: TestPki;
 let gw: TestGateway;
@@ -37,18 +38,9 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
-function silentSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = netConnect({ port, host: '127.0.0.1' }, () => resolve(s));
-    s.on('error', () => undefined);
-    s.once('error', reject);
-    sockets.push(s);
-  });
-}
-
 describe('unauthenticated sockets cannot keep a verified partner out', () => {
   it('a partner is served while 20 silent sockets (no certificate, no byte) are open', async () => {
-    await Promise.all(Array.from({ length: 20 }, () => silentSocket(gw.port)));
+    await Promise.all(Array.from({ length: 20 }, () => idleSocket(gw.port, sockets)));
     await waitForMetric(gw, 'mtls_gateway_handshaking_connections', {}, (v) => v === 20);
     const agent = clientAgent(pki, 'partner-a');
     try {

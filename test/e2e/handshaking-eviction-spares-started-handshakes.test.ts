@@ -13,6 +13,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAgent, get, startTestGateway, type TestGateway, waitForMetric } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
+import { idleSocket } from '../helpers/raw-client.js';
 
 const CAP = 20;
 let pki: TestPki;
@@ -79,15 +80,6 @@ async function slowRelay(
   return { port, serverAnswered, release };
 }
 
-function silentSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = netConnect({ port, host: '127.0.0.1' }, () => resolve(s));
-    s.on('error', () => undefined);
-    s.once('error', reject);
-    sockets.push(s);
-  });
-}
-
 describe('silent newcomers cannot evict a partner that is mid-handshake', () => {
   it('a partner one RTT from finishing survives CAP silent connects and is served', async () => {
     const relay = await slowRelay(gw.port);
@@ -98,7 +90,7 @@ describe('silent newcomers cannot evict a partner that is mid-handshake', () => 
         text: err.message,
       }));
       await relay.serverAnswered; // the gateway has the ClientHello and answered: the partner is handshaking
-      for (let i = 0; i < CAP; i++) await silentSocket(gw.port);
+      for (let i = 0; i < CAP; i++) await idleSocket(gw.port, sockets);
       await waitForMetric(
         gw,
         'mtls_gateway_connections_refused_total',

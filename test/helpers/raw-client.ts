@@ -3,6 +3,7 @@
  * reuse, pipelining, a connection the gateway closes after its handshake), which HTTP clients hide.
  */
 import { readFileSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
 import type { TestPki } from './pki.js';
 
@@ -64,5 +65,22 @@ export function servedOnNewConnection(
       s.write('GET /probe HTTP/1.1\r\nHost: localhost\r\n\r\n');
       s.once('data', (d: Buffer) => resolve(d.toString('latin1').startsWith('HTTP/1.1 200')));
     });
+  });
+}
+
+/**
+ * A TCP connection to `port` that sends `bytes` (or nothing) and then stays idle, as an attacker
+ * holding an unauthenticated slot would; pushed onto `open` for the caller to destroy. The
+ * gateway cutting it is the point, so its later errors are ignored.
+ */
+export function idleSocket(port: number, open: Socket[], bytes?: Buffer): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ port, host: '127.0.0.1' }, () => {
+      if (bytes) s.write(bytes);
+      resolve(s);
+    });
+    open.push(s);
+    s.on('error', () => undefined);
+    s.once('error', reject);
   });
 }
