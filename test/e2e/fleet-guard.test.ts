@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { type Issued, issue } from '../../src/dev/pki.js';
 import { FORCE_STAGE_LABEL } from '../../src/trust/rotation-guard.js';
-import { clientAgent, type LogLine, metricValue, refusal } from '../helpers/gateway.js';
+import type { TrustStatus } from '../../src/trust/trust-status.js';
+import { clientAgent, type LogLine, metricValue, refusal, trustOf } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { SecretsManagerServer } from '../helpers/secrets-manager-server.js';
 import { type ServeProcess, startServe } from '../helpers/serve-process.js';
@@ -74,13 +75,7 @@ async function statuses(
   return out;
 }
 
-interface TrustDoc {
-  ca_bundle: { version: string };
-  guard: { ca_bundle: { blocked_version: string } | null };
-  fleet_held: { source: string; held_version: string; serving_version: string }[];
-}
-const trustOf = async (t: ServeProcess): Promise<TrustDoc> =>
-  (await (await fetch(`http://127.0.0.1:${t.adminPort}/trust`)).json()) as TrustDoc;
+const trustOfServe = (t: ServeProcess): Promise<TrustStatus> => trustOf(`http://127.0.0.1:${t.adminPort}`);
 
 /** The secret's versions with their labels, as `aws secretsmanager list-secret-version-ids` lists them. */
 const labels = (...versions: string[]): Record<string, readonly string[]> =>
@@ -114,7 +109,7 @@ describe('the lock-out guard across workers and tasks (Secrets Manager labels)',
     expect(afterHold[lockout]).toEqual(expect.arrayContaining(['AWSCURRENT', 'MTLSGW_HELD']));
     expect(afterHold[good]).toEqual(expect.arrayContaining(['AWSPREVIOUS', 'MTLSGW_LAST_GOOD']));
     expect(await statuses(a, ['partner-a', 'partner-b'])).toEqual(served);
-    expect((await trustOf(a)).guard.ca_bundle?.blocked_version).toBe(lockout);
+    expect((await trustOfServe(a)).guard.ca_bundle?.blocked_version).toBe(lockout);
     const metrics = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
     expect(metricValue(metrics, 'mtls_gateway_trust_guard_blocked_total', { kind: 'ca_bundle' })).toBe(1);
     // No worker ever installed the held version.
@@ -124,8 +119,8 @@ describe('the lock-out guard across workers and tasks (Secrets Manager labels)',
     const b = await startTask(1);
     const held = await b.waitLog((l) => l.result === 'fleet_held');
     expect(held).toMatchObject({ held_version: lockout, version: good });
-    expect((await trustOf(b)).ca_bundle.version).toBe(good);
-    expect((await trustOf(b)).fleet_held).toEqual([
+    expect((await trustOfServe(b)).ca_bundle?.version).toBe(good);
+    expect((await trustOfServe(b)).fleet_held).toEqual([
       { source: `secretsmanager:${SECRET}`, held_version: lockout, serving_version: good },
     ]);
     expect(await statuses(b, ['partner-a', 'partner-b'])).toEqual(served);

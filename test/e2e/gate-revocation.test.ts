@@ -15,7 +15,14 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { type CertFile, opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, metricValue, presentingAgent, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import {
+  get,
+  metricValue,
+  presentingAgent,
+  startTestGateway,
+  type TestGateway,
+  trustOf,
+} from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { akiExt, buildCrl, crlNumberExt } from '../trust/crl-builder.js';
 import { removeTempDirs, tempDir } from '../trust/openssl-pki.js';
@@ -99,7 +106,7 @@ describe('finding 2: two trusted CAs with the same name keep both CRLs in force'
       expect(await ask(gw, leaves.goodB)).toEqual({ status: 200, reason: 'accepted' });
       expect(await ask(gw, leaves.revokedA)).toEqual({ status: 403, reason: 'revoked' });
       expect(await ask(gw, leaves.revokedB)).toEqual({ status: 403, reason: 'revoked' });
-      const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as { crls: unknown[] };
+      const trust = await trustOf(gw.adminUrl);
       expect(trust.crls).toHaveLength(3);
       // The twins share the issuer label: the gauge shows the earlier nextUpdate (B's, 2 days).
       const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
@@ -290,10 +297,7 @@ describe('finding 6: CRL dates', () => {
       writeText(crlPath, root.crl() + future);
       await gw.gateway.trust.refresh();
       expect(await ask(gw, revoked)).toEqual({ status: 403, reason: 'revoked' });
-      const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as {
-        crls: { crl_number: string | null }[];
-        last_rejected: { reason: string }[];
-      };
+      const trust = await trustOf(gw.adminUrl);
       expect(trust.crls.map((c) => c.crl_number).sort()).toEqual(['1', '2']);
       expect(JSON.stringify(trust.last_rejected)).toContain('not yet valid');
 

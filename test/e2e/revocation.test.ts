@@ -13,6 +13,7 @@ import {
   refusal,
   startTestGateway,
   type TestGateway,
+  trustOf,
 } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { nextResponse, rawTlsConnect } from '../helpers/raw-client.js';
@@ -44,11 +45,6 @@ async function writeCrls(
   });
   await pki.write('crl.pem', root + intermediate);
 }
-
-type TrustStatus = {
-  crls: { issuer: string; entries: number; source: string | null; crl_number: string | null }[];
-  last_rejected: { kind: string; reason: string }[];
-};
 
 /** One raw keep-alive TLS connection sending HTTP/1.1 requests in sequence. */
 function keepAliveConnection(
@@ -231,7 +227,7 @@ describe('CRL loading', () => {
     // Same issuer name, wrong key, higher CRL number, and it "un-revokes" everyone.
     await pki.write('crl.pem', await makeCrl(impostor, { crlNumber: 99 }));
     await gw.gateway.reloadTrust();
-    const trust = (await get(`${gw.adminUrl}/trust`, clientAgent(pki, undefined))).json<TrustStatus>();
+    const trust = await trustOf(gw.adminUrl);
     expect(trust.last_rejected[0]?.kind).toBe('crl');
     const intermediate = trust.crls.find((c) => c.issuer.startsWith('CN=mtls-gateway dev intermediate CA'));
     expect(intermediate?.entries).toBe(1);
@@ -249,7 +245,7 @@ describe('CRL loading', () => {
     await setup();
     await pki.write('crl.pem', await makeCrl(pki.pki.rogue, { crlNumber: 5 }));
     await gw.gateway.reloadTrust();
-    const trust = (await get(`${gw.adminUrl}/trust`, clientAgent(pki, undefined))).json<TrustStatus>();
+    const trust = await trustOf(gw.adminUrl);
     expect(trust.last_rejected[0]?.reason).toMatch(/issuer|CA/i);
     expect(trust.crls.map((c) => c.issuer).some((i) => i.includes('untrusted'))).toBe(false);
   });
@@ -260,7 +256,7 @@ describe('CRL loading', () => {
     await gw.gateway.reloadTrust();
     await writeCrls([], 3);
     await gw.gateway.reloadTrust();
-    const trust = (await get(`${gw.adminUrl}/trust`, clientAgent(pki, undefined))).json<TrustStatus>();
+    const trust = await trustOf(gw.adminUrl);
     const intermediate = trust.crls.find((c) => c.issuer.startsWith('CN=mtls-gateway dev intermediate CA'));
     expect(intermediate?.crl_number).toBe('5');
     expect(intermediate?.entries).toBe(2);
@@ -273,7 +269,7 @@ describe('CRL loading', () => {
 
   it('lists every CRL of a multi-CRL PEM file in /trust with its source', async () => {
     await setup();
-    const trust = (await get(`${gw.adminUrl}/trust`, clientAgent(pki, undefined))).json<TrustStatus>();
+    const trust = await trustOf(gw.adminUrl);
     expect(trust.crls).toHaveLength(2);
     for (const crl of trust.crls) expect(crl.source).toBe(pki.path('crl.pem'));
     const metrics = (await get(`${gw.adminUrl}/metrics`, clientAgent(pki, undefined))).text;

@@ -11,7 +11,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoUpstream } from '../../src/dev/echo-upstream.js';
 import { makeCrl } from '../../src/dev/pki.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, type TestGateway, trustOf } from '../helpers/gateway.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { startRecordingUpstream } from '../helpers/recording-upstream.js';
 
@@ -99,7 +99,7 @@ describe.each([
     });
     await pki.write('crl.pem', root + intermediate);
     await gw.gateway.reloadTrust();
-    const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as { crls: { entries: number }[] };
+    const trust = await trustOf(gw.adminUrl);
     expect(trust.crls.some((c) => c.entries === 1)).toBe(true); // the revocation is in force
 
     // The upstream keeps streaming: none of it may reach the revoked client.

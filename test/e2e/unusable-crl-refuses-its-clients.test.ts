@@ -13,7 +13,7 @@ import type { Agent } from 'undici';
 import { expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
 import { opensslVerdict, ScenarioCa, writeText } from '../differential/scenario-pki.js';
-import { get, presentingAgent, startTestGateway } from '../helpers/gateway.js';
+import { get, presentingAgent, startTestGateway, trustOf } from '../helpers/gateway.js';
 import { askOnceEach, useScenarioFiles } from '../helpers/scenario-gateway.js';
 import { akiExt, buildCrl, crlNumberExt, extension, octet } from '../trust/crl-builder.js';
 
@@ -79,9 +79,7 @@ it('a bad CRL never replaces a good one: the good CRL of that key keeps deciding
     // The CA then publishes a CRL we cannot use (newer number), listing nobody we know of.
     writeText(crlFile, root.crl() + critCrl(ca, [], 99));
     await gw.gateway.reloadTrust();
-    const trust = (await (await fetch(`${gw.adminUrl}/trust`)).json()) as {
-      crls: { entries: number }[];
-    };
+    const trust = await trustOf(gw.adminUrl);
     expect(trust.crls.some((c) => c.entries === 1)).toBe(true); // the good CRL is still in force
     const revokedAgent = agentFor(revoked);
     const goodAgent = agentFor(good);

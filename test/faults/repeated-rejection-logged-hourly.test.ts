@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { issue } from '../../src/dev/pki.js';
-import { clientAgent, get, startTestGateway, waitForMetric } from '../helpers/gateway.js';
+import { clientAgent, get, startTestGateway, trustOf, waitForMetric } from '../helpers/gateway.js';
 import { makeTestPki } from '../helpers/pki.js';
 
 const FAILURES = 'mtls_gateway_trust_reloads_total';
@@ -37,9 +37,7 @@ describe('a bundle refused on every poll', { timeout: 30_000 }, () => {
           (l) => l.kind === 'ca_bundle' && l.result === 'rejected' && String(l.reason).includes('expired'),
         );
       expect(rejected).toHaveLength(1);
-      const trust = JSON.parse((await get(`${gw.adminUrl}/trust`, clientAgent(pki, undefined))).text) as {
-        last_rejected: { kind: string }[];
-      };
+      const trust = await trustOf(gw.adminUrl);
       expect(trust.last_rejected.filter((r) => r.kind === 'ca_bundle')).toHaveLength(1);
       // The partners keep being served by the bundle in force.
       expect((await get(`${gw.url}/`, clientAgent(pki, 'partner-a'))).status).toBe(200);

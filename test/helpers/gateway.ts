@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { type EchoUpstream, startEchoUpstream } from '../../src/dev/echo-upstream.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger, createMetrics } from '../../src/observability/index.js';
+import type { TrustStatus } from '../../src/trust/trust-status.js';
 import { gatewayEnv, makeTestPki, type TestPki } from './pki.js';
 
 export const execFileAsync = promisify(execFile);
@@ -303,4 +304,11 @@ export function captureClientHello(): Promise<Buffer> {
     });
     server.on('error', reject);
   });
+}
+
+/** GET /trust on a gateway's admin listener, typed as the gateway writes it (trust/trust-status.ts). */
+export async function trustOf(adminUrl: string): Promise<TrustStatus> {
+  const res = await fetch(`${adminUrl}/trust`);
+  if (res.status !== 200) throw new Error(`GET /trust answered ${res.status}`);
+  return (await res.json()) as TrustStatus;
 }
