@@ -4,7 +4,7 @@
 # filesystem (ECS gives /tmp as a volume). The base is pinned to an exact release; the pipeline's
 # image scan and a base-image bump are how it moves. .ci/run tests the code on this same release.
 # test/deploy/ lints this file; `npm run image:build` builds it and the smoke test runs the image.
-ARG NODE_VERSION=24.21.0
+ARG NODE_VERSION=24.22.3
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app

@@ -162,7 +162,14 @@ describe('certificate, name and SAN parsing against OpenSSL', () => {
   it(`never throws anything but DerError on ${ITERATIONS} seeded certificates OpenSSL loads`, () => {
     const rand = mulberry32(SEED);
     const bases = baseCertificates();
-    const counts = { loaded: 0, refusedByUs: 0, parsed: 0, subjectsCompared: 0, sansCompared: 0 };
+    const counts = {
+      loaded: 0,
+      refusedByUs: 0,
+      parsed: 0,
+      subjectsCompared: 0,
+      sansCompared: 0,
+      sanNodeUnprintable: 0,
+    };
     for (let i = 0; i < ITERATIONS; i++) {
       const der = mutate(rand, bases);
       let x509: X509Certificate;
@@ -205,7 +212,14 @@ describe('certificate, name and SAN parsing against OpenSSL', () => {
         expect(x509.subject, where).toBe(simple);
         counts.subjectsCompared++;
       }
-      const altNames = x509.subjectAltName;
+      // Node 24.22 throws "Failed to format subject alternative name" for a SAN its printer
+      // cannot render (24.21 printed something): then there is no second opinion to compare with.
+      let altNames: string | undefined;
+      try {
+        altNames = x509.subjectAltName;
+      } catch {
+        counts.sanNodeUnprintable++;
+      }
       if (altNames && simpleDns(parsed.san.dns)) {
         const nodeDns = altNames
           .split(', ')

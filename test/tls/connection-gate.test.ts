@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { type ConnectionOptions, connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/asn1/certificate.js';
-import { type DevPki, generateDevPki, type Issued, issue } from '../../src/dev/pki.js';
+import { type DevPki, generateDevPki, type Issued, issue, makeCrl } from '../../src/dev/pki.js';
 import {
   MAX_NAME_CHARS,
   recheckConnection,
@@ -251,6 +251,30 @@ describe('verifyNewConnection', () => {
       crlRequired: true,
     });
     expect(verdict).toMatchObject({ ok: false, reason: 'crl_missing', presented: partnerAPresented() });
+  });
+
+  it('accepts a client that sends its intermediate when the snapshot holds only the root', async () => {
+    // The intermediate comes from the client (Node's issuerCertificate links), not the bundle: the
+    // chain is rebuilt through it to the root, and the identity carries what was sent.
+    const verdict = accept(
+      await verdictFor(as(pki.clients['partner-a'], pki.intermediate), snapshotOf(pki.root.certPem)),
+    );
+    expect(verdict.chainFingerprints).toEqual([
+      fpOf(pki.clients['partner-a']),
+      fpOf(pki.intermediate),
+      fpOf(pki.root),
+    ]);
+    expect(verdict.identity.chainDer.map((d) => sha256(d))).toEqual([fpOf(pki.intermediate)]);
+  });
+
+  it('revokes a sent intermediate from the CRL of the root in the snapshot', async () => {
+    const root = snapshotOf(pki.root.certPem);
+    const rootCrl = await makeCrl(pki.root, { revoked: [{ serialHex: serialOf(pki.intermediate) }] });
+    const loaded = parseAndVerifyCrlsInline(Buffer.from(rootCrl), [pki.root.certPem]);
+    expect(loaded.rejected).toEqual([]);
+    const snapshot = { ...root, revocation: RevocationIndex.build(loaded.accepted).index };
+    const verdict = await verdictFor(as(pki.clients['partner-a'], pki.intermediate), snapshot);
+    expect(verdict).toMatchObject({ ok: false, reason: 'revoked', presented: partnerAPresented() });
   });
 
   it('refuses a verified chain that does not end at a CA of the snapshot it is judged by', async () => {
