@@ -7,7 +7,8 @@
  * Each decision is pinned field by field: status, error, sentence, details, route, partner,
  * forwarded target, closeAfter, close; then clientKey, whoami, and the policy reload.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import 'reflect-metadata';
+import { createHash, webcrypto, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import {
@@ -15,6 +16,7 @@ import {
   type Server as HttpServer,
   request as httpRequest,
   type IncomingMessage,
+  type ServerResponse,
 } from 'node:http';
 import {
   Agent,
@@ -25,10 +27,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import * as x509 from '@peculiar/x509';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { readGatewayConfigFile } from '../../src/config/gateway-config-file.js';
-import { type DevPki, generateDevPki, type Issued, issue } from '../../src/dev/pki.js';
+import { type DevPki, EKU_CLIENT_AUTH, generateDevPki, type Issued, issue } from '../../src/dev/pki.js';
 import { type ClientIdentity, identityHeaders } from '../../src/identity/index.js';
 import { createLogger, createMetrics, type Metrics } from '../../src/observability/index.js';
 import {
@@ -70,6 +73,10 @@ let credentials: ServerCredentials;
 let partnerBAgain: Issued;
 /** A leaf of another undeclared client from the same CA. */
 let partnerC: Issued;
+/** A self-signed client certificate (CA:TRUE, clientAuth) trusted as itself, in the CA bundle: a chain of one. */
+let selfTrusted: { certPem: string; keyPem: string };
+/** The dev PKI's bundle and the self-trusted certificate. */
+let bundlePem: string;
 let server: HttpsServer;
 let plain: HttpServer;
 let port = 0;
@@ -81,6 +88,8 @@ const verdicts: Verdict[] = [];
 /** What `decide` answered for each request, in order. */
 const decisions: ConnectionDecision[] = [];
 const agents: Agent[] = [];
+/** What the gate or `decide` threw (answered as the listener and request handler would). */
+const failures: unknown[] = [];
 
 /** The state of one test: the authorizer in force and what its callbacks were told. */
 interface Harness {
@@ -103,7 +112,7 @@ function snapshotOf(revocation: RevocationIndex = RevocationIndex.EMPTY): TrustS
   const loaded = { source: 'test', version: '1', loadedAt: now };
   return {
     generation: 1,
-    caBundle: parseCaBundle(Buffer.from(pki.files['ca-bundle.pem']!), { now, production: false }),
+    caBundle: parseCaBundle(Buffer.from(bundlePem), { now, production: false }),
     caBundleInfo: loaded,
     server: credentials,
     serverInfo: loaded,
@@ -172,25 +181,37 @@ function setUp(setup: Setup = {}): Harness {
 
 /** The gate and the connection state, as the listener runs them after each handshake. */
 function gate(socket: TLSSocket): void {
-  const h = current;
-  if (!h) throw new Error('no authorizer set up');
-  const snapshot = h.trust.current;
-  const verdict = verifyNewConnection(socket, snapshot, NO_CRL);
-  verdicts.push(verdict);
-  const remote = socket.remoteAddress ?? '';
-  const partnerId = verdict.ok ? h.authorizer.decorate(verdict).partnerId : undefined;
-  attachState(socket, new ConnectionState(verdict, snapshot, remote, partnerId));
+  try {
+    const h = harness();
+    const snapshot = h.trust.current;
+    const verdict = verifyNewConnection(socket, snapshot, NO_CRL);
+    verdicts.push(verdict);
+    const partnerId = verdict.ok ? h.authorizer.decorate(verdict).partnerId : undefined;
+    attachState(socket, new ConnectionState(verdict, snapshot, socket.remoteAddress ?? '', partnerId));
+  } catch (err) {
+    // As the listener does (internal_error): the connection is closed, and the test fails at once.
+    failures.push(err);
+    socket.destroy();
+  }
 }
 
-function handle(req: IncomingMessage, res: import('node:http').ServerResponse): void {
-  const h = current;
-  if (!h) throw new Error('no authorizer set up');
-  decisions.push(h.authorizer.decide(req));
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  try {
+    decisions.push(harness().authorizer.decide(req));
+  } catch (err) {
+    failures.push(err);
+    res.statusCode = 500;
+  }
   res.end();
 }
 
+function harness(): Harness {
+  if (!current) throw new Error('no authorizer set up');
+  return current;
+}
+
 /** One client connection (keep-alive, one socket) presenting `who` (or no certificate). */
-function client(who?: Issued): Agent {
+function client(who?: { readonly certPem: string; readonly keyPem: string }): Agent {
   const agent = new Agent({
     keepAlive: true,
     maxSockets: 1,
@@ -210,6 +231,7 @@ async function ask(agent: Agent, path: string, method = 'GET'): Promise<Connecti
   const [res] = (await once(req, 'response')) as [IncomingMessage];
   res.resume();
   await once(res, 'end');
+  expect(failures).toEqual([]);
   expect(decisions.length).toBe(before + 1);
   return decisions[before]!;
 }
@@ -229,20 +251,44 @@ async function reloads(metrics: Metrics): Promise<Record<string, number>> {
   return Object.fromEntries(values.map((v) => [String(v.labels.result), v.value]));
 }
 
+/** A self-signed CA certificate that may also sign (digitalSignature) and authenticate a client. */
+async function selfSignedClient(subject: string): Promise<{ certPem: string; keyPem: string }> {
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '51f7',
+    name: subject,
+    notBefore: new Date(now - 86_400_000),
+    notAfter: new Date(now + 30 * 86_400_000),
+    signingAlgorithm: alg,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
+      new x509.ExtendedKeyUsageExtension([EKU_CLIENT_AUTH]),
+    ],
+  });
+  const key = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  return {
+    certPem: cert.toString('pem'),
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${key.toString('base64')}\n-----END PRIVATE KEY-----\n`,
+  };
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'request-authorizer-'));
   pki = await generateDevPki();
   partnerBAgain = await issue(pki.intermediate, { subject: 'O=Partner B, CN=partner-b' });
   partnerC = await issue(pki.intermediate, { subject: 'O=Partner C, CN=partner-c' });
+  selfTrusted = await selfSignedClient('O=Self, CN=self-trusted');
+  bundlePem = pki.files['ca-bundle.pem']! + selfTrusted.certPem;
   credentials = parseServerCredentials(
     Buffer.from(pki.files['server.pem']!),
     Buffer.from(pki.files['server-key.pem']!),
     { now: Date.now(), production: false },
   );
-  const bundle = parseCaBundle(Buffer.from(pki.files['ca-bundle.pem']!), {
-    now: Date.now(),
-    production: false,
-  });
+  const bundle = parseCaBundle(Buffer.from(bundlePem), { now: Date.now(), production: false });
   server = createHttpsServer(
     { ...secureContextOptions(bundle, credentials), requestCert: true, rejectUnauthorized: false },
     handle,
@@ -260,6 +306,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   for (const a of agents.splice(0)) a.destroy();
+  failures.splice(0);
   current = undefined;
 });
 
@@ -481,6 +528,22 @@ describe('a refused connection', () => {
     expect(h.reported).toEqual([]);
   });
 
+  it('is counted under the route its method selects when two routes share a prefix', async () => {
+    setUp({
+      policy: {
+        routes: [
+          { name: 'reports-read', prefix: '/reports', methods: ['GET'], allow: ['*'] },
+          { name: 'reports-write', prefix: '/reports', methods: ['POST'], allow: ['*'] },
+        ],
+      },
+    });
+    const agent = client(pki.clients.untrusted);
+    const post = await ask(agent, '/reports/1', 'POST');
+    expect(post.ok === false && [post.error, post.route]).toEqual(['unknown_ca', 'reports-write']);
+    const get = await ask(agent, '/reports/1');
+    expect(get.ok === false && [get.error, get.route]).toEqual(['unknown_ca', 'reports-read']);
+  });
+
   it('stays open in explain mode', async () => {
     setUp({ verifyMode: 'explain' });
     expect(await ask(client(pki.clients.untrusted), '/x')).toStrictEqual({
@@ -571,6 +634,20 @@ describe('clientKey (the per-client connection limit)', () => {
   });
 });
 
+describe('a chain of one certificate (a self-signed client certificate in the CA bundle)', () => {
+  it('is its own trust anchor in whoami, and its issuer name keys the connection limit', async () => {
+    const h = setUp({ devMode: true });
+    const d = await ask(client(selfTrusted), WHOAMI_PATH);
+    const v = lastVerdict();
+    expect(v.chainFingerprints).toEqual([sha256(new X509Certificate(selfTrusted.certPem).raw)]);
+    const body = (d.ok && d.local?.('rid-3')) as Record<string, unknown>;
+    expect(body.chain).toMatchObject([{ subject: 'CN=self-trusted,O=Self', revocation: 'no_crl' }]);
+    expect(h.authorizer.clientKey(v)).toBe(
+      `undeclared:${JSON.stringify(['CN=self-trusted,O=Self', 'cn:self-trusted'])}`,
+    );
+  });
+});
+
 describe('whoami', () => {
   const chainOf = (revocation: readonly string[]) =>
     [pki.clients['partner-a'], pki.intermediate, pki.root].map((c, i) => {
@@ -587,7 +664,8 @@ describe('whoami', () => {
 
   it('is answered by the gateway when the policy enables it, with the chain and its CRL coverage', async () => {
     setUp({ policy: { ...POLICY, whoami: true }, trust: snapshotOf(devCrlIndex()) });
-    const d = await ask(client(pki.clients['partner-a']), `${WHOAMI_PATH}?x=1`);
+    const agent = client(pki.clients['partner-a']);
+    const d = await ask(agent, `${WHOAMI_PATH}?x=1`);
     expect(d).toStrictEqual({
       ok: true,
       identityHeaders: [],
@@ -601,6 +679,15 @@ describe('whoami', () => {
     expect(body.request_id).toBe('rid-1');
     expect(body.partner).toEqual({ id: 'acme', declared: true, matched_by: 'partners[0].match[0]' });
     expect(body.chain).toEqual(chainOf(['checked', 'checked', 'trust_anchor']));
+    // Only its own path: everything else is routed as before.
+    for (const path of ['/receipts', `${WHOAMI_PATH}/x`]) {
+      const other = await ask(agent, path);
+      expect(other.ok && [other.route, other.target, 'local' in other]).toEqual([
+        path === '/receipts' ? 'receipts' : 'default',
+        path,
+        false,
+      ]);
+    }
     expect(body.routes).toEqual([
       { name: 'admin', prefix: '/admin', methods: ['GET'] },
       { name: 'billing', prefix: '/billing', methods: 'any' },
