@@ -17,6 +17,7 @@ export default defineConfig({
       'test/policy/whoami.test.ts',
       'test/policy/matchers.test.ts',
       'test/policy/policy-decisions.test.ts',
+      'test/policy/request-authorizer.test.ts',
       'test/trust/crl-synthetic.test.ts',
       'test/trust/crl-openssl.test.ts',
       'test/trust/crl-fuzz.test.ts',
