@@ -109,13 +109,19 @@ describe('policy reload narrowing a route on an open keep-alive connection', () 
     await pki?.cleanup();
   });
 
+  /** Puts `allow` on /orders (upstream `other`) in force, whatever an earlier test left. */
+  const ordersFor = async (allow: string[]): Promise<void> => {
+    writeFileSync(configPath, policy(allow, `http://127.0.0.1:${other.port}`));
+    await gw.gateway.reloadTrust();
+  };
+
   it('decides the next request on the same connection under the new policy', async () => {
+    await ordersFor(['acme']);
     const agent = oneConnection(pki, 'partner-a');
     try {
       expect((await get(`${gw.url}/orders/1`, agent)).status).toBe(200);
       expect(other.seen).toHaveLength(1);
-      writeFileSync(configPath, policy(['beta'], `http://127.0.0.1:${other.port}`));
-      await gw.gateway.reloadTrust();
+      await ordersFor(['beta']);
       const res = await get(`${gw.url}/orders/2`, agent);
       expect(res.status).toBe(403);
       expect(other.seen).toHaveLength(1);
@@ -126,6 +132,7 @@ describe('policy reload narrowing a route on an open keep-alive connection', () 
   });
 
   it('moves the route to its new upstream on the same connection (no stale pool)', async () => {
+    await ordersFor(['beta']);
     const agent = oneConnection(pki, 'partner-b');
     try {
       expect((await get(`${gw.url}/orders/3`, agent)).status).toBe(200);
