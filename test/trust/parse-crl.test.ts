@@ -280,6 +280,7 @@ describe('parseCrl: the envelope', () => {
     expect(refusal(crl({ version: int('00') }))).toEqual(notV2);
     expect(refusal(crl({ version: int('02') }))).toEqual(notV2);
     expect(refusal(crl({ version: tlv(0x02, Buffer.from([0, 1])) }))).toEqual(notV2);
+    expect(refusal(crl({ version: tlv(0x02, Buffer.from([1, 0])) }))).toEqual(notV2);
     expect(refusal(crl({ version: tlv(0x02) }))).toEqual(notV2);
   });
 
@@ -813,12 +814,21 @@ describe('RevokedSet', () => {
   });
 
   it('refuses non-hex characters next to the hex ranges, in either nibble', () => {
-    const s = setOf(['10', '01', '0A', 'A0']);
-    for (const c of ['/', ':', '@', 'G', '`', 'g', ' ', 'x']) {
-      expect(s.indexOf(`1${c}`), `1${c}`).toBe(-1);
-      expect(s.indexOf(`${c}1`), `${c}1`).toBe(-1);
-      expect(s.indexOf(`${c}`), c).toBe(-1);
-      expect(s.indexOf(`${c}10`), `${c}10`).toBe(-1);
+    // Every one-octet serial and every two-octet one ending in 10 is in the set: a character read
+    // as some nibble (or as -1, 0xF/0xFF once masked) would find one of them.
+    const hex2 = (b: number) => b.toString(16).toUpperCase().padStart(2, '0');
+    const everything = setOf([
+      ...Array.from({ length: 256 }, (_, b) => hex2(b)),
+      ...Array.from({ length: 255 }, (_, b) => `${hex2(b + 1)}10`),
+    ]);
+    expect(everything.indexOf('1F')).toBe(0x1f);
+    expect(everything.indexOf('F10')).toBe(256 + 0x0e);
+    for (const c of ['/', ':', '@', 'G', 'W', '[', '`', 'g', ' ', 'x']) {
+      expect(everything.indexOf(`1${c}`), `1${c}`).toBe(-1);
+      expect(everything.indexOf(`${c}1`), `${c}1`).toBe(-1);
+      expect(everything.indexOf(`${c}${c}`), `${c}${c}`).toBe(-1);
+      expect(everything.indexOf(c), c).toBe(-1);
+      expect(everything.indexOf(`${c}10`), `${c}10`).toBe(-1);
     }
     // Each hex digit, at each end of its range, in both nibbles.
     const all = setOf(['09', '90', 'AF', 'FA', '0F', 'F0']);
@@ -868,6 +878,25 @@ describe('RevokedSet', () => {
     const dup = setOf([a!, b!, a!]);
     expect(Array.from(dup.data.table)).toEqual([2, 0, 0, 0, 0, 0, 0, 1]);
     expect(dup.indexOf(a!)).toBe(0);
+  });
+
+  it('never takes a serial for a longer or shorter one in the same probe chain', () => {
+    const slot = (hex: string) => fnv1a(Buffer.from(hex, 'hex')) & 7;
+    const longer = Array.from({ length: 255 }, (_, b) => `01${(b + 1).toString(16).padStart(2, '0')}`).find(
+      (k) => slot(k) === slot('01'),
+    )!;
+    expect(setOf(['01']).indexOf(longer)).toBe(-1);
+    expect(setOf([longer]).indexOf('01')).toBe(-1);
+    const both = setOf(['01', longer]);
+    expect([both.indexOf('01'), both.indexOf(longer)]).toEqual([0, 1]);
+    expect(both.data.table.filter((x) => x !== 0)).toHaveLength(2);
+  });
+
+  it('never finds the empty string, even beside an empty serial', () => {
+    const s = setOf(['', '01']);
+    expect(s.indexOf('')).toBe(-1);
+    expect(s.has('')).toBe(false);
+    expect(s.indexOf('01')).toBe(1);
   });
 
   it('finds every one of many serials and none of their neighbours', () => {
