@@ -28,7 +28,7 @@ beforeAll(async () => {
   upstream = await startEchoUpstream('127.0.0.1', 0);
 });
 afterAll(async () => {
-  if (task && task.child.exitCode === null) task.child.kill('SIGKILL');
+  task?.kill();
   await upstream?.close();
   await sm?.close();
   await pki?.cleanup();

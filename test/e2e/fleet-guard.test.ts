@@ -31,7 +31,7 @@ beforeAll(async () => {
   await pki.addClient('newco', await issue(root2, { subject: 'O=NewCo, CN=newco' }));
 });
 afterAll(async () => {
-  for (const t of tasks) if (t.child.exitCode === null) t.child.kill('SIGKILL');
+  for (const t of tasks) t.kill();
   await upstream?.close();
   await sm?.close();
   await pki?.cleanup();

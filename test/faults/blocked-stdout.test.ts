@@ -57,7 +57,7 @@ describe('blocked stdout', { timeout: 60_000 }, () => {
     } finally {
       gw.child.stdout!.resume();
       await agent.close();
-      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+      gw.kill();
     }
   });
 });

@@ -57,7 +57,7 @@ describe('file descriptor exhaustion', { timeout: 30_000 }, () => {
       ).toBeGreaterThanOrEqual(1);
     } finally {
       for (const s of sockets) s.destroy();
-      gw.child.kill('SIGKILL');
+      gw.kill();
       await gw.exited;
     }
   });

@@ -77,7 +77,7 @@ describe('SIGHUP storm with the policy in SSM', { timeout: 30_000 }, () => {
         reloads.length,
       );
     } finally {
-      gw.child.kill('SIGKILL');
+      gw.kill();
       await gw.exited;
     }
   });

@@ -62,7 +62,7 @@ describe('SIGHUP coalescing', { timeout: 30_000 }, () => {
       );
       expect(finished.signals).toBeGreaterThanOrEqual(1);
     } finally {
-      gw.child.kill('SIGKILL');
+      gw.kill();
       await gw.exited;
     }
   });

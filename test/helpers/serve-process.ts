@@ -12,6 +12,32 @@ import { gatewayEnv, type TestPki } from './pki.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 
+/**
+ * Every process group started here in this test worker, killed when the worker exits: a test that
+ * fails between starting `serve` and stopping it must not leave a gateway (or its cluster workers)
+ * running. One registry per worker process, however often this module is loaded.
+ */
+const GROUPS = Symbol.for('mtls-gateway/test-serve-groups');
+const registry = globalThis as { [GROUPS]?: Set<number> };
+const groups: Set<number> =
+  registry[GROUPS] ??
+  (() => {
+    const set = new Set<number>();
+    registry[GROUPS] = set;
+    process.once('exit', () => {
+      for (const pid of set) killGroup(pid);
+    });
+    return set;
+  })();
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // The group is gone already.
+  }
+}
+
 export interface ServeProcess {
   readonly child: ChildProcess;
   /** Every log line so far. */
@@ -21,6 +47,11 @@ export interface ServeProcess {
   readonly exited: Promise<number | null>;
   readonly tlsPort: number;
   readonly adminPort: number;
+  /**
+   * SIGKILLs the process and everything it started (its cluster workers: a worker can outlive a
+   * primary killed mid-start), for afterAll. The process leads its own process group.
+   */
+  kill(): void;
 }
 
 /** Starts `serve` on the test PKI (file sources) with `env` on top; resolves once both listen. */
@@ -42,7 +73,9 @@ export async function startServe(
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
   });
+  if (child.pid !== undefined) groups.add(child.pid);
   const lines: LogLine[] = [];
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (text) => {
@@ -64,5 +97,8 @@ export async function startServe(
       (l) => ((l.address ?? l.server) as AddressInfo).port,
     );
   const [tlsPort, adminPort] = await Promise.all([port('TLS listening'), port('admin listening')]);
-  return { child, lines, waitLog, exited, tlsPort, adminPort };
+  const kill = (): void => {
+    if (child.pid !== undefined) killGroup(child.pid);
+  };
+  return { child, lines, waitLog, exited, tlsPort, adminPort, kill };
 }

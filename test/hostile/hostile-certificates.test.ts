@@ -93,7 +93,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (gw?.child.exitCode === null) gw.child.kill('SIGKILL');
+  gw?.kill();
   await upstream?.close();
   await pki?.cleanup();
 });
