@@ -28,6 +28,13 @@ function at(line: LogLine, path: string): unknown {
 
 const dataset = (event: string) => (l: LogLine) => at(l, 'event.dataset') === `mtls_gateway.${event}`;
 
+/** One accepted request, one client of an unknown CA and one without a certificate. */
+async function traffic(): Promise<void> {
+  expect((await get(`${gw.url}/receipts/t`, clientAgent(pki, 'partner-a'))).status).toBe(200);
+  expect((await get(`${gw.url}/receipts/t`, clientAgent(pki, 'untrusted'))).status).toBe(401);
+  expect((await get(`${gw.url}/receipts/t`, clientAgent(pki, undefined))).status).toBe(401);
+}
+
 describe('GATEWAY_LOG_FORMAT=ecs', () => {
   it('announces the TLS listener as a process start with its port', async () => {
     const line = await gw.logs.waitFor((l) => dataset('lifecycle')(l) && l.message === 'TLS listening');
@@ -65,6 +72,7 @@ describe('GATEWAY_LOG_FORMAT=ecs', () => {
   });
 
   it("logs the accepted handshake with the client certificate's serial and names", async () => {
+    expect((await get(`${gw.url}/receipts/hs`, clientAgent(pki, 'partner-a'))).status).toBe(200);
     const cert = new X509Certificate(pki.pki.clients['partner-a'].certPem);
     const line = await gw.logs.waitFor(
       (l) =>
@@ -137,15 +145,8 @@ describe('GATEWAY_LOG_FORMAT=ecs', () => {
     expect(at(installed, 'mtls_gateway.trust.crl_count')).toBe(2);
   });
 
-  it('logs the drain and the stop as a process end', async () => {
-    expect(await gw.gateway.drain()).toBe(true);
-    const stopped = await gw.logs.waitFor((l) => dataset('lifecycle')(l) && l.message === 'stopped');
-    expect(at(stopped, 'event.type')).toEqual(['end']);
-    expect(at(stopped, 'mtls_gateway.lifecycle.clean')).toBe(true);
-    expect(at(stopped, 'mtls_gateway.lifecycle.cut_requests')).toBe(0);
-  });
-
-  it('writes every line with the ECS base fields and nothing in the native names', () => {
+  it('writes every line with the ECS base fields and nothing in the native names', async () => {
+    await traffic();
     expect(gw.logs.lines.length).toBeGreaterThan(10);
     for (const line of gw.logs.lines) {
       expect(at(line, 'ecs.version')).toBe(ECS_VERSION);
@@ -160,8 +161,17 @@ describe('GATEWAY_LOG_FORMAT=ecs', () => {
     }
   });
 
-  it('never logs a private key or a whole certificate', () => {
+  it('never logs a private key or a whole certificate', async () => {
+    await traffic();
     const all = gw.logs.lines.map((l) => JSON.stringify(l)).join('\n');
     expect(all).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE|MII[A-Za-z0-9+/]{40}/);
+  });
+
+  it('logs the drain and the stop as a process end', async () => {
+    expect(await gw.gateway.drain()).toBe(true);
+    const stopped = await gw.logs.waitFor((l) => dataset('lifecycle')(l) && l.message === 'stopped');
+    expect(at(stopped, 'event.type')).toEqual(['end']);
+    expect(at(stopped, 'mtls_gateway.lifecycle.clean')).toBe(true);
+    expect(at(stopped, 'mtls_gateway.lifecycle.cut_requests')).toBe(0);
   });
 });
