@@ -39,20 +39,22 @@ export function defaultAlg(kind: KeyKind): SigAlg {
 export interface CertSpec {
   readonly subjectDer: Uint8Array;
   /** Defaults to the subject (self-issued). */
-  readonly issuerDer?: Uint8Array;
+  readonly issuerDer?: Uint8Array | undefined;
   readonly publicKey: KeyObject;
   /** Signs the certificate; defaults to a throw-away key (nothing here verifies certificate signatures). */
-  readonly signer?: { readonly key: KeyObject; readonly alg: SigAlg };
-  readonly serialHex?: string;
+  readonly signer?: { readonly key: KeyObject; readonly alg: SigAlg } | undefined;
+  readonly serialHex?: string | undefined;
   /** basicConstraints cA; undefined: no basicConstraints extension. */
-  readonly ca?: boolean;
+  readonly ca?: boolean | undefined;
   /** The first keyUsage octet (KeyUsage bits); undefined: no keyUsage extension. */
-  readonly keyUsage?: number;
+  readonly keyUsage?: number | undefined;
   /** subjectKeyIdentifier; undefined: none. */
-  readonly subjectKeyId?: Uint8Array;
-  readonly authorityKeyId?: Uint8Array;
-  readonly notBefore?: number;
-  readonly notAfter?: number;
+  readonly subjectKeyId?: Uint8Array | undefined;
+  readonly authorityKeyId?: Uint8Array | undefined;
+  readonly notBefore?: number | undefined;
+  readonly notAfter?: number | undefined;
+  /** More Extension elements (DER), after the others. */
+  readonly extraExtensions?: readonly Uint8Array[] | undefined;
 }
 
 export interface BuiltCert {
@@ -72,7 +74,8 @@ function keyUsageValue(bits: number): Uint8Array {
   return tlv(0x03, Buffer.from([unused, bits]));
 }
 
-export function buildCert(spec: CertSpec): BuiltCert {
+/** The certificate's DER only (for shapes our own certificate parser refuses). */
+export function buildCertDer(spec: CertSpec): Uint8Array {
   fallbackSigner ??= { key: keyPair('ec').privateKey, alg: 'ecdsa-sha256' };
   const signer = spec.signer ?? fallbackSigner;
   const alg = algorithmIdentifier(signer.alg);
@@ -81,6 +84,7 @@ export function buildCert(spec: CertSpec): BuiltCert {
   if (spec.keyUsage !== undefined) exts.push(extension('2.5.29.15', true, keyUsageValue(spec.keyUsage)));
   if (spec.subjectKeyId) exts.push(extension('2.5.29.14', false, octet(spec.subjectKeyId)));
   if (spec.authorityKeyId) exts.push(extension('2.5.29.35', false, seq(tlv(0x80, spec.authorityKeyId))));
+  exts.push(...(spec.extraExtensions ?? []));
   const now = Date.now();
   const tbs = seq(
     tlv(0xa0, int('02')),
@@ -92,7 +96,11 @@ export function buildCert(spec: CertSpec): BuiltCert {
     spec.publicKey.export({ type: 'spki', format: 'der' }),
     ...(exts.length > 0 ? [tlv(0xa3, seq(...exts))] : []),
   );
-  const der = seq(tbs, alg, tlv(0x03, Buffer.from([0]), signBytes(signer.alg, signer.key, tbs)));
+  return seq(tbs, alg, tlv(0x03, Buffer.from([0]), signBytes(signer.alg, signer.key, tbs)));
+}
+
+export function buildCert(spec: CertSpec): BuiltCert {
+  const der = buildCertDer(spec);
   const x509 = new X509Certificate(der);
   return { der, x509, parsed: parseCertificate(x509.raw), pem: x509.toString() };
 }
