@@ -585,7 +585,9 @@ describe('verifyParsedCrl', () => {
     ]);
     expect(crl.signedBy).toStrictEqual(signerOf(ec));
     expect(Buffer.from(crl.issuerDer).equals(Buffer.from(ec.cert.parsed.subjectDer))).toBe(true);
-    //COPY-ASSERT
+    // A copy: not a view that would keep the whole input alive (der is a Buffer, whose slice() is a view).
+    expect(crl.issuerDer.buffer).not.toBe(der.buffer);
+    expect(crl.issuerDer.buffer.byteLength).toBe(crl.issuerDer.byteLength);
     expect(crl.crlNumber).toBe(1n);
     expect(crl.revoked.has('0A1B')).toBe(true);
     expect(() => verifyParsedCrl(parsed, [])).toThrow('no CA in the bundle is named CN=EC CA,O=Verify');
