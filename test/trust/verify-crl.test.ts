@@ -193,6 +193,7 @@ describe('signatureScheme', () => {
     for (const params of [
       Buffer.from([0x04, 0x00]), // OCTET STRING, not NULL
       Buffer.from([0x05, 0x01, 0x00]), // NULL with content
+      Buffer.from([0x05, 0x00, 0x00]), // NULL and more
       Buffer.from([0x05, 0x01]), // a NULL tag with a non-zero length
       Buffer.from([0x05]),
       new Uint8Array(0),

@@ -15,7 +15,14 @@
  * is everything when this module runs from its `.ts` source (under vitest there is no compiled
  * worker to start); run from `dist/` the worker is this same file, resolved via import.meta.url.
  */
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import {
+  isMainThread,
+  type MessagePort,
+  parentPort,
+  Worker,
+  type WorkerOptions,
+  workerData,
+} from 'node:worker_threads';
 import { type IssuingDistributionPoint, RevokedSet, type RevokedSetData } from './parse-crl.js';
 import {
   type CrlLoadResult,
@@ -154,17 +161,33 @@ export async function parseAndVerifyCrlsOffThread(
 ): Promise<CrlLoadResult> {
   if (handledInline(input.byteLength, options, workerAvailable))
     return parseAndVerifyCrlsInline(input, caPems);
-  const owned = transfersInput(input, options);
-  // postMessage would structured-clone (copy twice, ~90 ms for 40 MB, all on this thread): instead
-  // transfer an owned buffer, or copy into shared memory in slices, yielding between them.
-  const payload = owned ? input : await copyToShared(input);
-  const worker = new Worker(new URL(import.meta.url), {
+  const { request, transfer } = await requestFor(input, caPems, options);
+  const worker = new Worker(new URL(import.meta.url), workerOptions(input.byteLength));
+  return answerOf(worker, request, transfer, options.timeoutMs ?? 120_000);
+}
+
+/**
+ * The request for `input` and its transfer list. postMessage would structured-clone the input
+ * (copy twice, ~90 ms for 40 MB, all on this thread): instead its own buffer is moved when it may
+ * be (transfersInput), else it is copied into shared memory in slices, yielding between them.
+ */
+export async function requestFor(
+  input: Uint8Array,
+  caPems: readonly string[],
+  options: OffThreadOptions,
+): Promise<{ request: WireRequest; transfer: ArrayBuffer[] }> {
+  if (transfersInput(input, options))
+    return { request: { input, caPems }, transfer: [input.buffer as ArrayBuffer] };
+  return { request: { input: await copyToShared(input), caPems }, transfer: [] };
+}
+
+/** How the CRL worker is started: marked as ours (see serveCrlRequests) and with a bounded heap. */
+export function workerOptions(inputBytes: number): WorkerOptions {
+  return {
     workerData: { mark: WORKER_MARK },
     // Bounded: the parser allocates in proportion to its input; this caps any surprise.
-    resourceLimits: { maxOldGenerationSizeMb: workerHeapMb(input.byteLength) },
-  });
-  const transfer = owned ? [input.buffer as ArrayBuffer] : [];
-  return answerOf(worker, { input: payload, caPems }, transfer, options.timeoutMs ?? 120_000);
+    resourceLimits: { maxOldGenerationSizeMb: workerHeapMb(inputBytes) },
+  };
 }
 
 /**
@@ -208,11 +231,14 @@ export async function copyToShared(input: Uint8Array): Promise<Uint8Array> {
 }
 
 // ---- worker side ---------------------------------------------------------------------------------
-const data = workerData as { mark?: unknown } | null | undefined;
-if (!isMainThread && parentPort && data?.mark === WORKER_MARK) {
-  const port = parentPort;
+
+/** The worker's loop: answers the one request that arrives on `port` (answerRequest). */
+export function serveCrlRequests(port: MessagePort): void {
   port.once('message', (request: WireRequest) => {
     const { response, transfer } = answerRequest(request);
     port.postMessage(response, transfer);
   });
 }
+
+const data = workerData as { mark?: unknown } | null | undefined;
+if (!isMainThread && parentPort && data?.mark === WORKER_MARK) serveCrlRequests(parentPort);
