@@ -14,6 +14,9 @@
  * Inline fallback: inputs below `inlineLimit` (256 KiB) are handled on the calling thread, and so
  * is everything when this module runs from its `.ts` source (under vitest there is no compiled
  * worker to start); run from `dist/` the worker is this same file, resolved via import.meta.url.
+ * Each side is a function (answerRequest and serveCrlRequests in the worker, requestFor, answerOf
+ * and receiveResponse on the main thread), so tests run both in process; the worker block at the
+ * end only calls serveCrlRequests.
  */
 import {
   isMainThread,
