@@ -23,6 +23,8 @@ export default defineConfig({
       'test/trust/crl-fuzz.test.ts',
       'test/trust/parse-crl.test.ts',
       'test/trust/revocation-index.test.ts',
+      'test/trust/crl-worker.test.ts',
+      'test/trust/verify-crl.test.ts',
       'test/tls/client-chain.test.ts',
       'test/tls/connection-gate.test.ts',
       'test/proxy/**/*.test.ts',

@@ -284,8 +284,9 @@ function verifyingCa(
 export function verifyParsedCrl(crl: ParsedCrl, cas: readonly CaCandidate[]): VerifiedCrl {
   const ca = verifyingCa(crl, cas);
   const { tbsDer: _t, signature: _s, signatureAlgorithmOid: _o, signatureAlgorithmParams: _p, ...info } = crl;
-  // issuerDer is copied so that a verified CRL never pins the (possibly huge) input buffer.
-  return { ...info, issuerDer: crl.issuerDer.slice(), signedBy: signerOf(ca) };
+  // issuerDer is copied so that a verified CRL never pins the (possibly huge) input buffer: not with
+  // slice(), which on a Buffer (what the sources read) is a view.
+  return { ...info, issuerDer: new Uint8Array(crl.issuerDer), signedBy: signerOf(ca) };
 }
 
 /** Parse failures that, on a CRL its CA did sign, make that CA's CRL unusable (not just absent). */
