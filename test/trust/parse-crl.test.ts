@@ -457,11 +457,14 @@ describe('parseCrl: AuthorityKeyIdentifier', () => {
     expect(parseCrl(withAki(seq())).authorityKeyId).toBeUndefined();
   });
 
-  it('copies the key id out of the input', () => {
-    const der = new Uint8Array(withAki(seq(keyId)));
-    const aki = parseCrl(der).authorityKeyId!;
-    der.fill(0);
-    expect(Buffer.from(aki).toString('hex')).toBe('0102030405');
+  it('copies the key id out of the input, a Buffer (what the sources read) too', () => {
+    for (const der of [new Uint8Array(withAki(seq(keyId))), Buffer.from(withAki(seq(keyId)))]) {
+      const aki = parseCrl(der).authorityKeyId!;
+      der.fill(0);
+      expect(Buffer.from(aki).toString('hex')).toBe('0102030405');
+      // Its own memory: a verified CRL keeps the key id, which must not pin the whole input.
+      expect(aki.buffer.byteLength).toBe(aki.byteLength);
+    }
   });
 
   it('refuses a value that is not one AuthorityKeyIdentifier SEQUENCE of known fields in order', () => {

@@ -433,7 +433,7 @@ function parseAuthorityKeyId(buf: Uint8Array, value: Tlv): Uint8Array | undefine
   seq.optional(0xa1); // authorityCertIssuer
   seq.optional(0x82); // authorityCertSerialNumber
   seq.finish('AuthorityKeyIdentifier');
-  return keyId ? buf.slice(keyId.contentStart, keyId.end) : undefined;
+  return keyId ? new Uint8Array(buf.subarray(keyId.contentStart, keyId.end)) : undefined;
 }
 
 function parseIdp(buf: Uint8Array, value: Tlv): IssuingDistributionPoint {
