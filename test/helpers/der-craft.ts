@@ -77,8 +77,13 @@ export interface CraftOptions {
   readonly serialHex?: string;
   readonly notBefore?: number;
   readonly notAfter?: number;
-  /** Extra extensions (each a whole Extension SEQUENCE); basicConstraints and EKU clientAuth are always added. */
+  /**
+   * Extra extensions (each a whole Extension SEQUENCE); basicConstraints and EKU clientAuth are
+   * always added (for `ca`: basicConstraints CA:TRUE and keyUsage keyCertSign, cRLSign instead).
+   */
   readonly extensions?: readonly Uint8Array[];
+  /** A CA certificate rather than a client certificate. */
+  readonly ca?: boolean;
 }
 
 export interface Crafted {
@@ -98,9 +103,16 @@ export function craftCertificate(opts: CraftOptions): Crafted {
   const keys = opts.keys ?? generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const now = Date.now();
   const sigAlg = seq(oid(OID.ecdsaWithSha256));
-  const basicConstraints = seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, seq()));
+  const critical = tlv(0x01, Buffer.from([0xff]));
+  const basicConstraints = seq(
+    oid('2.5.29.19'),
+    critical,
+    tlv(0x04, opts.ca ? seq(tlv(0x01, Buffer.from([0xff]))) : seq()),
+  );
+  // keyCertSign (bit 5) and cRLSign (bit 6): one content octet 0x06, one unused bit.
+  const keyUsage = seq(oid('2.5.29.15'), critical, tlv(0x04, tlv(0x03, Buffer.from([0x01, 0x06]))));
   const eku = seq(oid('2.5.29.37'), tlv(0x04, seq(oid('1.3.6.1.5.5.7.3.2'))));
-  const exts = [basicConstraints, eku, ...(opts.extensions ?? [])];
+  const exts = [basicConstraints, opts.ca ? keyUsage : eku, ...(opts.extensions ?? [])];
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),
     tlv(0x02, Buffer.from(opts.serialHex ?? '0123456789', 'hex')),

@@ -277,6 +277,47 @@ describe('verifyNewConnection', () => {
     expect(verdict).toMatchObject({ ok: false, reason: 'revoked', presented: partnerAPresented() });
   });
 
+  it('keeps each certificate the client sent once, the self-signed root it may send included', async () => {
+    const verdict = accept(
+      await verdictFor(
+        as(pki.clients['partner-a'], pki.intermediate, pki.root),
+        snapshotOf(pki.root.certPem),
+      ),
+    );
+    expect(verdict.identity.chainDer.map((d) => sha256(d))).toEqual([fpOf(pki.intermediate), fpOf(pki.root)]);
+  });
+
+  it('refuses a chain through a sent CA whose DER we cannot read, naming the leaf', async () => {
+    // The CA's subject has a non-minimal length (OpenSSL reads it); the leaf names it minimally,
+    // which OpenSSL matches canonically: the handshake verifies, and the gate cannot read the CA.
+    const rootKey = keyFromPem(pki.root.keyPem);
+    const rootName = parseCertificate(new X509Certificate(pki.root.certPem).raw).subjectDer;
+    const odd = craftCertificate({
+      subject: name(rdn([atv(OID.CN, 0x0c, 'odd sent CA')], 1)),
+      issuer: rootName,
+      signingKey: rootKey,
+      serialHex: '7F10',
+      ca: true,
+    });
+    const leaf = craftCertificate({
+      subject: name(cnRdn('odd-child')),
+      issuer: name(cnRdn('odd sent CA')),
+      signingKey: keyFromPem(odd.keyPem),
+      serialHex: '7F11',
+    });
+    const verdict = await verdictFor(
+      { cert: leaf.pem + odd.pem, key: leaf.keyPem },
+      snapshotOf(pki.root.certPem),
+    );
+    expect(verdict).toMatchObject({
+      ok: false,
+      reason: 'bad_certificate',
+      presented: { subject: 'CN=odd-child', serial: '7F11', issuer: 'CN=odd sent CA' },
+      fingerprint256: sha256(leaf.der),
+    });
+    expect(verdict.ok ? '' : verdict.detail).toMatch(/^unparsable certificate in chain: ./);
+  });
+
   it('refuses a verified chain that does not end at a CA of the snapshot it is judged by', async () => {
     // Verified by the server's context (whole bundle), judged by a snapshot holding only the root:
     // the rebuilt chain cannot reach it without the intermediate.
