@@ -228,18 +228,27 @@ function buildVerified(
   return acceptedVerdict(leaf, sent, parsedLeaf, elements);
 }
 
-/** The `ok` verdict of a verified, unrevoked chain (`elements` leaf first): identity and chain. */
+/**
+ * The `ok` verdict of a verified, unrevoked chain (`elements` leaf first): identity and chain.
+ * The identity's chainDer is the part of the verified chain the client sent, in chain order:
+ * anything else it sent (another partner's CA, a same-name look-alike, a twin OpenSSL did not
+ * use) verified nothing, and must not reach Client-Cert-Chain or the rotation guard as if it had.
+ */
 export function acceptedVerdict(
   leaf: X509Certificate,
   sent: readonly X509Certificate[],
   parsedLeaf: ParsedCertificate,
   elements: readonly ChainElement[],
 ): Verdict & { ok: true } {
+  const sentFingerprints = new Set(sent.map(fingerprintHex));
   return {
     ok: true,
     identity: clientIdentityFromDer(
       leaf.raw,
-      sent.map((c) => c.raw),
+      elements
+        .slice(1)
+        .filter((e) => sentFingerprints.has(e.fingerprint256))
+        .map((e) => e.x509.raw),
       parsedLeaf,
     ),
     chain: elements.map((e) => e.parsed),
