@@ -33,7 +33,7 @@ export interface ClientIdentity {
   readonly organization: readonly string[];
   readonly organizationalUnit: readonly string[];
   readonly leafDer: Buffer;
-  /** The certificates the client sent after its leaf, as sent. */
+  /** The certificates of the verified chain that the client sent, after its leaf, in chain order. */
   readonly chainDer: readonly Buffer[];
   readonly parsed: ParsedCertificate;
 }

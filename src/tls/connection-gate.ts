@@ -137,12 +137,13 @@ function decide(
   if (!snapshot || !socket.authorized) return refuseUnverified(socket, leaf, sent, snapshot, now);
   const cache = verifiedChains(snapshot);
   const key = chainKey(leaf, sent);
-  let known = cache.get(key);
+  const cached = cache.get(key);
+  let known = cached && cached.from <= now && now <= cached.until ? cached.verdict : undefined;
   if (!known) {
-    const built = buildVerified(leaf, sent, snapshot);
+    const built = buildVerified(leaf, sent, snapshot, now);
     if (!built.ok) return built;
     if (cache.size >= MAX_CACHED_CHAINS) cache.clear();
-    cache.set(key, built);
+    cache.set(key, { verdict: built, ...decisionWindow(built.chain, sent, snapshot, now) });
     known = built;
   }
   // Revocation is checked on every connection, cached chain or not: the index may have changed.
@@ -205,12 +206,13 @@ function buildVerified(
   leaf: X509Certificate,
   sent: readonly X509Certificate[],
   snapshot: TrustSnapshot,
+  now: number,
 ): Verdict {
   const parsedLeaf = parseLeaf(leaf);
   if ('ok' in parsedLeaf) return parsedLeaf;
   let elements: ChainElement[];
   try {
-    elements = buildClientChain(leaf, sent, snapshot.caBundle, parsedLeaf);
+    elements = buildClientChain(leaf, sent, snapshot.caBundle, parsedLeaf, now);
   } catch (err) {
     const presented = presentedOf(parsedLeaf);
     return refuse('bad_certificate', presented, `unparsable certificate in chain: ${(err as Error).message}`);
@@ -228,18 +230,27 @@ function buildVerified(
   return acceptedVerdict(leaf, sent, parsedLeaf, elements);
 }
 
-/** The `ok` verdict of a verified, unrevoked chain (`elements` leaf first): identity and chain. */
+/**
+ * The `ok` verdict of a verified, unrevoked chain (`elements` leaf first): identity and chain.
+ * The identity's chainDer is the part of the verified chain the client sent, in chain order:
+ * anything else it sent (another partner's CA, a same-name look-alike, a twin OpenSSL did not
+ * use) verified nothing, and must not reach Client-Cert-Chain or the rotation guard as if it had.
+ */
 export function acceptedVerdict(
   leaf: X509Certificate,
   sent: readonly X509Certificate[],
   parsedLeaf: ParsedCertificate,
   elements: readonly ChainElement[],
 ): Verdict & { ok: true } {
+  const sentFingerprints = new Set(sent.map(fingerprintHex));
   return {
     ok: true,
     identity: clientIdentityFromDer(
       leaf.raw,
-      sent.map((c) => c.raw),
+      elements
+        .slice(1)
+        .filter((e) => sentFingerprints.has(e.fingerprint256))
+        .map((e) => e.x509.raw),
       parsedLeaf,
     ),
     chain: elements.map((e) => e.parsed),
@@ -255,9 +266,45 @@ export function acceptedVerdict(
  * new bundle rebuilds chains). Bounded: cleared when full.
  */
 const MAX_CACHED_CHAINS = 10_000;
-const chainsBySnapshot = new WeakMap<TrustSnapshot, Map<string, Verdict & { ok: true }>>();
 
-function verifiedChains(snapshot: TrustSnapshot): Map<string, Verdict & { ok: true }> {
+/**
+ * A cached chain and the span of time (epoch ms, inclusive) over which it stays the one OpenSSL
+ * picks: which candidate issuer OpenSSL takes depends on which are valid now (the first valid
+ * one), so once any certificate the client sent, or any CA of the bundle, crosses its notBefore
+ * or notAfter the chain is rebuilt. Otherwise a chain cached through a since-expired certificate
+ * would keep deciding revocation after OpenSSL moved on to a revoked twin.
+ */
+interface CachedChain {
+  readonly verdict: Verdict & { ok: true };
+  readonly from: number;
+  readonly until: number;
+}
+
+type Validity = { readonly notBefore: number; readonly notAfter: number };
+
+function decisionWindow(
+  chain: readonly Validity[],
+  sent: readonly X509Certificate[],
+  snapshot: TrustSnapshot,
+  now: number,
+): { from: number; until: number } {
+  let from = Number.NEGATIVE_INFINITY;
+  let until = Number.POSITIVE_INFINITY;
+  const consider = (c: Validity): void => {
+    if (c.notBefore > now) until = Math.min(until, c.notBefore - 1);
+    else from = Math.max(from, c.notBefore);
+    if (c.notAfter < now) from = Math.max(from, c.notAfter + 1);
+    else until = Math.min(until, c.notAfter);
+  };
+  for (const c of chain) consider(c);
+  for (const c of sent) consider(parseCertificate(c.raw));
+  for (const c of snapshot.caBundle.cas) consider(c);
+  return { from, until };
+}
+
+const chainsBySnapshot = new WeakMap<TrustSnapshot, Map<string, CachedChain>>();
+
+function verifiedChains(snapshot: TrustSnapshot): Map<string, CachedChain> {
   let cache = chainsBySnapshot.get(snapshot);
   if (!cache) {
     cache = new Map();

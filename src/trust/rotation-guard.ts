@@ -40,7 +40,7 @@ export interface VerifiedClient {
   /** Lower-case hex SHA-256 of the leaf DER. */
   readonly fingerprint256: string;
   readonly leafDer: Buffer;
-  /** The certificates the client sent after its leaf. */
+  /** The certificates of the verified chain that the client sent after its leaf (ClientIdentity.chainDer). */
   readonly sentDer: readonly Buffer[];
 }
 

@@ -1,0 +1,112 @@
+/**
+ * The gate's verified-chain cache over real TLS: which of two same-key twins OpenSSL verifies
+ * through depends on which is valid now, so a chain cached while one twin was valid must not keep
+ * deciding revocation once that twin has expired and OpenSSL would take the other, revoked, one.
+ */
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, createServer, type TLSSocket } from 'node:tls';
+import { expect, it } from 'vitest';
+import { verifyNewConnection } from '../../src/tls/connection-gate.js';
+import { secureContextOptions } from '../../src/tls/secure-context.js';
+import { parseCaBundle } from '../../src/trust/ca-bundle.js';
+import { parseAndVerifyCrlsInline } from '../../src/trust/crl/crl-worker.js';
+import { RevocationIndex } from '../../src/trust/revocation-index.js';
+import { parseServerCredentials } from '../../src/trust/server-credentials.js';
+import type { TrustSnapshot } from '../../src/trust/snapshot.js';
+import { ScenarioCa, writeText } from '../differential/scenario-pki.js';
+
+const day = 86_400_000;
+const stamp = (ms: number): string => `${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
+
+it('a cached chain through a since-expired twin does not hide the revoked twin OpenSSL now uses', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chain-clock-'));
+  const clients: TLSSocket[] = [];
+  try {
+    const now = Date.now();
+    const root = ScenarioCa.root(join(dir, 'root'), '/CN=Clock Root');
+    const inter = root.intermediate(join(dir, 'inter'), '/CN=Clock Issuing CA');
+    // Same subject and key, valid now, expiring tomorrow, never revoked; the long-lived one is.
+    const expiring = root.crossSign(inter, '/CN=Clock Issuing CA', {
+      startDate: stamp(now - day),
+      endDate: stamp(now + day),
+    });
+    const leaf = inter.leaf('client', 'clock-client');
+    const serverCert = root.leaf('server', 'localhost', { eku: 'serverAuth' });
+    root.revoke(inter.cert);
+    // Only the root's CRL can load: the intermediate is not in the bundle.
+    const crlPem = root.crl();
+    const bundlePath = writeText(join(dir, 'bundle.pem'), root.cert.pem);
+    // -crl_check_all wants a CRL at every level, so the oracle gets the intermediate's too.
+    const crlPath = writeText(join(dir, 'crls.pem'), crlPem + inter.crl());
+    const sentPath = writeText(join(dir, 'sent.pem'), expiring.pem + inter.cert.pem);
+    const later = now + 2 * day;
+    // The oracle, today and the day after tomorrow: OpenSSL takes the first valid twin.
+    const oracle = (at: number): string => {
+      const args = ['verify', '-crl_check_all', '-attime', String(Math.floor(at / 1000))];
+      const r = spawnSync(
+        'openssl',
+        [...args, '-CAfile', bundlePath, '-CRLfile', crlPath, '-untrusted', sentPath, leaf.pemPath],
+        { encoding: 'utf8' },
+      );
+      return r.status === 0 ? 'ok' : (/error (\d+) at/.exec(r.stdout + r.stderr)?.[1] ?? r.stderr);
+    };
+    expect([oracle(now), oracle(later)]).toEqual(['ok', '23']); // 23: X509_V_ERR_CERT_REVOKED
+
+    const bundle = parseCaBundle(Buffer.from(root.cert.pem), { now, production: false });
+    const credentials = parseServerCredentials(
+      Buffer.from(serverCert.pem),
+      readFileSync(serverCert.keyPath),
+      { now, production: false },
+    );
+    const loaded = parseAndVerifyCrlsInline(Buffer.from(crlPem), [root.cert.pem]);
+    expect(loaded.rejected).toEqual([]);
+    const snapshot: TrustSnapshot = {
+      generation: 1,
+      caBundle: bundle,
+      caBundleInfo: { source: 'test', version: '1', loadedAt: now },
+      server: credentials,
+      serverInfo: { source: 'test', version: '1', loadedAt: now },
+      revocation: RevocationIndex.build(loaded.accepted).index,
+    };
+    const live = createServer({
+      ...secureContextOptions(bundle, credentials),
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+    live.listen(0, '127.0.0.1');
+    await once(live, 'listening');
+    const port = (live.address() as { port: number }).port;
+    const handshake = async (): Promise<TLSSocket> => {
+      const next = once(live, 'secureConnection') as Promise<[TLSSocket]>;
+      const client = connect({
+        port,
+        host: '127.0.0.1',
+        servername: 'localhost',
+        ca: root.cert.pem,
+        cert: leaf.pem + expiring.pem + inter.cert.pem,
+        key: readFileSync(leaf.keyPath),
+      });
+      client.on('error', () => undefined);
+      clients.push(client);
+      const [socket] = await next;
+      clients.push(socket);
+      return socket;
+    };
+    try {
+      const policy = { graceSeconds: 0, crlRequired: false };
+      const today = verifyNewConnection(await handshake(), snapshot, policy, now);
+      expect(today.ok).toBe(true);
+      const afterExpiry = verifyNewConnection(await handshake(), snapshot, policy, later);
+      expect(afterExpiry.ok ? 'ok' : afterExpiry.reason).toBe('revoked');
+    } finally {
+      live.close();
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
