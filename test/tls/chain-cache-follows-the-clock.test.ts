@@ -58,11 +58,14 @@ it('a cached chain through a since-expired twin does not hide the revoked twin O
     // lastUpdate (written this same second), which OpenSSL reads as CRL_NOT_YET_VALID.
     expect([oracle(now + 60_000), oracle(later)]).toEqual(['ok', '23']); // 23: X509_V_ERR_CERT_REVOKED
 
-    const bundle = parseCaBundle(Buffer.from(root.cert.pem), { now, production: false });
+    // Loaded now, not at `now`: openssl stamps notBefore with the second it wrote each file, which
+    // can be a second after `now` was taken.
+    const loadedAt = { now: Date.now(), production: false };
+    const bundle = parseCaBundle(Buffer.from(root.cert.pem), loadedAt);
     const credentials = parseServerCredentials(
       Buffer.from(serverCert.pem),
       readFileSync(serverCert.keyPath),
-      { now, production: false },
+      loadedAt,
     );
     const loaded = parseAndVerifyCrlsInline(Buffer.from(crlPem), [root.cert.pem]);
     expect(loaded.rejected).toEqual([]);
