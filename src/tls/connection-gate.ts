@@ -58,17 +58,32 @@ const MAX_LOGGED_CHARS = 1024;
 const clip = (text: string): string =>
   text.length > MAX_LOGGED_CHARS ? `${text.slice(0, MAX_LOGGED_CHARS - 3)}...` : text;
 
-/** The certificates the client sent after its leaf, following Node's issuerCertificate links. */
-function sentChain(leaf: X509Certificate): X509Certificate[] {
+/**
+ * The most certificates a client may send after its leaf. OpenSSL sees every one of them as an
+ * untrusted issuer candidate, so the gate must see them all too: a chain is refused, not cut,
+ * when it is longer (a certificate the gate did not read could be the one OpenSSL verified through).
+ */
+const MAX_SENT = 32;
+
+/**
+ * The distinct certificates the client sent after its leaf, in the order sent (Node's
+ * issuerCertificate links), or undefined when there are more than MAX_SENT. A repeated certificate
+ * is skipped, not taken as the end: otherwise [A, A, B] would hide B from the gate.
+ */
+function sentChain(leaf: X509Certificate): X509Certificate[] | undefined {
   const sent: X509Certificate[] = [];
+  const seen = new Set([leaf.fingerprint256]);
   let current = leaf;
-  while (sent.length < 10) {
+  for (let hops = 0; ; hops++) {
     const next = current.issuerCertificate;
-    if (!next || next.fingerprint256 === current.fingerprint256) break;
-    sent.push(next);
+    if (!next || next === current) return sent;
+    if (hops >= MAX_SENT) return undefined;
+    if (!seen.has(next.fingerprint256)) {
+      seen.add(next.fingerprint256);
+      sent.push(next);
+    }
     current = next;
   }
-  return sent;
 }
 
 /** What a refusal shows of a certificate. Cannot throw: a ParsedCertificate's names are well-formed. */
@@ -134,6 +149,12 @@ function decide(
   now: number,
 ): Verdict {
   const sent = sentChain(leaf);
+  if (!sent) {
+    const parsed = parseLeaf(leaf);
+    return 'ok' in parsed
+      ? parsed
+      : refuse('bad_certificate', presentedOf(parsed), `more than ${MAX_SENT} certificates sent after the leaf`);
+  }
   if (!snapshot || !socket.authorized) return refuseUnverified(socket, leaf, sent, snapshot, now);
   const cache = verifiedChains(snapshot);
   const key = chainKey(leaf, sent);
