@@ -153,7 +153,11 @@ function decide(
     const parsed = parseLeaf(leaf);
     return 'ok' in parsed
       ? parsed
-      : refuse('bad_certificate', presentedOf(parsed), `more than ${MAX_SENT} certificates sent after the leaf`);
+      : refuse(
+          'bad_certificate',
+          presentedOf(parsed),
+          `more than ${MAX_SENT} certificates sent after the leaf`,
+        );
   }
   if (!snapshot || !socket.authorized) return refuseUnverified(socket, leaf, sent, snapshot, now);
   const cache = verifiedChains(snapshot);

@@ -1,9 +1,3 @@
-/**
- * The gate's verified-chain cache over real TLS: which of two same-key twins OpenSSL verifies
- * through depends on which is valid now, so a chain cached while one twin was valid must not keep
- * deciding revocation once that twin has expired and OpenSSL would take the other, revoked, one.
- */
-import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +11,7 @@ import { parseAndVerifyCrlsInline } from '../../src/trust/crl/crl-worker.js';
 import { RevocationIndex } from '../../src/trust/revocation-index.js';
 import { parseServerCredentials } from '../../src/trust/server-credentials.js';
 import type { TrustSnapshot } from '../../src/trust/snapshot.js';
-import { ScenarioCa, writeText } from '../differential/scenario-pki.js';
+import { ScenarioCa } from '../differential/scenario-pki.js';
 
 const day = 86_400_000;
 const stamp = (ms: number): string => `${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
@@ -39,11 +33,15 @@ it('a revoked twin hidden from the gate behind a repeated or 11th sent certifica
     const serverCert = root.leaf('server', 'localhost', { eku: 'serverAuth' });
     root.revoke(inter.cert);
     const crlPem = root.crl();
-    const bundle = parseCaBundle(Buffer.from(root.cert.pem), { now, production: false });
-    const credentials = parseServerCredentials(Buffer.from(serverCert.pem), readFileSync(serverCert.keyPath), {
-      now,
-      production: false,
-    });
+    // Loaded and judged after the PKI is written: openssl stamps notBefore and the CRL's thisUpdate
+    // with the second it wrote them, which can be a second after `now` was taken.
+    const loadedAt = { now: Date.now(), production: false };
+    const bundle = parseCaBundle(Buffer.from(root.cert.pem), loadedAt);
+    const credentials = parseServerCredentials(
+      Buffer.from(serverCert.pem),
+      readFileSync(serverCert.keyPath),
+      loadedAt,
+    );
     const loaded = parseAndVerifyCrlsInline(Buffer.from(crlPem), [root.cert.pem]);
     const snapshot: TrustSnapshot = {
       generation: 1,
@@ -53,13 +51,24 @@ it('a revoked twin hidden from the gate behind a repeated or 11th sent certifica
       serverInfo: { source: 'test', version: '1', loadedAt: now },
       revocation: RevocationIndex.build(loaded.accepted).index,
     };
-    const live = createServer({ ...secureContextOptions(bundle, credentials), requestCert: true, rejectUnauthorized: false });
+    const live = createServer({
+      ...secureContextOptions(bundle, credentials),
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
     live.listen(0, '127.0.0.1');
     await once(live, 'listening');
     const port = (live.address() as { port: number }).port;
     const handshake = async (chain: string): Promise<TLSSocket> => {
       const next = once(live, 'secureConnection') as Promise<[TLSSocket]>;
-      const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: root.cert.pem, cert: leaf.pem + chain, key: readFileSync(leaf.keyPath) });
+      const client = connect({
+        port,
+        host: '127.0.0.1',
+        servername: 'localhost',
+        ca: root.cert.pem,
+        cert: leaf.pem + chain,
+        key: readFileSync(leaf.keyPath),
+      });
       client.on('error', () => undefined);
       clients.push(client);
       const [socket] = await next;
@@ -69,9 +78,13 @@ it('a revoked twin hidden from the gate behind a repeated or 11th sent certifica
     try {
       const policy = { graceSeconds: 0, crlRequired: false };
       const results: string[] = [];
-      for (const chain of [inter.cert.pem, expired.pem + expired.pem + inter.cert.pem, expired.pem + filler.repeat(9) + inter.cert.pem]) {
+      for (const chain of [
+        inter.cert.pem,
+        expired.pem + expired.pem + inter.cert.pem,
+        expired.pem + filler.repeat(9) + inter.cert.pem,
+      ]) {
         const socket = await handshake(chain);
-        const v = verifyNewConnection(socket, snapshot, policy, now);
+        const v = verifyNewConnection(socket, snapshot, policy, loadedAt.now);
         results.push(`${socket.authorized}:${v.ok ? 'ok' : v.reason}`);
       }
       // OpenSSL verified every one of them through the revoked intermediate.
