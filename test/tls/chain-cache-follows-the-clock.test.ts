@@ -4,27 +4,21 @@
  * deciding revocation once that twin has expired and OpenSSL would take the other, revoked, one.
  */
 import { spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, createServer, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { expect, it } from 'vitest';
 import { verifyNewConnection } from '../../src/tls/connection-gate.js';
-import { secureContextOptions } from '../../src/tls/secure-context.js';
-import { parseCaBundle } from '../../src/trust/ca-bundle.js';
-import { parseAndVerifyCrlsInline } from '../../src/trust/crl/crl-worker.js';
-import { RevocationIndex } from '../../src/trust/revocation-index.js';
-import { parseServerCredentials } from '../../src/trust/server-credentials.js';
-import type { TrustSnapshot } from '../../src/trust/snapshot.js';
 import { ScenarioCa, writeText } from '../differential/scenario-pki.js';
+import { type GateServer, startGateServer } from '../helpers/gate-server.js';
 
 const day = 86_400_000;
 const stamp = (ms: number): string => `${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
 
 it('a cached chain through a since-expired twin does not hide the revoked twin OpenSSL now uses', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chain-clock-'));
-  const clients: TLSSocket[] = [];
+  let gate: GateServer;
   try {
     const now = Date.now();
     const root = ScenarioCa.root(join(dir, 'root'), '/CN=Clock Root');
@@ -58,60 +52,21 @@ it('a cached chain through a since-expired twin does not hide the revoked twin O
     // lastUpdate (written this same second), which OpenSSL reads as CRL_NOT_YET_VALID.
     expect([oracle(now + 60_000), oracle(later)]).toEqual(['ok', '23']); // 23: X509_V_ERR_CERT_REVOKED
 
-    // Loaded now, not at `now`: openssl stamps notBefore with the second it wrote each file, which
-    // can be a second after `now` was taken.
-    const loadedAt = { now: Date.now(), production: false };
-    const bundle = parseCaBundle(Buffer.from(root.cert.pem), loadedAt);
-    const credentials = parseServerCredentials(
-      Buffer.from(serverCert.pem),
-      readFileSync(serverCert.keyPath),
-      loadedAt,
-    );
-    const loaded = parseAndVerifyCrlsInline(Buffer.from(crlPem), [root.cert.pem]);
-    expect(loaded.rejected).toEqual([]);
-    const snapshot: TrustSnapshot = {
-      generation: 1,
-      caBundle: bundle,
-      caBundleInfo: { source: 'test', version: '1', loadedAt: now },
-      server: credentials,
-      serverInfo: { source: 'test', version: '1', loadedAt: now },
-      revocation: RevocationIndex.build(loaded.accepted).index,
-    };
-    const live = createServer({
-      ...secureContextOptions(bundle, credentials),
-      requestCert: true,
-      rejectUnauthorized: false,
-    });
-    live.listen(0, '127.0.0.1');
-    await once(live, 'listening');
-    const port = (live.address() as { port: number }).port;
-    const handshake = async (): Promise<TLSSocket> => {
-      const next = once(live, 'secureConnection') as Promise<[TLSSocket]>;
-      const client = connect({
-        port,
-        host: '127.0.0.1',
-        servername: 'localhost',
-        ca: root.cert.pem,
-        cert: leaf.pem + expiring.pem + inter.cert.pem,
-        key: readFileSync(leaf.keyPath),
-      });
-      client.on('error', () => undefined);
-      clients.push(client);
-      const [socket] = await next;
-      clients.push(socket);
-      return socket;
-    };
+    // Loaded after the PKI is written: openssl stamps notBefore with the second it wrote each
+    // file, which can be a second after `now` was taken.
+    gate = await startGateServer({ bundlePem: root.cert.pem, crlPem, server: serverCert });
+    const handshake = (): Promise<TLSSocket> =>
+      gate.handshake(leaf.pem + expiring.pem + inter.cert.pem, leaf.keyPath);
     try {
       const policy = { graceSeconds: 0, crlRequired: false };
-      const today = verifyNewConnection(await handshake(), snapshot, policy, now);
+      const today = verifyNewConnection(await handshake(), gate.snapshot, policy, now);
       expect(today.ok).toBe(true);
-      const afterExpiry = verifyNewConnection(await handshake(), snapshot, policy, later);
+      const afterExpiry = verifyNewConnection(await handshake(), gate.snapshot, policy, later);
       expect(afterExpiry.ok ? 'ok' : afterExpiry.reason).toBe('revoked');
     } finally {
-      live.close();
+      gate.close();
     }
   } finally {
-    for (const c of clients) c.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 });

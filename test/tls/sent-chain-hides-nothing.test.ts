@@ -1,24 +1,17 @@
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, createServer, type TLSSocket } from 'node:tls';
 import { expect, it } from 'vitest';
 import { verifyNewConnection } from '../../src/tls/connection-gate.js';
-import { secureContextOptions } from '../../src/tls/secure-context.js';
-import { parseCaBundle } from '../../src/trust/ca-bundle.js';
-import { parseAndVerifyCrlsInline } from '../../src/trust/crl/crl-worker.js';
-import { RevocationIndex } from '../../src/trust/revocation-index.js';
-import { parseServerCredentials } from '../../src/trust/server-credentials.js';
-import type { TrustSnapshot } from '../../src/trust/snapshot.js';
 import { ScenarioCa } from '../differential/scenario-pki.js';
+import { type GateServer, startGateServer } from '../helpers/gate-server.js';
 
 const day = 86_400_000;
 const stamp = (ms: number): string => `${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
 
 it('a revoked twin hidden from the gate behind a repeated or 11th sent certificate is still found', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chain-hidden-'));
-  const clients: TLSSocket[] = [];
+  let gate: GateServer;
   try {
     const now = Date.now();
     const root = ScenarioCa.root(join(dir, 'root'), '/CN=Hide Root');
@@ -33,48 +26,9 @@ it('a revoked twin hidden from the gate behind a repeated or 11th sent certifica
     const serverCert = root.leaf('server', 'localhost', { eku: 'serverAuth' });
     root.revoke(inter.cert);
     const crlPem = root.crl();
-    // Loaded and judged after the PKI is written: openssl stamps notBefore and the CRL's thisUpdate
-    // with the second it wrote them, which can be a second after `now` was taken.
-    const loadedAt = { now: Date.now(), production: false };
-    const bundle = parseCaBundle(Buffer.from(root.cert.pem), loadedAt);
-    const credentials = parseServerCredentials(
-      Buffer.from(serverCert.pem),
-      readFileSync(serverCert.keyPath),
-      loadedAt,
-    );
-    const loaded = parseAndVerifyCrlsInline(Buffer.from(crlPem), [root.cert.pem]);
-    const snapshot: TrustSnapshot = {
-      generation: 1,
-      caBundle: bundle,
-      caBundleInfo: { source: 'test', version: '1', loadedAt: now },
-      server: credentials,
-      serverInfo: { source: 'test', version: '1', loadedAt: now },
-      revocation: RevocationIndex.build(loaded.accepted).index,
-    };
-    const live = createServer({
-      ...secureContextOptions(bundle, credentials),
-      requestCert: true,
-      rejectUnauthorized: false,
-    });
-    live.listen(0, '127.0.0.1');
-    await once(live, 'listening');
-    const port = (live.address() as { port: number }).port;
-    const handshake = async (chain: string): Promise<TLSSocket> => {
-      const next = once(live, 'secureConnection') as Promise<[TLSSocket]>;
-      const client = connect({
-        port,
-        host: '127.0.0.1',
-        servername: 'localhost',
-        ca: root.cert.pem,
-        cert: leaf.pem + chain,
-        key: readFileSync(leaf.keyPath),
-      });
-      client.on('error', () => undefined);
-      clients.push(client);
-      const [socket] = await next;
-      clients.push(socket);
-      return socket;
-    };
+    // Judged at the load time, after the PKI is written: openssl stamps notBefore and the CRL's
+    // thisUpdate with the second it wrote them, which can be a second after `now` was taken.
+    gate = await startGateServer({ bundlePem: root.cert.pem, crlPem, server: serverCert });
     try {
       const policy = { graceSeconds: 0, crlRequired: false };
       const results: string[] = [];
@@ -83,17 +37,16 @@ it('a revoked twin hidden from the gate behind a repeated or 11th sent certifica
         expired.pem + expired.pem + inter.cert.pem,
         expired.pem + filler.repeat(9) + inter.cert.pem,
       ]) {
-        const socket = await handshake(chain);
-        const v = verifyNewConnection(socket, snapshot, policy, loadedAt.now);
+        const socket = await gate.handshake(leaf.pem + chain, leaf.keyPath);
+        const v = verifyNewConnection(socket, gate.snapshot, policy, gate.loadedAt);
         results.push(`${socket.authorized}:${v.ok ? 'ok' : v.reason}`);
       }
       // OpenSSL verified every one of them through the revoked intermediate.
       expect(results).toEqual(['true:revoked', 'true:revoked', 'true:revoked']);
     } finally {
-      live.close();
+      gate.close();
     }
   } finally {
-    for (const c of clients) c.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 });
